@@ -1,0 +1,229 @@
+import { type Duration, toMs } from './duration.ts'
+import { buildEntry, Engine, type Loader, type ReadRequest } from './engine.ts'
+import { CorralConfigError, CorralError } from './errors.ts'
+import { assertKey, assertTags, namespaced } from './keys.ts'
+import { type CacheMetrics, noMetrics, promMetrics } from './metrics.ts'
+import {
+  type CacheOptions,
+  type Policy,
+  type PolicyOptions,
+  type ResolvedOptions,
+  resolveOptions,
+  resolvePolicy,
+  touchesPolicy,
+} from './options.ts'
+import type { Store } from './stores/store.ts'
+
+/** Per-call options of `wrap`: the policy knobs plus the tags this result is stored with. */
+export interface WrapOptions extends PolicyOptions {
+  tags?: string[]
+}
+
+/** A memoized function made by `cache.fn`. */
+export interface CachedFunction<A extends unknown[], T> {
+  (...args: A): Promise<T>
+  /** Removes the cached result for these arguments, in every tier. */
+  invalidate(...args: A): Promise<void>
+  /** Loads now (joining a load already in flight) and returns the new value. */
+  refresh(...args: A): Promise<T>
+  /** The cache key these arguments map to. */
+  key(...args: A): string
+}
+
+export interface FnOptions<A extends unknown[]> extends PolicyOptions {
+  key: (...args: A) => string
+  tags?: (...args: A) => string[]
+}
+
+const NO_TAGS: readonly string[] = Object.freeze([])
+
+/**
+ * The cache as users see it: validates input, turns options into policies, and hands requests to
+ * the engine. Holds no read-path logic of its own.
+ */
+export class Cache {
+  readonly name: string
+  readonly #options: ResolvedOptions
+  readonly #store: Store
+  readonly #engine: Engine
+  readonly #metrics: CacheMetrics
+  #closed = false
+
+  constructor(options: ResolvedOptions) {
+    this.#options = options
+    this.name = options.name
+    this.#metrics = options.metrics ? promMetrics(options.metrics.registry, options.name) : noMetrics
+    this.#store = options.store.create({ serializer: options.serializer, logger: options.logger })
+    this.#engine = new Engine({
+      store: this.#store,
+      metrics: this.#metrics,
+      logger: options.logger,
+      serializer: options.serializer,
+      originConcurrency: options.originConcurrency,
+      tagPrefix: (tag) => namespaced(options.namespace, tag),
+    })
+  }
+
+  /**
+   * The value for `key`: served from the cache when it can be, otherwise the loader's value,
+   * written back. Concurrent callers of one key share one loader call.
+   */
+  wrap<T>(key: string, loader: Loader<T>, options?: WrapOptions): Promise<T> {
+    return this.#engine.wrap(this.#request(key, loader, options, 'wrap'))
+  }
+
+  /** The cached value, or `undefined`; never calls a loader and never serves a stale value. */
+  async get<T = unknown>(key: string): Promise<T | undefined> {
+    this.#open()
+    assertKey(key)
+    const entry = await this.#engine.readValid(namespaced(this.#options.namespace, key))
+    if (!entry || Date.now() >= entry.freshUntil) {
+      this.#metrics.request('miss')
+      return undefined
+    }
+    this.#metrics.request(entry.negative ? 'negative_hit' : 'hit')
+    return entry.value as T
+  }
+
+  /** Writes `value` under `key`; loads that began before this can no longer overwrite it. */
+  async set(key: string, value: unknown, options?: WrapOptions): Promise<void> {
+    this.#open()
+    assertKey(key)
+    const policy = this.#policy(options, 'set')
+    const tags = this.#tags(options)
+    const now = Date.now()
+    const built = buildEntry(value, policy, tags, now, 0, undefined, this.#options.serializer)
+    const storeKey = namespaced(this.#options.namespace, key)
+    if (!built) return this.delete(key)
+    await this.#write('set', () => this.#store.set(storeKey, built.entry, built.payload, built.storeTtl))
+  }
+
+  /** Removes `key`; loads that began before this can no longer write it back. */
+  async delete(key: string): Promise<void> {
+    this.#open()
+    assertKey(key)
+    await this.#write('delete', () => this.#store.delete(namespaced(this.#options.namespace, key)))
+    this.#metrics.invalidation('key')
+  }
+
+  /** Every entry written with one of `tags` before now reads as a miss from now on. */
+  async invalidateTags(tags: string[]): Promise<void> {
+    this.#open()
+    assertTags(tags)
+    if (tags.length === 0) return
+    const at = Date.now()
+    const names = tags.map((tag) => namespaced(this.#options.namespace, tag))
+    await this.#write('invalidateTags', () => this.#store.invalidateTags(names, at))
+    this.#metrics.invalidation('tag', tags.length)
+  }
+
+  /** Reloads `key` now, joining a load already in flight, and returns the new value. */
+  refresh<T>(key: string, loader: Loader<T>, options?: WrapOptions): Promise<T> {
+    return this.#engine.refresh(this.#request(key, loader, options, 'refresh'))
+  }
+
+  /**
+   * Values for `keys`, in their order. `loadMany` is called once, with only the keys that were
+   * missing, and returns a Map or a record; a key it leaves out is cached as negative.
+   */
+  async wrapMany<T>(
+    keys: string[],
+    loadMany: (keys: string[], ctx: { signal: AbortSignal }) => Promise<Map<string, T> | Record<string, T>>,
+    options?: WrapOptions,
+  ): Promise<(T | undefined)[]> {
+    this.#open()
+    if (!Array.isArray(keys)) throw new CorralConfigError('keys', keys, 'must be an array of keys')
+    for (const key of keys) assertKey(key)
+    if (typeof loadMany !== 'function') throw new CorralConfigError('loadMany', loadMany, 'must be a function')
+    return this.#engine.wrapMany(
+      keys,
+      (key) => namespaced(this.#options.namespace, key),
+      loadMany,
+      this.#policy(options, 'wrapMany'),
+      this.#tags(options),
+    ) as Promise<(T | undefined)[]>
+  }
+
+  /** A memoized function: its arguments map to a key (and tags), its results are read through the cache. */
+  fn<A extends unknown[], T>(loader: (...args: A) => T | Promise<T>, options: FnOptions<A>): CachedFunction<A, T> {
+    if (typeof loader !== 'function') throw new CorralConfigError('loader', loader, 'must be a function')
+    if (typeof options?.key !== 'function')
+      throw new CorralConfigError('fn.key', options?.key, 'must be a function of the arguments')
+    const { key: keyOf, tags: tagsOf, ...policyOptions } = options
+    if (tagsOf !== undefined && typeof tagsOf !== 'function')
+      throw new CorralConfigError('fn.tags', tagsOf, 'must be a function of the arguments')
+    const call = (...args: A) => ({ ...policyOptions, ...(tagsOf ? { tags: tagsOf(...args) } : {}) })
+    const cached = ((...args: A) => this.wrap(keyOf(...args), () => loader(...args), call(...args))) as CachedFunction<
+      A,
+      T
+    >
+    cached.invalidate = (...args: A) => this.delete(keyOf(...args))
+    cached.refresh = (...args: A) => this.refresh(keyOf(...args), () => loader(...args), call(...args))
+    cached.key = (...args: A) => keyOf(...args)
+    return cached
+  }
+
+  /** Adds `by` to an integer counter shared by every process on the store, creating it at `by`. */
+  async increment(key: string, by = 1, options?: { ttl?: Duration }): Promise<number> {
+    this.#open()
+    assertKey(key)
+    if (!Number.isSafeInteger(by)) throw new CorralConfigError('by', by, 'must be a safe integer')
+    const ttlMs = options?.ttl === undefined ? Number.POSITIVE_INFINITY : toMs('ttl', options.ttl)
+    return this.#write('increment', () => this.#store.increment(namespaced(this.#options.namespace, key), by, ttlMs))
+  }
+
+  /** Stops what this cache started and closes clients it created itself; clients you passed in stay open. */
+  async close(): Promise<void> {
+    if (this.#closed) return
+    this.#closed = true
+    await this.#store.close()
+  }
+
+  #request<T>(key: string, loader: Loader<T>, options: WrapOptions | undefined, where: string): ReadRequest<T> {
+    this.#open()
+    assertKey(key)
+    if (typeof loader !== 'function') throw new CorralConfigError(`${where}.loader`, loader, 'must be a function')
+    return {
+      key,
+      storeKey: namespaced(this.#options.namespace, key),
+      loader,
+      policy: this.#policy(options, where),
+      tags: this.#tags(options),
+    }
+  }
+
+  #policy(options: PolicyOptions | undefined, where: string): Policy {
+    if (options === undefined) return this.#options.policy
+    if (typeof options !== 'object' || options === null)
+      throw new CorralConfigError(where, options, 'options must be an object')
+    return touchesPolicy(options) ? resolvePolicy(options, this.#options.policy, where) : this.#options.policy
+  }
+
+  #tags(options: WrapOptions | undefined): readonly string[] {
+    if (options?.tags === undefined) return NO_TAGS
+    assertTags(options.tags)
+    return options.tags
+  }
+
+  /** Explicit writes report a store failure to the caller: silently keeping the old value would serve it later. */
+  async #write<R>(op: string, write: () => Promise<R>): Promise<R> {
+    try {
+      return await write()
+    } catch (error) {
+      if (!(error instanceof CorralError) || error.name === 'StoreUnavailableError') {
+        this.#metrics.storeError(op)
+        this.#options.logger.warn(`store ${op} failed`, { error: String(error) })
+      }
+      throw error
+    }
+  }
+
+  #open(): void {
+    if (this.#closed) throw new CorralError('corral: this cache is closed')
+  }
+}
+
+/** Creates a cache; every option is checked here and a bad one throws a CorralConfigError. */
+export function createCache(options?: CacheOptions): Cache {
+  return new Cache(resolveOptions(options))
+}

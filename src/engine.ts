@@ -1,0 +1,443 @@
+import { type Duration, toMs } from './duration.ts'
+import { classify, type Entry } from './entry.ts'
+import { OriginTimeoutError } from './errors.ts'
+import { Flight } from './flight.ts'
+import { assertTags } from './keys.ts'
+import type { Logger } from './logger.ts'
+import type { CacheMetrics, RefreshReason, StaleReason } from './metrics.ts'
+import type { Policy } from './options.ts'
+import { OriginGuard } from './origin.ts'
+import { type Serializer, serializeOrThrow } from './serializer.ts'
+import type { FenceToken, Store } from './stores/store.ts'
+import { sleep } from './timers.ts'
+
+/** What a loader gets: its key, an abort signal for the hard timeout, the graced value, and knobs for this one result. */
+export interface LoaderContext<T = unknown> {
+  key: string
+  /** Aborted at the hard timeout: pass it to your database or HTTP client. */
+  signal: AbortSignal
+  /** The stale (graced) value, if one exists: useful for conditional requests. */
+  stale: T | undefined
+  /** Stores this one result for `ttl` instead of the configured one (adaptive caching). */
+  setTtl(ttl: Duration): void
+  /** Stores this one result with these tags instead of the ones given to `wrap`. */
+  setTags(tags: string[]): void
+}
+
+export type Loader<T> = (ctx: LoaderContext<T>) => T | Promise<T>
+
+/** One read-through request, as the facade hands it over: key already validated and namespaced. */
+export interface ReadRequest<T> {
+  key: string
+  storeKey: string
+  loader: Loader<T>
+  policy: Policy
+  tags: readonly string[]
+}
+
+/** Loads several keys in one origin call. */
+export type BatchLoader<T> = (
+  keys: string[],
+  ctx: { signal: AbortSignal },
+) => Promise<Map<string, T> | Record<string, T>> | Map<string, T> | Record<string, T>
+
+interface BatchItem {
+  key: string
+  storeKey: string
+  seen: Entry | undefined
+}
+
+/** Reads a batch loader's answer, a Map or a plain record; a key it left out is undefined (negative). */
+function batchResults(result: unknown): (key: string) => unknown {
+  if (result instanceof Map) return (key) => result.get(key)
+  if (typeof result === 'object' && result !== null) {
+    const record = result as Record<string, unknown>
+    return (key) => (Object.hasOwn(record, key) ? record[key] : undefined)
+  }
+  throw new TypeError('loadMany must return a Map or a record of key to value')
+}
+
+/** A load's result: from the origin, from a value another writer just stored, or stale instead of an error. */
+interface Loaded {
+  value: unknown
+  stale?: StaleReason
+}
+
+/**
+ * The read path: classify what the store holds, serve what can be served at once, and funnel
+ * every load for a key through one flight, the origin guard and a fenced write.
+ */
+export class Engine {
+  readonly flights = new Flight<Loaded>()
+  readonly origin: OriginGuard
+  readonly #store: Store
+  readonly #metrics: CacheMetrics
+  readonly #logger: Logger
+  readonly #serializer: Serializer
+  readonly #tagPrefix: (tag: string) => string
+  /** Background refreshes start only while the origin queue is shorter than this. */
+  readonly #backlog: number
+
+  constructor(deps: {
+    store: Store
+    metrics: CacheMetrics
+    logger: Logger
+    serializer: Serializer
+    originConcurrency: number
+    tagPrefix: (tag: string) => string
+  }) {
+    this.#store = deps.store
+    this.#metrics = deps.metrics
+    this.#logger = deps.logger
+    this.#serializer = deps.serializer
+    this.#tagPrefix = deps.tagPrefix
+    this.origin = new OriginGuard(deps.originConcurrency, deps.metrics)
+    this.#backlog = Number.isFinite(deps.originConcurrency) ? deps.originConcurrency * 4 : 10_000
+  }
+
+  /** The value for a key: from the store when it can be served, else from one shared load. */
+  async wrap<T>(req: ReadRequest<T>): Promise<T> {
+    const entry = await this.readValid(req.storeKey)
+    if (entry) {
+      const now = Date.now()
+      switch (classify(entry, now, req.policy.beta)) {
+        case 'fresh':
+          this.#countServed(entry)
+          return entry.value as T
+        case 'early':
+          this.#countServed(entry)
+          this.#refreshInBackground(req, entry, 'early')
+          return entry.value as T
+        case 'stale':
+          return this.#serveStale(req, entry)
+        case 'expired':
+          break
+      }
+    }
+    this.#metrics.request('miss')
+    const loaded = await this.#join(req, entry)
+    return loaded.value as T
+  }
+
+  /** Loads now whatever the store holds, joining a load already in flight (Caffeine's refresh). */
+  async refresh<T>(req: ReadRequest<T>): Promise<T> {
+    this.#metrics.refresh('manual')
+    const seen = await this.readValid(req.storeKey)
+    return (await this.#join(req, seen)).value as T
+  }
+
+  /**
+   * Batch read-through: one store round trip for all keys, and one `loadMany` call for the keys no
+   * flight already covers. Each of those keys gets a flight of its own, so a concurrent `wrap` of
+   * one of them joins the batch instead of loading it again.
+   */
+  async wrapMany<T>(
+    keys: readonly string[],
+    storeKeyOf: (key: string) => string,
+    loadMany: BatchLoader<T>,
+    policy: Policy,
+    tags: readonly string[],
+  ): Promise<unknown[]> {
+    const unique = [...new Set(keys)]
+    const storeKeys = unique.map(storeKeyOf)
+    let entries: (Entry | undefined)[]
+    try {
+      entries = await this.#store.getMany(storeKeys)
+    } catch (error) {
+      this.#storeFailed('getMany', error)
+      entries = []
+    }
+    const voided = await this.#voidedByTags(entries)
+    const now = Date.now()
+    const values = new Map<string, unknown>()
+    const waiting: Promise<void>[] = []
+    const missing: BatchItem[] = []
+    const refreshing: BatchItem[] = []
+    unique.forEach((key, i) => {
+      const storeKey = storeKeys[i] as string
+      const entry = voided[i] ? undefined : entries[i]
+      const state = entry ? classify(entry, now, policy.beta) : 'expired'
+      if (entry && state !== 'expired') {
+        values.set(key, entry.value)
+        if (state === 'stale') {
+          this.#metrics.request('stale')
+          this.#metrics.staleServed('revalidate')
+        } else this.#countServed(entry)
+        if (state !== 'fresh' && !this.flights.has(storeKey)) refreshing.push({ key, storeKey, seen: entry })
+        return
+      }
+      this.#metrics.request('miss')
+      if (this.flights.has(storeKey)) {
+        this.#metrics.coalesced('local')
+        waiting.push(
+          this.#join({ key, storeKey, loader: () => undefined, policy, tags }, undefined).then(
+            (l) => void values.set(key, l.value),
+          ),
+        )
+      } else missing.push({ key, storeKey, seen: entry })
+    })
+    if (missing.length > 0) {
+      const loads = this.#loadBatch(missing, loadMany, policy, tags)
+      for (const [i, item] of missing.entries()) {
+        waiting.push((loads[i] as Promise<Loaded>).then((l) => void values.set(item.key, l.value)))
+      }
+    }
+    if (refreshing.length > 0 && this.origin.queued < this.#backlog) {
+      for (const item of refreshing)
+        this.#metrics.refresh(classify(item.seen as Entry, now, 0) === 'stale' ? 'stale' : 'early')
+      for (const load of this.#loadBatch(refreshing, loadMany, policy, tags)) load.catch(() => {})
+    }
+    await Promise.all(waiting)
+    return keys.map((key) => values.get(key))
+  }
+
+  /** Registers a flight per key, all settled by one `loadMany` call and fenced writes per key. */
+  #loadBatch<T>(
+    items: BatchItem[],
+    loadMany: BatchLoader<T>,
+    policy: Policy,
+    tags: readonly string[],
+  ): Promise<Loaded>[] {
+    const batch = (async () => {
+      const startedAt = Date.now()
+      const tokens = await Promise.all(
+        items.map((item) =>
+          this.#store.begin(item.storeKey).then(
+            (b) => b.token,
+            (error) => void this.#storeFailed('begin', error),
+          ),
+        ),
+      )
+      const { value, ms } = await this.origin.call(`batch of ${items.length}`, policy.hardMs, (signal) =>
+        loadMany(
+          items.map((item) => item.key),
+          { signal },
+        ),
+      )
+      const found = batchResults(value)
+      await Promise.all(
+        items.map((item, i) => {
+          const built = buildEntry(
+            found(item.key),
+            policy,
+            tags,
+            startedAt,
+            ms / items.length,
+            undefined,
+            this.#serializer,
+          )
+          const token = tokens[i]
+          return built && token !== undefined ? this.#commit(item.storeKey, built, token) : undefined
+        }),
+      )
+      return found
+    })()
+    return items.map(
+      (item) => this.flights.do(item.storeKey, () => batch.then((found) => ({ value: found(item.key) }))).promise,
+    )
+  }
+
+  /** The store's entry for a key, or undefined when absent, unreadable, or voided by a tag. */
+  async readValid(storeKey: string): Promise<Entry | undefined> {
+    let entry: Entry | undefined
+    try {
+      entry = await this.#store.get(storeKey)
+    } catch (error) {
+      this.#storeFailed('get', error)
+      return undefined
+    }
+    if (!entry || entry.tags.length === 0) return entry
+    return (await this.#voidedByTags([entry]))[0] ? undefined : entry
+  }
+
+  /** For each entry, whether a tag it carries was invalidated at or after the load that made it began. */
+  async #voidedByTags(entries: readonly (Entry | undefined)[]): Promise<boolean[]> {
+    const tags = [...new Set(entries.flatMap((e) => e?.tags ?? []))]
+    if (tags.length === 0) return entries.map(() => false)
+    let times: number[]
+    try {
+      times = await this.#store.tagTimes(tags.map(this.#tagPrefix))
+    } catch (error) {
+      // Tags cannot be checked, so no tagged entry can be trusted.
+      this.#storeFailed('tagTimes', error)
+      return entries.map((e) => (e?.tags.length ?? 0) > 0)
+    }
+    const at = new Map(tags.map((tag, i) => [tag, times[i] ?? 0]))
+    return entries.map((e) => !!e && e.tags.some((tag) => (at.get(tag) ?? 0) >= e.createdAt))
+  }
+
+  #countServed(entry: Entry): void {
+    if (entry.failSafe) {
+      this.#metrics.request('stale')
+      this.#metrics.staleServed('origin_error')
+    } else this.#metrics.request(entry.negative ? 'negative_hit' : 'hit')
+  }
+
+  /** Stale within grace: revalidate in the flight, and wait for it at most the soft timeout. */
+  async #serveStale<T>(req: ReadRequest<T>, entry: Entry): Promise<T> {
+    if (this.flights.has(req.storeKey)) this.#metrics.coalesced('local')
+    else this.#metrics.refresh('stale')
+    const { promise } = this.flights.do(req.storeKey, () => this.#load(req, entry))
+    const soft = req.policy.softMs
+    if (soft > 0) {
+      const raced = await Promise.race([
+        promise.then(
+          (loaded) => loaded,
+          () => undefined,
+        ),
+        sleep(soft),
+      ])
+      if (raced && raced.stale === undefined) {
+        this.#metrics.request('miss')
+        return raced.value as T
+      }
+    } else {
+      promise.catch(() => {}) // errors were logged where the load ran
+    }
+    this.#metrics.request('stale')
+    this.#metrics.staleServed(soft > 0 ? 'timeout' : 'revalidate')
+    return entry.value as T
+  }
+
+  /** Joins the key's flight, starting the load if none runs. */
+  #join<T>(req: ReadRequest<T>, seen: Entry | undefined): Promise<Loaded> {
+    const { promise, shared } = this.flights.do(req.storeKey, () => this.#load(req, seen))
+    if (shared) this.#metrics.coalesced('local')
+    return promise
+  }
+
+  /** One refresh at a time per key, and none while the origin is backed up: early refresh is optional. */
+  #refreshInBackground<T>(req: ReadRequest<T>, seen: Entry, reason: RefreshReason): void {
+    if (this.flights.has(req.storeKey) || this.origin.queued >= this.#backlog) return
+    this.#metrics.refresh(reason)
+    this.flights.do(req.storeKey, () => this.#load(req, seen)).promise.catch(() => {})
+  }
+
+  /**
+   * The load itself: take a fence token (re-reading the store at the same time), use a value that
+   * landed meanwhile, else call the loader and write the result under the fence. On a loader error,
+   * a graced value is served instead and written back as fresh for the fail-safe throttle.
+   */
+  async #load<T>(req: ReadRequest<T>, seen: Entry | undefined): Promise<Loaded> {
+    const startedAt = Date.now()
+    let token: FenceToken | undefined
+    let current = seen
+    try {
+      const begun = await this.#store.begin(req.storeKey)
+      token = begun.token
+      if (begun.entry && begun.entry.createdAt !== seen?.createdAt) {
+        const voided = begun.entry.tags.length > 0 && (await this.#voidedByTags([begun.entry]))[0]
+        if (!voided) current = begun.entry
+      }
+    } catch (error) {
+      this.#storeFailed('begin', error)
+    }
+    if (current && current !== seen && classify(current, startedAt, 0) === 'fresh') {
+      return { value: current.value } // another writer got there first
+    }
+    const stale = current && startedAt < current.staleUntil ? current : undefined
+
+    let ttlOverride: number | undefined
+    let tags = req.tags
+    const ctx: Omit<LoaderContext<T>, 'signal'> = {
+      key: req.key,
+      stale: stale?.value as T | undefined,
+      setTtl: (ttl) => {
+        ttlOverride = toMs('ctx.setTtl', ttl)
+      },
+      setTags: (next) => {
+        tags = validTags(next)
+      },
+    }
+    let result: { value: T; ms: number }
+    try {
+      result = await this.origin.call(req.key, req.policy.hardMs, (signal) => req.loader({ ...ctx, signal }))
+    } catch (error) {
+      if (!stale || Date.now() >= stale.staleUntil) throw error
+      const reason: StaleReason = error instanceof OriginTimeoutError ? 'timeout' : 'origin_error'
+      this.#logger.warn('loader failed; serving the stale value', { key: req.key, error: String(error) })
+      if (token !== undefined) await this.#failSafe(req, stale, token)
+      this.#metrics.staleServed(reason)
+      return { value: stale.value, stale: reason }
+    }
+    // Built even when the store is down, so an unserializable value fails the same way every time.
+    const built = buildEntry(result.value, req.policy, tags, startedAt, result.ms, ttlOverride, this.#serializer)
+    if (built && token !== undefined) await this.#commit(req.storeKey, built, token)
+    return { value: result.value }
+  }
+
+  /** Writes a loaded entry if the fence still allows. */
+  async #commit(storeKey: string, built: BuiltEntry, token: FenceToken): Promise<void> {
+    try {
+      const written = await this.#store.commit(storeKey, built.entry, built.payload, built.storeTtl, token)
+      if (!written) this.#logger.warn('a newer write or load won; this result was not stored', { key: storeKey })
+    } catch (error) {
+      this.#storeFailed('commit', error)
+    }
+  }
+
+  /** Keeps serving the stale value for the throttle, so a failing origin is not called by every request. */
+  async #failSafe<T>(req: ReadRequest<T>, stale: Entry, token: FenceToken): Promise<void> {
+    const freshUntil = Date.now() + req.policy.failSafeThrottleMs
+    const entry: Entry = { ...stale, freshUntil, staleUntil: Math.max(stale.staleUntil, freshUntil), failSafe: true }
+    try {
+      const payload = stale.negative ? '' : serializeOrThrow(this.#serializer, stale.value)
+      await this.#store.commit(req.storeKey, entry, payload, entry.staleUntil - Date.now(), token)
+    } catch (error) {
+      this.#storeFailed('commit', error)
+    }
+  }
+
+  #storeFailed(op: string, error: unknown): void {
+    this.#metrics.storeError(op)
+    this.#logger.warn(`store ${op} failed; answering without the cache`, { error: String(error) })
+  }
+}
+
+export interface BuiltEntry {
+  entry: Entry
+  payload: string | Buffer
+  /** How long the store keeps it: to the end of grace. */
+  storeTtl: number
+}
+
+/** The entry to store for a loaded value, or undefined when the policy says not to cache it. */
+export function buildEntry(
+  value: unknown,
+  policy: Policy,
+  tags: readonly string[],
+  startedAt: number,
+  deltaMs: number,
+  ttlOverride: number | undefined,
+  serializer: Serializer,
+): BuiltEntry | undefined {
+  const negative = value === null || value === undefined
+  const baseTtl = ttlOverride ?? (negative ? policy.negativeTtlMs : policy.ttlMs)
+  const ttl = jittered(baseTtl, policy.jitter)
+  if (ttl <= 0 && policy.graceMs <= 0) return undefined
+  const payload = negative ? '' : serializeOrThrow(serializer, value)
+  const now = Date.now()
+  const freshUntil = now + ttl
+  const staleUntil = freshUntil + policy.graceMs
+  const entry: Entry = {
+    value,
+    negative,
+    freshUntil,
+    staleUntil,
+    delta: deltaMs,
+    createdAt: startedAt,
+    tags,
+    failSafe: false,
+  }
+  return { entry, payload, storeTtl: staleUntil - now }
+}
+
+function jittered(ttl: number, jitter: number): number {
+  if (jitter === 0 || !Number.isFinite(ttl)) return ttl
+  return Math.round(ttl * (1 + jitter * (2 * Math.random() - 1)))
+}
+
+function validTags(tags: unknown): string[] {
+  assertTags(tags)
+  return tags
+}

@@ -1,0 +1,128 @@
+import { xfetchDue } from './early-refresh.ts'
+import type { Serializer } from './serializer.ts'
+
+/**
+ * What a store holds for one key: the value and the times that decide how it may be served.
+ * Times are epoch milliseconds; `Infinity` means never.
+ */
+export interface Entry {
+  value: unknown
+  /** A cached `null`/`undefined` (negative caching): served as the value, counted as negative_hit. */
+  negative: boolean
+  freshUntil: number
+  /** After `freshUntil`, the value may still be served (grace) until this time. */
+  staleUntil: number
+  /** How long the load that produced this value took (ms): XFetch's delta. */
+  delta: number
+  /** When the load that produced this value started; a tag invalidated at or after it voids it. */
+  createdAt: number
+  tags: readonly string[]
+  /** Fresh only because stale-if-error extended a stale value (counted as stale, not hit). */
+  failSafe: boolean
+}
+
+export type EntryState = 'fresh' | 'early' | 'stale' | 'expired'
+
+/** Where an entry stands at `now`; `beta` 0 turns early refresh off. */
+export function classify(entry: Entry, now: number, beta: number): EntryState {
+  if (now < entry.freshUntil) {
+    return xfetchDue(now, entry.freshUntil, entry.delta, beta) ? 'early' : 'fresh'
+  }
+  return now < entry.staleUntil ? 'stale' : 'expired'
+}
+
+const MAGIC = 'C1'
+const NEGATIVE_NULL = 1
+const NEGATIVE_UNDEFINED = 2
+const FAIL_SAFE = 4
+const BINARY = 8
+const INTEGER = /^-?\d{1,16}$/
+
+/**
+ * Entries in a byte store: a one-line JSON header (times, tags, flags), a newline, then the
+ * serializer's payload. The header never holds the value, so a custom serializer's bytes pass
+ * through untouched.
+ */
+export function encodeEntry(entry: Entry, payload: string | Buffer): Buffer | string {
+  let flags = entry.failSafe ? FAIL_SAFE : 0
+  if (entry.negative) flags |= entry.value === null ? NEGATIVE_NULL : NEGATIVE_UNDEFINED
+  const header = `${MAGIC}${JSON.stringify([
+    finite(entry.freshUntil),
+    finite(entry.staleUntil),
+    Math.round(entry.delta),
+    entry.createdAt,
+    entry.tags,
+    typeof payload === 'string' ? flags : flags | BINARY,
+  ])}\n`
+  if (entry.negative) return header
+  return typeof payload === 'string' ? header + payload : Buffer.concat([Buffer.from(header), payload])
+}
+
+/**
+ * Reads what `encodeEntry` wrote; a plain integer (a counter from `increment`) reads as a value
+ * that never goes stale. Anything else (corrupt, foreign, another version) is `undefined`: a miss.
+ */
+export function decodeEntry(raw: Buffer, serializer: Serializer): Entry | undefined {
+  try {
+    if (raw.length <= 17 && INTEGER.test(raw.toString('latin1'))) return counterEntry(Number(raw.toString('latin1')))
+    if (raw.length < 4 || raw.toString('latin1', 0, 2) !== MAGIC) return undefined
+    const newline = raw.indexOf(10)
+    if (newline < 0) return undefined
+    const header: unknown = JSON.parse(raw.toString('utf8', 2, newline))
+    if (!isHeader(header)) return undefined
+    const [fresh, stale, delta, createdAt, tags, flags] = header
+    const negative = (flags & (NEGATIVE_NULL | NEGATIVE_UNDEFINED)) !== 0
+    let value: unknown
+    if (negative) value = flags & NEGATIVE_NULL ? null : undefined
+    else {
+      const body = raw.subarray(newline + 1)
+      value = serializer.deserialize(flags & BINARY ? body : body.toString('utf8'))
+    }
+    return {
+      value,
+      negative,
+      freshUntil: fresh ?? Number.POSITIVE_INFINITY,
+      staleUntil: stale ?? Number.POSITIVE_INFINITY,
+      delta,
+      createdAt,
+      tags,
+      failSafe: (flags & FAIL_SAFE) !== 0,
+    }
+  } catch {
+    return undefined
+  }
+}
+
+/** The entry a bare integer stands for: counters live as plain integers so INCRBY works on them. */
+export function counterEntry(value: number): Entry {
+  return {
+    value,
+    negative: false,
+    freshUntil: Number.POSITIVE_INFINITY,
+    staleUntil: Number.POSITIVE_INFINITY,
+    delta: 0,
+    createdAt: 0,
+    tags: [],
+    failSafe: false,
+  }
+}
+
+type Header = [number | null, number | null, number, number, string[], number]
+
+function isHeader(h: unknown): h is Header {
+  return (
+    Array.isArray(h) &&
+    h.length === 6 &&
+    (h[0] === null || typeof h[0] === 'number') &&
+    (h[1] === null || typeof h[1] === 'number') &&
+    typeof h[2] === 'number' &&
+    typeof h[3] === 'number' &&
+    Array.isArray(h[4]) &&
+    h[4].every((t: unknown) => typeof t === 'string') &&
+    typeof h[5] === 'number'
+  )
+}
+
+function finite(ms: number): number | null {
+  return Number.isFinite(ms) ? ms : null
+}

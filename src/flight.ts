@@ -1,0 +1,44 @@
+/**
+ * In-process singleflight (after Go's golang.org/x/sync/singleflight): while a call for a key is
+ * in flight, every other caller of that key gets the same promise, value or error alike. The map
+ * holds a key only while its call runs, so it is empty at rest.
+ */
+export class Flight<T> {
+  readonly #calls = new Map<string, Promise<T>>()
+
+  /** Calls in flight now. */
+  get size(): number {
+    return this.#calls.size
+  }
+
+  has(key: string): boolean {
+    return this.#calls.has(key)
+  }
+
+  /**
+   * Runs `fn` for `key` unless a call for it is already in flight, in which case that call's
+   * promise is returned and `shared` is true. A synchronous throw from `fn` rejects the promise.
+   */
+  do(key: string, fn: () => Promise<T>): { promise: Promise<T>; shared: boolean } {
+    const current = this.#calls.get(key)
+    if (current) return { promise: current, shared: true }
+    let promise: Promise<T>
+    try {
+      promise = fn()
+    } catch (error) {
+      promise = Promise.reject(error)
+    }
+    this.#calls.set(key, promise)
+    const settle = () => {
+      // A `forget` may have let a newer call take the key; that one is not ours to remove.
+      if (this.#calls.get(key) === promise) this.#calls.delete(key)
+    }
+    promise.then(settle, settle)
+    return { promise, shared: false }
+  }
+
+  /** Lets the next caller of `key` start a new call even though the current one still runs. */
+  forget(key: string): void {
+    this.#calls.delete(key)
+  }
+}

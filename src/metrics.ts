@@ -1,0 +1,157 @@
+import { createRequire } from 'node:module'
+import type { MetricsRegistry } from './options.ts'
+
+export type RequestResult = 'hit' | 'stale' | 'miss' | 'negative_hit'
+export type OriginOutcome = 'success' | 'error' | 'timeout'
+export type StaleReason = 'revalidate' | 'origin_error' | 'timeout' | 'store_error'
+export type RefreshReason = 'early' | 'stale' | 'manual'
+export type LockOutcome = 'acquired' | 'contended' | 'timeout' | 'error'
+
+/** What the engine reports; the only way metrics see the engine. Labels are fixed words, never keys. */
+export interface CacheMetrics {
+  request(result: RequestResult): void
+  originStarted(): void
+  originFinished(outcome: OriginOutcome, seconds: number): void
+  coalesced(scope: 'local' | 'distributed'): void
+  refresh(reason: RefreshReason): void
+  staleServed(reason: StaleReason): void
+  lock(outcome: LockOutcome, waitSeconds?: number): void
+  storeError(op: string): void
+  invalidation(kind: 'key' | 'tag', count?: number): void
+}
+
+/** Records nothing: the cost of metrics when they are off is one empty call. */
+export const noMetrics: CacheMetrics = {
+  request() {},
+  originStarted() {},
+  originFinished() {},
+  coalesced() {},
+  refresh() {},
+  staleServed() {},
+  lock() {},
+  storeError() {},
+  invalidation() {},
+}
+
+/** 0.5 ms to ~4 s, doubling: resolves sub-millisecond loads and multi-second ones alike. */
+export const ORIGIN_BUCKETS = [
+  0.0005, 0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.128, 0.256, 0.512, 1.024, 2.048, 4.096,
+]
+const LOCK_BUCKETS = [0.001, 0.004, 0.016, 0.064, 0.256, 0.5, 1, 2, 4, 8]
+
+interface PromCounter {
+  labels(...values: string[]): { inc(n?: number): void }
+}
+interface PromGauge {
+  labels(...values: string[]): { inc(n?: number): void; dec(n?: number): void }
+}
+interface PromHistogram {
+  labels(...values: string[]): { observe(v: number): void }
+}
+interface PromModule {
+  Counter: new (config: object) => PromCounter
+  Gauge: new (config: object) => PromGauge
+  Histogram: new (config: object) => PromHistogram
+}
+
+/**
+ * prom-client metrics on the user's registry (never the global one). Metrics are got-or-created, so
+ * caches with distinct names share one registry; each cache binds its label children once, so
+ * recording is a property lookup and an increment.
+ */
+export function promMetrics(registry: MetricsRegistry, cache: string): CacheMetrics {
+  // prom-client is an optional peer dependency (CommonJS), loaded only when metrics are asked for.
+  const prom = createRequire(import.meta.url)('prom-client') as PromModule
+  const counter = (name: string, help: string, label?: string) =>
+    getOrCreate(
+      registry,
+      name,
+      () => new prom.Counter({ name, help, labelNames: label ? ['cache', label] : ['cache'], registers: [registry] }),
+    ) as PromCounter
+  const histogram = (name: string, help: string, buckets: number[]) =>
+    getOrCreate(
+      registry,
+      name,
+      () => new prom.Histogram({ name, help, labelNames: ['cache'], buckets, registers: [registry] }),
+    ) as PromHistogram
+
+  const requests = counter('corral_requests_total', 'Reads through the cache, by how they were answered.', 'result')
+  const origin = counter('corral_origin_calls_total', 'Loader calls that reached the origin, by outcome.', 'outcome')
+  const duration = histogram('corral_origin_duration_seconds', 'How long loader calls took.', ORIGIN_BUCKETS).labels(
+    cache,
+  )
+  const inflight = (
+    getOrCreate(
+      registry,
+      'corral_origin_inflight',
+      () =>
+        new prom.Gauge({
+          name: 'corral_origin_inflight',
+          help: 'Loader calls in flight now.',
+          labelNames: ['cache'],
+          registers: [registry],
+        }),
+    ) as PromGauge
+  ).labels(cache)
+  const coalesced = counter(
+    'corral_coalesced_total',
+    'Callers that shared another caller’s load instead of starting one.',
+    'scope',
+  )
+  const refresh = counter('corral_refresh_total', 'Background and manual refreshes started, by reason.', 'reason')
+  const stale = counter('corral_stale_served_total', 'Stale values served, by reason.', 'reason')
+  const lock = counter('corral_lock_total', 'Cross-process lock attempts, by outcome.', 'outcome')
+  const lockWait = histogram(
+    'corral_lock_wait_seconds',
+    'How long callers waited for another process’s load.',
+    LOCK_BUCKETS,
+  ).labels(cache)
+  const storeErrors = counter(
+    'corral_store_errors_total',
+    'Store operations that failed or timed out, by operation.',
+    'op',
+  )
+  const invalidations = counter('corral_invalidations_total', 'Invalidations, by kind.', 'kind')
+
+  const bind = <K extends string>(metric: PromCounter, values: readonly K[]) => {
+    const children = {} as Record<K, { inc(n?: number): void }>
+    for (const v of values) children[v] = metric.labels(cache, v)
+    return children
+  }
+  const byResult = bind(requests, ['hit', 'stale', 'miss', 'negative_hit'])
+  const byOutcome = bind(origin, ['success', 'error', 'timeout'])
+  const byScope = bind(coalesced, ['local', 'distributed'])
+  const byRefresh = bind(refresh, ['early', 'stale', 'manual'])
+  const byStale = bind(stale, ['revalidate', 'origin_error', 'timeout', 'store_error'])
+  const byLock = bind(lock, ['acquired', 'contended', 'timeout', 'error'])
+  const byInvalidation = bind(invalidations, ['key', 'tag'])
+  const storeOps = new Map<string, { inc(n?: number): void }>()
+
+  return {
+    request: (result) => byResult[result].inc(),
+    originStarted: () => inflight.inc(),
+    originFinished: (outcome, seconds) => {
+      inflight.dec()
+      byOutcome[outcome].inc()
+      duration.observe(seconds)
+    },
+    coalesced: (scope) => byScope[scope].inc(),
+    refresh: (reason) => byRefresh[reason].inc(),
+    staleServed: (reason) => byStale[reason].inc(),
+    lock: (outcome, waitSeconds) => {
+      byLock[outcome].inc()
+      if (waitSeconds !== undefined) lockWait.observe(waitSeconds)
+    },
+    storeError: (op) => {
+      // `op` comes from corral's own fixed list of store operations, so this map stays small.
+      let child = storeOps.get(op)
+      if (!child) storeOps.set(op, (child = storeErrors.labels(cache, op)))
+      child.inc()
+    },
+    invalidation: (kind, count = 1) => byInvalidation[kind].inc(count),
+  }
+}
+
+function getOrCreate(registry: MetricsRegistry, name: string, create: () => unknown): unknown {
+  return registry.getSingleMetric(name) ?? create()
+}

@@ -1,0 +1,254 @@
+import { type Duration, toMs } from './duration.ts'
+import { CorralConfigError } from './errors.ts'
+import { type Logger, silentLogger, throttledConsoleLogger } from './logger.ts'
+import { jsonSerializer, type Serializer } from './serializer.ts'
+import { memoryStore } from './stores/memory.ts'
+import type { RedisClient } from './stores/redis-client.ts'
+import type { StoreFactory } from './stores/store.ts'
+
+/** A prom-client Registry, typed loosely so prom-client stays an optional peer dependency. */
+export interface MetricsRegistry {
+  getSingleMetric(name: string): unknown
+  registerMetric(metric: unknown): void
+}
+
+export interface LockOptions {
+  /** Independent Redis nodes for a Redlock quorum; default: the store's own client. */
+  clients?: RedisClient[]
+  /** How long a lock lives unless its holder extends it (it does while its load runs). Default 5s. */
+  ttl?: Duration
+  /** How long a process waits for another's load before serving stale or loading itself. Default 3s. */
+  wait?: Duration
+}
+
+/** How one result is stored; set on the cache, overridable per call. */
+export interface PolicyOptions {
+  /** How long a value is fresh. Default 60s. */
+  ttl?: Duration
+  /** After `ttl`, how long the stale value may still be served (and revalidated). Default 0. */
+  grace?: Duration
+  /** How long a `null`/`undefined` result is cached; 0 = never. Default: `ttl`. */
+  negativeTtl?: Duration
+  /** Spread of every ttl written, as a fraction: 0.1 = +-10%. Default 0. */
+  jitter?: number
+  /** XFetch probabilistic early refresh; `false` turns it off. Default `{ beta: 1 }`. */
+  earlyRefresh?: { beta?: number } | boolean
+  /** soft: serve stale past it and let the load finish; hard: abort the load (ctx.signal). */
+  timeout?: { soft?: Duration; hard?: Duration }
+  /** After a loader error was answered with a stale value, how long to keep serving it before calling the origin again. Default 5s. */
+  failSafeThrottle?: Duration
+}
+
+export interface CacheOptions extends PolicyOptions {
+  /** The `cache` label on every metric. Default 'default'. */
+  name?: string
+  /** Prefix of every key; bump it to orphan all old entries. */
+  namespace?: string
+  store?: StoreFactory
+  l1?: { maxEntries: number; maxBytes?: number } | false
+  lock?: boolean | LockOptions
+  /** At most this many loader calls in flight in this process. Default 64. */
+  originConcurrency?: number
+  metrics?: { registry: MetricsRegistry } | false
+  serializer?: 'json' | Serializer
+  /** Where failures are logged; `false` logs nothing. Default: console, throttled. */
+  logger?: Logger | false
+}
+
+/** A policy with every duration in milliseconds. */
+export interface Policy {
+  ttlMs: number
+  graceMs: number
+  negativeTtlMs: number
+  jitter: number
+  beta: number
+  softMs: number
+  hardMs: number
+  failSafeThrottleMs: number
+}
+
+export interface ResolvedOptions {
+  name: string
+  namespace: string
+  store: StoreFactory
+  l1: { maxEntries: number; maxBytes?: number } | false
+  lock: false | { clients?: RedisClient[]; ttlMs: number; waitMs: number }
+  originConcurrency: number
+  metrics: { registry: MetricsRegistry } | false
+  serializer: Serializer
+  logger: Logger
+  policy: Policy
+}
+
+const CACHE_KEYS = new Set([
+  'name',
+  'namespace',
+  'store',
+  'l1',
+  'lock',
+  'originConcurrency',
+  'metrics',
+  'serializer',
+  'logger',
+  'ttl',
+  'grace',
+  'negativeTtl',
+  'jitter',
+  'earlyRefresh',
+  'timeout',
+  'failSafeThrottle',
+])
+const POLICY_KEYS = ['ttl', 'grace', 'negativeTtl', 'jitter', 'earlyRefresh', 'timeout', 'failSafeThrottle'] as const
+
+/** Validates `createCache` options; every problem is a CorralConfigError naming the option. */
+export function resolveOptions(options: CacheOptions = {}): ResolvedOptions {
+  if (typeof options !== 'object' || options === null) {
+    throw new CorralConfigError('options', options, 'must be an object')
+  }
+  for (const key of Object.keys(options)) {
+    if (!CACHE_KEYS.has(key))
+      throw new CorralConfigError(key, (options as Record<string, unknown>)[key], 'is not a known option')
+  }
+  const name = options.name ?? 'default'
+  if (typeof name !== 'string' || !/^[\w.:-]{1,64}$/.test(name)) {
+    throw new CorralConfigError('name', name, 'must be 1-64 characters of letters, digits, _ . : -')
+  }
+  const namespace = options.namespace ?? ''
+  if (typeof namespace !== 'string' || namespace.length > 256) {
+    throw new CorralConfigError('namespace', namespace, 'must be a string of at most 256 characters')
+  }
+  const store = options.store ?? memoryStore()
+  if (typeof store !== 'object' || store === null || typeof store.create !== 'function') {
+    throw new CorralConfigError('store', store, 'must come from memoryStore() or redisStore()')
+  }
+  const originConcurrency = options.originConcurrency ?? 64
+  if (
+    !(originConcurrency === Number.POSITIVE_INFINITY || (Number.isInteger(originConcurrency) && originConcurrency >= 1))
+  ) {
+    throw new CorralConfigError('originConcurrency', originConcurrency, 'must be a whole number >= 1 or Infinity')
+  }
+  return {
+    name,
+    namespace,
+    store,
+    l1: resolveL1(options.l1),
+    lock: resolveLock(options.lock),
+    originConcurrency,
+    metrics: resolveMetrics(options.metrics),
+    serializer: resolveSerializer(options.serializer),
+    logger: options.logger === false ? silentLogger : (options.logger ?? throttledConsoleLogger()),
+    policy: resolvePolicy(options, undefined, 'option'),
+  }
+}
+
+/**
+ * Merges per-call options over the cache's policy. `where` prefixes option names in errors so a
+ * bad `wrap` option reads as such.
+ */
+export function resolvePolicy(options: PolicyOptions, base: Policy | undefined, where: string): Policy {
+  const name = (key: string) => (where === 'option' ? key : `${where}.${key}`)
+  const ttlMs = options.ttl === undefined ? (base?.ttlMs ?? 60_000) : toMs(name('ttl'), options.ttl)
+  const graceMs = options.grace === undefined ? (base?.graceMs ?? 0) : toMs(name('grace'), options.grace)
+  const negativeTtlMs =
+    options.negativeTtl === undefined
+      ? options.ttl !== undefined || base === undefined
+        ? ttlMs
+        : base.negativeTtlMs
+      : toMs(name('negativeTtl'), options.negativeTtl)
+  const jitter = options.jitter ?? base?.jitter ?? 0
+  if (typeof jitter !== 'number' || !(jitter >= 0 && jitter < 1)) {
+    throw new CorralConfigError(name('jitter'), jitter, 'must be a fraction from 0 to below 1')
+  }
+  const timeout = options.timeout
+  if (timeout !== undefined && (typeof timeout !== 'object' || timeout === null)) {
+    throw new CorralConfigError(name('timeout'), timeout, 'must be { soft?, hard? }')
+  }
+  const softMs =
+    timeout?.soft === undefined ? (base?.softMs ?? Number.POSITIVE_INFINITY) : toMs(name('timeout.soft'), timeout.soft)
+  const hardMs =
+    timeout?.hard === undefined ? (base?.hardMs ?? Number.POSITIVE_INFINITY) : toMs(name('timeout.hard'), timeout.hard)
+  if (softMs > hardMs) {
+    throw new CorralConfigError(
+      name('timeout.soft'),
+      timeout?.soft,
+      `must not be longer than timeout.hard (${hardMs} ms)`,
+    )
+  }
+  const failSafeThrottleMs =
+    options.failSafeThrottle === undefined
+      ? (base?.failSafeThrottleMs ?? 5_000)
+      : toMs(name('failSafeThrottle'), options.failSafeThrottle)
+  return {
+    ttlMs,
+    graceMs,
+    negativeTtlMs,
+    jitter,
+    beta: resolveBeta(options.earlyRefresh, base, name('earlyRefresh')),
+    softMs,
+    hardMs,
+    failSafeThrottleMs,
+  }
+}
+
+/** True when a per-call options object changes nothing about the policy (the common, fast case). */
+export function touchesPolicy(options: object): boolean {
+  for (const key of POLICY_KEYS) if (key in options) return true
+  return false
+}
+
+function resolveBeta(value: PolicyOptions['earlyRefresh'], base: Policy | undefined, option: string): number {
+  if (value === undefined) return base?.beta ?? 1
+  if (value === false) return 0
+  if (value === true) return 1
+  if (typeof value === 'object' && value !== null) {
+    const beta = value.beta ?? 1
+    if (typeof beta === 'number' && Number.isFinite(beta) && beta >= 0) return beta
+    throw new CorralConfigError(`${option}.beta`, beta, 'must be a number >= 0')
+  }
+  throw new CorralConfigError(option, value, 'must be false or { beta }')
+}
+
+function resolveL1(value: CacheOptions['l1']): ResolvedOptions['l1'] {
+  if (value === undefined || value === false) return false
+  if (typeof value !== 'object' || value === null || !Number.isInteger(value.maxEntries) || value.maxEntries < 1) {
+    throw new CorralConfigError('l1', value, 'must be false or { maxEntries: whole number >= 1, maxBytes? }')
+  }
+  return value
+}
+
+function resolveLock(value: CacheOptions['lock']): ResolvedOptions['lock'] {
+  if (value === undefined || value === false) return false
+  const given: LockOptions = value === true ? {} : value
+  if (typeof given !== 'object' || given === null) {
+    throw new CorralConfigError('lock', value, 'must be true, false or { clients?, ttl?, wait? }')
+  }
+  if (given.clients !== undefined && (!Array.isArray(given.clients) || given.clients.length === 0)) {
+    throw new CorralConfigError('lock.clients', given.clients, 'must be a non-empty array of ioredis clients')
+  }
+  const ttlMs = toMs('lock.ttl', given.ttl ?? 5_000)
+  const waitMs = toMs('lock.wait', given.wait ?? 3_000)
+  if (ttlMs < 100 || !Number.isFinite(ttlMs))
+    throw new CorralConfigError('lock.ttl', given.ttl, 'must be at least 100 ms and finite')
+  return { ...(given.clients ? { clients: given.clients } : {}), ttlMs, waitMs }
+}
+
+function resolveMetrics(value: CacheOptions['metrics']): ResolvedOptions['metrics'] {
+  if (value === undefined || value === false) return false
+  if (typeof value !== 'object' || value === null || typeof value.registry?.registerMetric !== 'function') {
+    throw new CorralConfigError('metrics', value, 'must be false or { registry } with a prom-client Registry')
+  }
+  return value
+}
+
+function resolveSerializer(value: CacheOptions['serializer']): Serializer {
+  if (value === undefined || value === 'json') return jsonSerializer
+  if (
+    typeof value === 'object' &&
+    value !== null &&
+    typeof value.serialize === 'function' &&
+    typeof value.deserialize === 'function'
+  ) {
+    return value
+  }
+  throw new CorralConfigError('serializer', value, "must be 'json' or { serialize, deserialize }")
+}

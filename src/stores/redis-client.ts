@@ -1,0 +1,55 @@
+import { Cluster, Redis, type RedisOptions } from 'ioredis'
+
+/** A standalone ioredis client or a Cluster client: corral works with either. */
+export type RedisClient = Redis | Cluster
+
+/**
+ * Options for clients corral creates: RESP2 (ioredis 6 defaults to RESP3 with a new decoder), no
+ * offline queue so a down Redis fails at once instead of piling up callers, a per-command timeout,
+ * and reconnection forever with a capped backoff.
+ */
+export function ownedClientOptions(commandTimeoutMs: number): RedisOptions {
+  return {
+    protocol: 2,
+    enableOfflineQueue: false,
+    commandTimeout: commandTimeoutMs,
+    connectTimeout: Math.max(1_000, commandTimeoutMs),
+    maxRetriesPerRequest: 0,
+    retryStrategy: (attempt) => Math.min(50 * 2 ** Math.min(attempt, 5), 1_000),
+  }
+}
+
+/** Opens a client on `url` with the fail-fast options above. */
+export function createOwnedClient(url: string, commandTimeoutMs: number): Redis {
+  return new Redis(url, ownedClientOptions(commandTimeoutMs))
+}
+
+/** A second connection for SUBSCRIBE (a subscribed connection can run nothing else). */
+export function duplicateForSubscribe(client: RedisClient): RedisClient {
+  if (client instanceof Cluster) return client.duplicate()
+  return client.duplicate({ enableOfflineQueue: true })
+}
+
+/** True when the client can take commands now. */
+export function isReady(client: RedisClient): boolean {
+  return client.status === 'ready'
+}
+
+/**
+ * Waits (at most `timeoutMs`) for a client that is still connecting. Commands sent before the first
+ * connect fail at once when the offline queue is off, so the first operations wait here.
+ */
+export function whenReady(client: RedisClient, timeoutMs: number): Promise<boolean> {
+  if (client.status === 'ready') return Promise.resolve(true)
+  if (client.status === 'end' || client.status === 'close') return Promise.resolve(false)
+  return new Promise((resolve) => {
+    const done = (ok: boolean) => {
+      clearTimeout(timer)
+      client.off('ready', onReady)
+      resolve(ok)
+    }
+    const onReady = () => done(true)
+    const timer = setTimeout(() => done(false), timeoutMs)
+    client.once('ready', onReady)
+  })
+}

@@ -1,0 +1,76 @@
+/**
+ * The Lua that makes fenced writes atomic on Redis. KEYS[1] is an entry, KEYS[2] its fence; both
+ * share the `{...}` hash tag, so each script touches one Cluster slot. Scripts hold no user data:
+ * keys and values arrive as KEYS and ARGV.
+ *
+ * A fence is a per-key integer that only grows: max(previous + 1, Redis time in ms), so it keeps
+ * growing even after the fence key expired and was created again.
+ */
+const ADVANCE = `
+local function advance(fence, keepMs)
+  local t = redis.call('TIME')
+  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  local nxt = tonumber(redis.call('GET', fence) or '0') + 1
+  if now > nxt then nxt = now end
+  local token = string.format('%d', nxt)
+  local ttl = redis.call('PTTL', fence)
+  if ttl == -1 and redis.call('EXISTS', fence) == 1 then
+    redis.call('SET', fence, token)
+  elseif ttl > keepMs then
+    redis.call('SET', fence, token, 'PX', ttl)
+  else
+    redis.call('SET', fence, token, 'PX', keepMs)
+  end
+  return token
+end
+local function keep(fence, px)
+  if px == 0 then redis.call('PERSIST', fence) return end
+  local ttl = redis.call('PTTL', fence)
+  if ttl >= 0 and ttl < px then redis.call('PEXPIRE', fence, px) end
+end
+local function write(entry, payload, px)
+  if px == 0 then redis.call('SET', entry, payload) else redis.call('SET', entry, payload, 'PX', px) end
+end
+`
+
+/** How long a fence outlives the entry it guards (a paused writer older than this is not caught). */
+export const FENCE_MARGIN_MS = 3_600_000
+
+/** ARGV: fence keep-alive ms. Returns { entry bytes or false, token }. */
+export const BEGIN = `${ADVANCE}
+local token = advance(KEYS[2], tonumber(ARGV[1]))
+return { redis.call('GET', KEYS[1]), token }
+`
+
+/** ARGV: token, payload, entry px (0 = no expiry). Returns 1 if written, 0 if the fence moved. */
+export const COMMIT = `${ADVANCE}
+if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 0 end
+local px = tonumber(ARGV[3])
+write(KEYS[1], ARGV[2], px)
+if px == 0 then keep(KEYS[2], 0) else keep(KEYS[2], px + ${FENCE_MARGIN_MS}) end
+return 1
+`
+
+/** ARGV: payload, entry px (0 = no expiry). Advances the fence, then writes. */
+export const SET = `${ADVANCE}
+local px = tonumber(ARGV[2])
+advance(KEYS[2], ${FENCE_MARGIN_MS})
+write(KEYS[1], ARGV[1], px)
+if px == 0 then keep(KEYS[2], 0) else keep(KEYS[2], px + ${FENCE_MARGIN_MS}) end
+return 1
+`
+
+/** Advances the fence, then deletes. */
+export const DELETE = `${ADVANCE}
+advance(KEYS[2], ${FENCE_MARGIN_MS})
+return redis.call('DEL', KEYS[1])
+`
+
+/** ARGV: by, px for a new counter (0 = none). Refuses a key holding anything but an integer. */
+export const INCREMENT = `
+local v = redis.call('GET', KEYS[1])
+if v and not string.match(v, '^%-?%d+$') then return redis.error_reply('CORRAL_NOT_A_COUNTER') end
+local n = redis.call('INCRBY', KEYS[1], ARGV[1])
+if not v and ARGV[2] ~= '0' then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return n
+`

@@ -1,0 +1,181 @@
+import { decodeEntry, type Entry, encodeEntry } from '../entry.ts'
+import { CorralConfigError, CorralError, NotACounterError } from '../errors.ts'
+import type { Serializer } from '../serializer.ts'
+import { createOwnedClient, isReady, type RedisClient, whenReady } from './redis-client.ts'
+import { BEGIN, COMMIT, DELETE, FENCE_MARGIN_MS, INCREMENT, SET } from './redis-scripts.ts'
+import type { FenceToken, Store, StoreContext, StoreFactory } from './store.ts'
+
+export interface RedisStoreOptions {
+  /** A client you own: corral never closes it. Give `protocol: 2` and a `commandTimeout` if you can. */
+  client?: RedisClient
+  /** Or a URL: corral opens a fail-fast client and closes it on `cache.close()`. */
+  url?: string
+  /** How long one store command may take before the cache steps aside. Default 500 ms. */
+  timeout?: number
+}
+
+/** A store command found Redis unreachable or too slow; the engine counts it and steps aside. */
+export class StoreUnavailableError extends CorralError {
+  override name = 'StoreUnavailableError'
+}
+
+interface CorralCommands {
+  corralBeginBuffer(entry: string, fence: string, keepMs: number): Promise<[Buffer | null, number]>
+  corralCommit(entry: string, fence: string, token: string, payload: string | Buffer, px: number): Promise<number>
+  corralSet(entry: string, fence: string, payload: string | Buffer, px: number): Promise<number>
+  corralDelete(entry: string, fence: string): Promise<number>
+  corralIncrement(entry: string, by: number, px: number): Promise<number>
+}
+
+/**
+ * The Redis keys for one cache key. The whole name sits in a hash tag so the entry, its fence and
+ * its lock share one Cluster slot: the first `}` after the opening `{` lies at the same offset in
+ * each of them, whatever braces the key itself holds.
+ */
+export function redisKeys(key: string) {
+  const tag = `{${key}}`
+  return { entry: tag, fence: `${tag}:f`, lock: `${tag}:l`, error: `${tag}:e` }
+}
+
+/** A tag's invalidation time lives in its own slot; its suffix keeps it apart from every entry key. */
+function tagKey(tag: string): string {
+  return `{${tag}}:tag`
+}
+
+/** Entries on Redis (standalone or Cluster) through ioredis, with fenced writes in Lua. */
+export class RedisStore implements Store {
+  readonly kind = 'redis'
+  readonly shared = true
+  readonly client: RedisClient
+  readonly #owned: boolean
+  readonly #serializer: Serializer
+  readonly #timeoutMs: number
+  /** A user's client may queue commands forever while disconnected, so those get our own timer. */
+  readonly #needsOwnTimer: boolean
+  readonly #commands: CorralCommands
+  /** Only the very first connect is waited for; after that a disconnected Redis fails at once. */
+  #connectedOnce = false
+
+  constructor(options: RedisStoreOptions, context: StoreContext) {
+    if (!options.client === !options.url) {
+      throw new CorralConfigError('store', options, 'redisStore needs exactly one of `client` or `url`')
+    }
+    this.#timeoutMs = options.timeout ?? 500
+    if (!Number.isFinite(this.#timeoutMs) || this.#timeoutMs <= 0) {
+      throw new CorralConfigError('store.timeout', options.timeout, 'must be a number of milliseconds > 0')
+    }
+    this.#owned = !options.client
+    this.client = options.client ?? createOwnedClient(options.url as string, this.#timeoutMs)
+    this.#needsOwnTimer = !this.#owned && !('commandTimeout' in (this.client.options ?? {}))
+    this.#serializer = context.serializer
+    // An owned client reconnects by itself; its errors are already surfaced per command.
+    if (this.#owned) this.client.on('error', () => {})
+    this.client.defineCommand('corralBegin', { numberOfKeys: 2, lua: BEGIN })
+    this.client.defineCommand('corralCommit', { numberOfKeys: 2, lua: COMMIT })
+    this.client.defineCommand('corralSet', { numberOfKeys: 2, lua: SET })
+    this.client.defineCommand('corralDelete', { numberOfKeys: 2, lua: DELETE })
+    this.client.defineCommand('corralIncrement', { numberOfKeys: 1, lua: INCREMENT })
+    this.#commands = this.client as unknown as CorralCommands
+  }
+
+  async get(key: string): Promise<Entry | undefined> {
+    const raw = await this.#run(() => this.client.getBuffer(redisKeys(key).entry))
+    return raw ? decodeEntry(raw, this.#serializer) : undefined
+  }
+
+  async getMany(keys: readonly string[]): Promise<(Entry | undefined)[]> {
+    if (keys.length === 0) return []
+    const names = keys.map((key) => redisKeys(key).entry)
+    // MGET across slots is refused by a Cluster; separate GETs are written back to back anyway.
+    const raws = await this.#run(() =>
+      this.client.isCluster
+        ? Promise.all(names.map((name) => this.client.getBuffer(name)))
+        : this.client.mgetBuffer(...names),
+    )
+    return raws.map((raw) => (raw ? decodeEntry(raw, this.#serializer) : undefined))
+  }
+
+  async begin(key: string): Promise<{ entry: Entry | undefined; token: FenceToken }> {
+    const k = redisKeys(key)
+    const [raw, token] = await this.#run(() => this.#commands.corralBeginBuffer(k.entry, k.fence, FENCE_MARGIN_MS))
+    return { entry: raw ? decodeEntry(raw, this.#serializer) : undefined, token: Number(token) }
+  }
+
+  async commit(key: string, entry: Entry, payload: string | Buffer, ttlMs: number, token: FenceToken) {
+    const k = redisKeys(key)
+    const written = await this.#run(() =>
+      this.#commands.corralCommit(k.entry, k.fence, String(token), encodeEntry(entry, payload), px(ttlMs)),
+    )
+    return written === 1
+  }
+
+  async set(key: string, entry: Entry, payload: string | Buffer, ttlMs: number): Promise<void> {
+    const k = redisKeys(key)
+    await this.#run(() => this.#commands.corralSet(k.entry, k.fence, encodeEntry(entry, payload), px(ttlMs)))
+  }
+
+  async delete(key: string): Promise<void> {
+    const k = redisKeys(key)
+    await this.#run(() => this.#commands.corralDelete(k.entry, k.fence))
+  }
+
+  async increment(key: string, by: number, ttlMs: number): Promise<number> {
+    try {
+      return await this.#run(() => this.#commands.corralIncrement(redisKeys(key).entry, by, px(ttlMs)))
+    } catch (error) {
+      if (String((error as Error).message).includes('CORRAL_NOT_A_COUNTER')) throw new NotACounterError(key)
+      throw error
+    }
+  }
+
+  async tagTimes(tags: readonly string[]): Promise<number[]> {
+    if (tags.length === 0) return []
+    const names = tags.map(tagKey)
+    const raws = await this.#run(() =>
+      this.client.isCluster ? Promise.all(names.map((name) => this.client.get(name))) : this.client.mget(...names),
+    )
+    return raws.map((raw) => Number(raw ?? 0) || 0)
+  }
+
+  async invalidateTags(tags: readonly string[], at: number): Promise<void> {
+    if (tags.length === 0) return
+    await this.#run(() => Promise.all(tags.map((tag) => this.client.set(tagKey(tag), String(at)))))
+  }
+
+  async close(): Promise<void> {
+    if (this.#owned) this.client.disconnect()
+  }
+
+  /** Runs one command only when Redis can answer it in time; otherwise fails at once. */
+  async #run<T>(command: () => Promise<T>): Promise<T> {
+    if (!isReady(this.client)) {
+      if (this.#connectedOnce || !(await whenReady(this.client, this.#timeoutMs))) {
+        throw new StoreUnavailableError(`redis is not connected (status ${this.client.status})`)
+      }
+    }
+    this.#connectedOnce = true
+    if (!this.#needsOwnTimer) return command()
+    let timer: NodeJS.Timeout | undefined
+    const expired = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new StoreUnavailableError(`redis did not answer within ${this.#timeoutMs} ms`)),
+        this.#timeoutMs,
+      )
+    })
+    try {
+      return await Promise.race([command(), expired])
+    } finally {
+      clearTimeout(timer)
+    }
+  }
+}
+
+/** Redis PX argument: whole milliseconds, 0 for no expiry. */
+function px(ttlMs: number): number {
+  return Number.isFinite(ttlMs) ? Math.max(1, Math.ceil(ttlMs)) : 0
+}
+
+/** A store on Redis: `redisStore({ client })` with your ioredis client, or `redisStore({ url })`. */
+export function redisStore(options: RedisStoreOptions): StoreFactory {
+  return { kind: 'redis', create: (context) => new RedisStore(options, context) }
+}

@@ -1,0 +1,53 @@
+import type { Entry } from '../entry.ts'
+import type { Logger } from '../logger.ts'
+import type { Serializer } from '../serializer.ts'
+
+/**
+ * A fence token: issued when a load begins, checked when it writes. Any later `begin`, `set` or
+ * `delete` on the key advances the key's fence, so the older load's write is refused.
+ */
+export type FenceToken = number
+
+/** What a store is handed when a cache is created around it. */
+export interface StoreContext {
+  serializer: Serializer
+  logger: Logger
+}
+
+/**
+ * How a cache gets its store: `memoryStore()` and `redisStore()` return one of these, and
+ * `createCache` calls `create` with the cache's serializer, so one factory serves one cache.
+ */
+export interface StoreFactory {
+  readonly kind: string
+  create(context: StoreContext): Store
+}
+
+/**
+ * Where entries live. Keys are already namespaced; stores know nothing of locks, tiers or metrics.
+ * `payload` is the serializer's output for `entry.value` (ignored for negative entries); `ttlMs` is
+ * how long the store keeps the entry (`Infinity`: until evicted or deleted).
+ */
+export interface Store {
+  readonly kind: string
+  /** True when other processes see the same entries (so cross-process locks and buses make sense). */
+  readonly shared: boolean
+  get(key: string): Promise<Entry | undefined>
+  getMany(keys: readonly string[]): Promise<(Entry | undefined)[]>
+  /** Reads the entry and issues the fence token for a load that starts now, atomically. */
+  begin(key: string): Promise<{ entry: Entry | undefined; token: FenceToken }>
+  /** Writes a loaded entry unless the key's fence moved since `begin` issued `token`. */
+  commit(key: string, entry: Entry, payload: string | Buffer, ttlMs: number, token: FenceToken): Promise<boolean>
+  /** Writes unconditionally and advances the fence, so loads begun earlier cannot overwrite it. */
+  set(key: string, entry: Entry, payload: string | Buffer, ttlMs: number): Promise<void>
+  /** Removes the entry and advances the fence. */
+  delete(key: string): Promise<void>
+  /** Adds `by` to an integer counter, creating it (with `ttlMs`, if finite) when absent. */
+  increment(key: string, by: number, ttlMs: number): Promise<number>
+  /** The latest invalidation time (epoch ms) of each tag, 0 where it was never invalidated. */
+  tagTimes(tags: readonly string[]): Promise<number[]>
+  /** Records that every entry created at or before `at` with one of `tags` is void. */
+  invalidateTags(tags: readonly string[], at: number): Promise<void>
+  /** Releases what the store created (timers, connections it opened itself). */
+  close(): Promise<void>
+}
