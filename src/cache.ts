@@ -68,7 +68,7 @@ export class Cache {
    * The value for `key`: served from the cache when it can be, otherwise the loader's value,
    * written back. Concurrent callers of one key share one loader call.
    */
-  wrap<T>(key: string, loader: Loader<T>, options?: WrapOptions): Promise<T> {
+  async wrap<T>(key: string, loader: Loader<T>, options?: WrapOptions): Promise<T> {
     return this.#engine.wrap(this.#request(key, loader, options, 'wrap'))
   }
 
@@ -118,7 +118,7 @@ export class Cache {
   }
 
   /** Reloads `key` now, joining a load already in flight, and returns the new value. */
-  refresh<T>(key: string, loader: Loader<T>, options?: WrapOptions): Promise<T> {
+  async refresh<T>(key: string, loader: Loader<T>, options?: WrapOptions): Promise<T> {
     return this.#engine.refresh(this.#request(key, loader, options, 'refresh'))
   }
 

@@ -44,6 +44,9 @@ const INTEGER = /^-?\d{1,16}$/
  * through untouched.
  */
 export function encodeEntry(entry: Entry, payload: string | Buffer): Buffer | string {
+  // An integer written by `set` (no load time, no grace, no tags) is stored bare, so `increment`
+  // (INCRBY) can add to it; loaded values keep their header, which XFetch needs.
+  if (isBareInteger(entry, payload)) return payload as string
   let flags = entry.failSafe ? FAIL_SAFE : 0
   if (entry.negative) flags |= entry.value === null ? NEGATIVE_NULL : NEGATIVE_UNDEFINED
   const header = `${MAGIC}${JSON.stringify([
@@ -105,6 +108,19 @@ export function counterEntry(value: number): Entry {
     tags: [],
     failSafe: false,
   }
+}
+
+function isBareInteger(entry: Entry, payload: string | Buffer): boolean {
+  return (
+    typeof payload === 'string' &&
+    typeof entry.value === 'number' &&
+    entry.delta === 0 &&
+    !entry.negative &&
+    !entry.failSafe &&
+    entry.tags.length === 0 &&
+    entry.freshUntil === entry.staleUntil &&
+    INTEGER.test(payload)
+  )
 }
 
 type Header = [number | null, number | null, number, number, string[], number]

@@ -33,7 +33,11 @@ export interface PolicyOptions {
   jitter?: number
   /** XFetch probabilistic early refresh; `false` turns it off. Default `{ beta: 1 }`. */
   earlyRefresh?: { beta?: number } | boolean
-  /** soft: serve stale past it and let the load finish; hard: abort the load (ctx.signal). */
+  /**
+   * soft: how long a caller holding a stale value waits for the refresh before it is served the
+   * stale value (default 0: stale-while-revalidate); hard: abort the load (ctx.signal) and fail
+   * or serve stale. Default: no hard timeout.
+   */
   timeout?: { soft?: Duration; hard?: Duration }
   /** After a loader error was answered with a stale value, how long to keep serving it before calling the origin again. Default 5s. */
   failSafeThrottle?: Duration
@@ -163,8 +167,7 @@ export function resolvePolicy(options: PolicyOptions, base: Policy | undefined, 
   if (timeout !== undefined && (typeof timeout !== 'object' || timeout === null)) {
     throw new CorralConfigError(name('timeout'), timeout, 'must be { soft?, hard? }')
   }
-  const softMs =
-    timeout?.soft === undefined ? (base?.softMs ?? Number.POSITIVE_INFINITY) : toMs(name('timeout.soft'), timeout.soft)
+  const softMs = timeout?.soft === undefined ? (base?.softMs ?? 0) : toMs(name('timeout.soft'), timeout.soft)
   const hardMs =
     timeout?.hard === undefined ? (base?.hardMs ?? Number.POSITIVE_INFINITY) : toMs(name('timeout.hard'), timeout.hard)
   if (softMs > hardMs) {

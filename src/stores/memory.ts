@@ -33,6 +33,7 @@ export class MemoryStore implements Store {
   /** Tag invalidation times. Bounded; a tag pushed out of it stops voiding entries (see docs/tags.md). */
   readonly #tags = new LRUCache<string, number>({ max: 100_000 })
   readonly #serializer: Serializer
+  readonly #sized: boolean
   #clock = 0
 
   constructor(options: MemoryStoreOptions, context: StoreContext) {
@@ -44,6 +45,7 @@ export class MemoryStore implements Store {
       throw new CorralConfigError('store.maxBytes', options.maxBytes, 'must be a whole number of bytes >= 1')
     }
     this.#serializer = context.serializer
+    this.#sized = options.maxBytes !== undefined
     this.#entries = new LRUCache<string, Slot>({
       max: maxEntries,
       ...(options.maxBytes ? { maxSize: options.maxBytes, maxEntrySize: options.maxBytes } : {}),
@@ -90,7 +92,7 @@ export class MemoryStore implements Store {
       slot.entry = counterEntry((slot.entry.value as number) + by)
       return slot.entry.value as number
     }
-    this.#entries.set(key, { entry: counterEntry(by) }, { ttl: lruTtl(ttlMs), size: 8 })
+    this.#entries.set(key, { entry: counterEntry(by) }, { ttl: lruTtl(ttlMs), ...(this.#sized ? { size: 8 } : {}) })
     return by
   }
 
@@ -115,6 +117,10 @@ export class MemoryStore implements Store {
 
   #write(key: string, entry: Entry, payload: string | Buffer, ttlMs: number): void {
     const stored = entry.negative ? entry : { ...entry, value: this.#serializer.deserialize(payload) }
+    if (!this.#sized) {
+      this.#entries.set(key, { entry: stored }, { ttl: lruTtl(ttlMs) })
+      return
+    }
     const size = Math.max(1, typeof payload === 'string' ? Buffer.byteLength(payload) : payload.length)
     this.#entries.set(key, { entry: stored }, { ttl: lruTtl(ttlMs), size })
   }

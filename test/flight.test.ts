@@ -1,0 +1,56 @@
+import { describe, expect, it } from 'vitest'
+import { Flight } from '../src/flight.ts'
+
+describe('Flight (in-process singleflight)', () => {
+  it('runs one call per key and shares its value', async () => {
+    const flight = new Flight<number>()
+    let calls = 0
+    const fn = async () => {
+      calls += 1
+      await new Promise((r) => setTimeout(r, 20))
+      return 42
+    }
+    const runs = Array.from({ length: 100 }, () => flight.do('k', fn))
+    expect(runs.filter((r) => r.shared)).toHaveLength(99)
+    expect(await Promise.all(runs.map((r) => r.promise))).toEqual(Array(100).fill(42))
+    expect(calls).toBe(1)
+    expect(flight.size).toBe(0)
+  })
+
+  it('shares errors with every waiter, and a later call starts afresh', async () => {
+    const flight = new Flight<number>()
+    let calls = 0
+    const failing = async () => {
+      calls += 1
+      throw new Error('boom')
+    }
+    const a = flight.do('k', failing)
+    const b = flight.do('k', failing)
+    await expect(a.promise).rejects.toThrow('boom')
+    await expect(b.promise).rejects.toBe(await a.promise.catch((e) => e))
+    expect(calls).toBe(1)
+    await expect(flight.do('k', failing).promise).rejects.toThrow('boom')
+    expect(calls).toBe(2)
+  })
+
+  it('turns a synchronous throw into a rejection', async () => {
+    const flight = new Flight<number>()
+    const run = flight.do('k', () => {
+      throw new Error('sync')
+    })
+    await expect(run.promise).rejects.toThrow('sync')
+    expect(flight.size).toBe(0)
+  })
+
+  it('forget lets a new call start while the old one runs, and the old one does not remove the new', async () => {
+    const flight = new Flight<string>()
+    let release!: () => void
+    const first = flight.do('k', () => new Promise<string>((r) => (release = () => r('old'))))
+    flight.forget('k')
+    const second = flight.do('k', () => new Promise<string>(() => {}))
+    expect(second.shared).toBe(false)
+    release()
+    expect(await first.promise).toBe('old')
+    expect(flight.has('k')).toBe(true)
+  })
+})

@@ -1,0 +1,624 @@
+/**
+ * Observability, proven end to end: corral's metrics on a user-given prom-client Registry, served
+ * on /metrics by a small HTTP server in this process, scraped by a real (Debian) Prometheus; every
+ * query of grafana/dashboard.json is then evaluated through Prometheus' HTTP API.
+ */
+import { existsSync } from 'node:fs'
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { createServer, type Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { register as globalRegister, Registry } from 'prom-client'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import {
+  type Cache,
+  createCache,
+  memoryStore,
+  OriginTimeoutError,
+  type Store,
+  type StoreFactory,
+} from '../src/index.ts'
+import { freePort } from './support/ports.ts'
+import { killAndWait, run, sleep, spawnTracked, type Tracked, trackDir, untrackDir } from './support/procs.ts'
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url))
+const DASHBOARD = join(ROOT, 'grafana', 'dashboard.json')
+const PROMETHEUS_YML = join(ROOT, 'grafana', 'prometheus.yml')
+const PROMETHEUS = '/usr/bin/prometheus'
+const PROMTOOL = '/usr/bin/promtool'
+const MISSING_PROMETHEUS =
+  `Debian's prometheus is not installed (${PROMETHEUS}, ${PROMTOOL}): ` +
+  'run `apt-get install -y --no-install-recommends prometheus` (.ci/run installs it when missing)'
+
+/** The "Metrics" table of API.md (a fixed contract): name -> type, label (besides `cache`), label values. */
+const CONTRACT: Record<string, { type: string; label?: string; values?: string[] }> = {
+  corral_requests_total: { type: 'counter', label: 'result', values: ['hit', 'stale', 'miss', 'negative_hit'] },
+  corral_origin_calls_total: { type: 'counter', label: 'outcome', values: ['success', 'error', 'timeout'] },
+  corral_origin_duration_seconds: { type: 'histogram' },
+  corral_origin_inflight: { type: 'gauge' },
+  corral_coalesced_total: { type: 'counter', label: 'scope', values: ['local', 'distributed'] },
+  corral_refresh_total: { type: 'counter', label: 'reason', values: ['early', 'stale', 'manual'] },
+  corral_stale_served_total: {
+    type: 'counter',
+    label: 'reason',
+    values: ['revalidate', 'origin_error', 'timeout', 'store_error'],
+  },
+  corral_lock_total: { type: 'counter', label: 'outcome', values: ['acquired', 'contended', 'timeout', 'error'] },
+  corral_lock_wait_seconds: { type: 'histogram' },
+  corral_store_errors_total: { type: 'counter', label: 'op' },
+  corral_invalidations_total: { type: 'counter', label: 'kind', values: ['key', 'tag'] },
+}
+const CACHES = ['users', 'orders'] as const
+
+// ---------------------------------------------------------------------------------------------
+// The dashboard model
+// ---------------------------------------------------------------------------------------------
+
+interface Target {
+  expr?: string
+  refId?: string
+  datasource?: { type?: string; uid?: string }
+}
+interface Panel {
+  id: number
+  type: string
+  title: string
+  datasource?: { type?: string; uid?: string }
+  gridPos: { x: number; y: number; w: number; h: number }
+  targets?: Target[]
+}
+interface Dashboard {
+  schemaVersion: number
+  uid: string
+  title: string
+  panels: Panel[]
+  templating: { list: Record<string, unknown>[] }
+}
+
+const dashboard = JSON.parse(await readFile(DASHBOARD, 'utf8')) as Dashboard
+
+function allTargets(): { panel: Panel; target: Target; expr: string }[] {
+  return dashboard.panels.flatMap((panel) =>
+    (panel.targets ?? []).map((target) => ({ panel, target, expr: target.expr ?? '' })),
+  )
+}
+
+/** What Grafana would send for "All" on `$cache` and a 1 s scrape interval. */
+function substitute(expr: string, cache = '.*'): string {
+  return expr.replaceAll('$__rate_interval', '15s').replaceAll('${cache}', cache).replaceAll('$cache', cache)
+}
+
+function panelByTitle(title: string): Panel {
+  const panel = dashboard.panels.find((p) => p.title === title)
+  if (!panel) throw new Error(`dashboard has no panel titled "${title}"`)
+  return panel
+}
+
+describe('grafana/dashboard.json model', () => {
+  it('is a schemaVersion 39 dashboard with a stable uid', () => {
+    expect(dashboard.schemaVersion).toBe(39)
+    expect(dashboard.uid).toMatch(/^[\w-]{1,40}$/)
+    expect(dashboard.title).toBeTruthy()
+  })
+
+  it('has unique integer panel ids and no overlapping panels on a 24-column grid', () => {
+    const ids = dashboard.panels.map((p) => p.id)
+    for (const id of ids) expect(Number.isInteger(id) && id > 0, `panel id ${id}`).toBe(true)
+    expect(new Set(ids).size).toBe(ids.length)
+    const cells = new Map<string, string>()
+    for (const p of dashboard.panels) {
+      const { x, y, w, h } = p.gridPos
+      expect(x + w, `${p.title} fits the 24-column grid`).toBeLessThanOrEqual(24)
+      for (let i = x; i < x + w; i++)
+        for (let j = y; j < y + h; j++) {
+          const other = cells.get(`${i},${j}`)
+          expect(other, `"${p.title}" overlaps "${other}"`).toBeUndefined()
+          cells.set(`${i},${j}`, p.title)
+        }
+    }
+  })
+
+  it('has a prometheus datasource variable and a multi/all `cache` variable', () => {
+    const vars = dashboard.templating.list
+    const ds = vars.find((v) => v.name === 'datasource')
+    expect(ds).toMatchObject({ type: 'datasource', query: 'prometheus' })
+    const cache = vars.find((v) => v.name === 'cache')
+    expect(cache).toMatchObject({
+      type: 'query',
+      multi: true,
+      includeAll: true,
+      datasource: { type: 'prometheus', uid: '${datasource}' },
+      definition: 'label_values(corral_requests_total, cache)',
+    })
+    expect((cache?.query as { query: string }).query).toBe('label_values(corral_requests_total, cache)')
+  })
+
+  it('points every panel and every target at ${datasource}', () => {
+    for (const panel of dashboard.panels) {
+      expect(panel.datasource, panel.title).toEqual({ type: 'prometheus', uid: '${datasource}' })
+      expect(panel.targets?.length, `${panel.title} has queries`).toBeGreaterThan(0)
+      for (const target of panel.targets ?? []) {
+        expect(target.datasource, panel.title).toEqual({ type: 'prometheus', uid: '${datasource}' })
+      }
+      const refIds = (panel.targets ?? []).map((t) => t.refId)
+      expect(new Set(refIds).size, `${panel.title} refIds`).toBe(refIds.length)
+    }
+  })
+
+  it('queries only contract metrics, each filtered by $cache, rates over $__rate_interval, and covers all of them', () => {
+    const used = new Set<string>()
+    for (const { panel, expr } of allTargets()) {
+      const names = [...expr.matchAll(/\b(corral_\w+)/g)].map((m) => m[1] as string)
+      expect(names.length, `${panel.title}: ${expr}`).toBeGreaterThan(0)
+      for (const name of names) {
+        const base = name.replace(/_(bucket|sum|count)$/, '')
+        const contract = CONTRACT[base] ?? CONTRACT[name]
+        expect(contract, `${panel.title}: unknown metric ${name}`).toBeDefined()
+        if (name !== base) expect(CONTRACT[base]?.type, `${name} is a histogram series`).toBe('histogram')
+        used.add(CONTRACT[base] ? base : name)
+      }
+      const selectors = [...expr.matchAll(/\bcorral_\w+(\{[^}]*\})?/g)]
+      for (const s of selectors) expect(s[1] ?? '', `${panel.title}: ${s[0]}`).toContain('cache=~"$cache"')
+      for (const r of expr.matchAll(/\brate\([^)]*\)/g)) expect(r[0], panel.title).toContain('[$__rate_interval]')
+    }
+    expect([...used].sort()).toEqual(Object.keys(CONTRACT).sort())
+  })
+})
+
+// ---------------------------------------------------------------------------------------------
+// Traffic through two caches on one registry, served on /metrics
+// ---------------------------------------------------------------------------------------------
+
+/** Every key and tag this file hands to corral: none may ever show up as a label value. */
+const usedKeys = new Set<string>()
+const usedTags = new Set<string>()
+const ERROR_TEXT = 'origin exploded while loading'
+const STORE_ERROR_TEXT = 'store unreachable'
+
+const key = (k: string): string => {
+  usedKeys.add(k)
+  return k
+}
+const tag = (t: string): string => {
+  usedTags.add(t)
+  return t
+}
+const loaded = async <T>(value: T, ms = 1 + Math.random() * 4): Promise<T> => {
+  await sleep(ms)
+  return value
+}
+
+/** A memory store whose reads fail for keys containing "flaky", so store errors get counted. */
+function flakyStore(): StoreFactory {
+  const inner = memoryStore()
+  return {
+    kind: 'flaky-memory',
+    create(context) {
+      const store = inner.create(context)
+      return new Proxy(store, {
+        get(target, prop) {
+          if (prop === 'get') {
+            return (k: string) =>
+              k.includes('flaky') ? Promise.reject(new Error(`${STORE_ERROR_TEXT}: ${k}`)) : target.get(k)
+          }
+          const value = Reflect.get(target, prop, target)
+          return typeof value === 'function' ? value.bind(target) : value
+        },
+      }) as Store
+    },
+  }
+}
+
+/** One of everything the dashboard shows, for one cache. */
+async function driveOnce(cache: Cache, p: string): Promise<void> {
+  // miss, then hit (wrap and get)
+  await cache.wrap(key(`${p}:1`), () => loaded({ id: 1 }))
+  await cache.wrap(key(`${p}:1`), () => loaded({ id: 1 }))
+  await cache.get(key(`${p}:1`))
+  await cache.get(key(`${p}:absent`))
+  // negative caching: miss, then negative_hit
+  await cache.wrap(key(`${p}:ghost`), () => loaded(null))
+  await cache.wrap(key(`${p}:ghost`), () => loaded(null))
+  // coalescing: eight concurrent callers of one cold key share one loader call
+  let calls = 0
+  const cold = key(`${p}:cold`)
+  const values = await Promise.all(
+    Array.from({ length: 8 }, () =>
+      cache.wrap(cold, () => {
+        calls++
+        return loaded('cold', 30)
+      }),
+    ),
+  )
+  expect(values).toEqual(Array(8).fill('cold'))
+  expect(calls).toBe(1)
+  // a loader error reaches the caller unchanged
+  await expect(
+    cache.wrap(key(`${p}:boom`), async () => {
+      throw new Error(`${ERROR_TEXT} for ${p}:boom`)
+    }),
+  ).rejects.toThrow(ERROR_TEXT)
+  // hard timeout
+  await expect(
+    cache.wrap(key(`${p}:slow`), () => loaded('slow', 200), { timeout: { hard: '20ms' } }),
+  ).rejects.toBeInstanceOf(OriginTimeoutError)
+  // stale-while-revalidate: short ttl, long grace, serve the stale value at once (soft timeout 0)
+  const swr = { ttl: 30, grace: '10m', timeout: { soft: 0 } }
+  await cache.wrap(key(`${p}:stale`), () => loaded('v1'), swr)
+  // stale past the soft timeout: the load outlives it
+  await cache.wrap(key(`${p}:stale-soft`), () => loaded('v1'), { ttl: 30, grace: '10m' })
+  // stale-if-error
+  await cache.wrap(key(`${p}:stale-error`), () => loaded('v1'), { ttl: 30, grace: '10m' })
+  await sleep(60)
+  expect(await cache.wrap(key(`${p}:stale`), () => loaded('v2'), swr)).toBe('v1')
+  expect(
+    await cache.wrap(key(`${p}:stale-soft`), () => loaded('v2', 80), {
+      ttl: 30,
+      grace: '10m',
+      timeout: { soft: '5ms' },
+    }),
+  ).toBe('v1')
+  expect(
+    await cache.wrap(
+      key(`${p}:stale-error`),
+      async () => {
+        throw new Error(`${ERROR_TEXT} for ${p}:stale-error`)
+      },
+      { ttl: 30, grace: '10m' },
+    ),
+  ).toBe('v1')
+  // early refresh (XFetch with a huge beta is always due)
+  await cache.wrap(key(`${p}:early`), () => loaded('e1', 3), { earlyRefresh: { beta: 1e9 } })
+  await cache.wrap(key(`${p}:early`), () => loaded('e2', 3), { earlyRefresh: { beta: 1e9 } })
+  // manual refresh
+  await cache.refresh(key(`${p}:1`), () => loaded({ id: 1 }))
+  // a batch
+  await cache.wrapMany([key(`${p}:m1`), key(`${p}:m2`), key(`${p}:1`)], async (keys) =>
+    Object.fromEntries(keys.map((k) => [k, k.length])),
+  )
+  // a store error: the cache steps aside and the loader answers
+  expect(await cache.wrap(key(`${p}:flaky`), () => loaded('from origin'))).toBe('from origin')
+  // invalidation by key and by tag
+  await cache.wrap(key(`${p}:tagged`), () => loaded('t'), { tags: [tag(`org:${p}:7`), tag(`team:${p}`)] })
+  await cache.invalidateTags([tag(`org:${p}:7`), tag(`team:${p}`)])
+  await cache.delete(key(`${p}:1`))
+  await sleep(100) // let background revalidations finish
+}
+
+let traffic: NodeJS.Timeout | undefined
+let tick = 0
+/** Steady traffic while Prometheus scrapes: mostly hits, some misses and coalesced loads. */
+function startTraffic(caches: Record<string, Cache>): void {
+  traffic = setInterval(() => {
+    tick++
+    for (const [p, cache] of Object.entries(caches)) {
+      const jobs: Promise<unknown>[] = []
+      for (let i = 0; i < 8; i++) jobs.push(cache.wrap(key(`${p}:hot:${i % 4}`), () => loaded(i)))
+      jobs.push(cache.wrap(key(`${p}:n:${tick}`), () => loaded(tick, 2 + Math.random() * 20)))
+      if (tick % 5 === 0) {
+        const k = key(`${p}:burst:${tick}`)
+        for (let i = 0; i < 4; i++) jobs.push(cache.wrap(k, () => loaded(i, 10)))
+      }
+      if (tick % 10 === 0) jobs.push(cache.delete(key(`${p}:hot:${tick % 4}`)))
+      Promise.all(jobs).catch((error) => console.error('traffic failed', error))
+    }
+  }, 25)
+}
+
+const registry = new Registry()
+const users = createCache({ name: 'users', metrics: { registry }, store: flakyStore(), logger: false })
+const orders = createCache({ name: 'orders', metrics: { registry }, store: flakyStore(), logger: false })
+let server: Server
+let metricsPort = 0
+
+async function scrape(): Promise<string> {
+  const res = await fetch(`http://127.0.0.1:${metricsPort}/metrics`)
+  expect(res.status).toBe(200)
+  expect(res.headers.get('content-type')).toContain('text/plain')
+  return res.text()
+}
+
+interface Sample {
+  name: string
+  labels: Record<string, string>
+  value: number
+  line: string
+}
+
+/** Parses the Prometheus text exposition format (what prom-client writes). */
+function parseExposition(text: string): { types: Map<string, string>; samples: Sample[] } {
+  const types = new Map<string, string>()
+  const samples: Sample[] = []
+  for (const line of text.split('\n')) {
+    if (line.startsWith('# TYPE ')) {
+      const [, , name, type] = line.split(' ')
+      types.set(name as string, type as string)
+      continue
+    }
+    if (line === '' || line.startsWith('#')) continue
+    const m = /^([a-zA-Z_:][\w:]*)(?:\{(.*)\})? (\S+)$/.exec(line)
+    if (!m) throw new Error(`unparseable exposition line: ${line}`)
+    const labels: Record<string, string> = {}
+    for (const l of (m[2] ?? '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)) labels[l[1] as string] = l[2] as string
+    samples.push({ name: m[1] as string, labels, value: Number(m[3]), line })
+  }
+  return { types, samples }
+}
+
+beforeAll(async () => {
+  metricsPort = await freePort()
+  server = createServer((req, res) => {
+    if (req.url !== '/metrics') {
+      res.writeHead(404).end()
+      return
+    }
+    registry.metrics().then(
+      (body) => res.writeHead(200, { 'content-type': registry.contentType }).end(body),
+      (error) => res.writeHead(500).end(String(error)),
+    )
+  })
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(metricsPort, '127.0.0.1', () => resolve())
+  })
+  await Promise.all([driveOnce(users, 'users'), driveOnce(orders, 'orders')])
+}, 60_000)
+
+afterAll(async () => {
+  if (traffic) clearInterval(traffic)
+  await sleep(50)
+  await Promise.all([users.close(), orders.close()])
+  await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()))
+})
+
+describe('metrics on the registry given, served on /metrics', () => {
+  it('uses only the registry given, never the global one', async () => {
+    const global = await globalRegister.getMetricsAsJSON()
+    expect(global.filter((m) => m.name.startsWith('corral_'))).toEqual([])
+    expect(
+      (await registry.getMetricsAsJSON())
+        .map((m) => m.name)
+        .filter((n) => n.startsWith('corral_'))
+        .sort(),
+    ).toEqual(Object.keys(CONTRACT).sort())
+  })
+
+  it('exposes exactly the contract: metric names, types, label names and label values', async () => {
+    const { types, samples } = parseExposition(await scrape())
+    const corralTypes = Object.fromEntries([...types].filter(([name]) => name.startsWith('corral_')))
+    expect(corralTypes).toEqual(Object.fromEntries(Object.entries(CONTRACT).map(([n, c]) => [n, c.type])))
+    for (const s of samples) {
+      const base = s.name.replace(/_(bucket|sum|count)$/, '')
+      const contract = CONTRACT[s.name] ?? CONTRACT[base]
+      expect(contract, s.line).toBeDefined()
+      if (!contract) continue
+      const expected = [
+        'cache',
+        ...(contract.label ? [contract.label] : []),
+        ...(s.name.endsWith('_bucket') ? ['le'] : []),
+      ]
+      expect(Object.keys(s.labels).sort(), s.line).toEqual(expected.sort())
+      expect(CACHES as readonly string[], s.line).toContain(s.labels.cache)
+      if (contract.label) {
+        const value = s.labels[contract.label] as string
+        if (contract.values) expect(contract.values, s.line).toContain(value)
+        else expect(value, s.line).toMatch(/^[a-zA-Z][\w]{0,31}$/)
+      }
+    }
+  })
+
+  it('never puts a key, a tag or error text in a label value', async () => {
+    const { samples } = parseExposition(await scrape())
+    expect(usedKeys.size).toBeGreaterThan(20)
+    expect(usedTags.size).toBe(4)
+    for (const s of samples) {
+      for (const value of Object.values(s.labels)) {
+        expect(usedKeys.has(value), s.line).toBe(false)
+        expect(usedTags.has(value), s.line).toBe(false)
+        expect(value, s.line).not.toMatch(/:|exploded|unreachable|Error/)
+      }
+    }
+  })
+
+  it('has the series the dashboard needs, for both caches', async () => {
+    const { samples } = parseExposition(await scrape())
+    const value = (name: string, labels: Record<string, string>): number | undefined =>
+      samples.find((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v))?.value
+    for (const cache of CACHES) {
+      const has = (name: string, labels: Record<string, string> = {}) =>
+        expect(value(name, { cache, ...labels }), `${name} ${JSON.stringify(labels)} for ${cache}`).toBeGreaterThan(0)
+      for (const result of ['hit', 'miss', 'stale', 'negative_hit']) has('corral_requests_total', { result })
+      for (const outcome of ['success', 'error', 'timeout']) has('corral_origin_calls_total', { outcome })
+      has('corral_origin_duration_seconds_count')
+      has('corral_origin_duration_seconds_bucket', { le: '+Inf' })
+      expect(value('corral_origin_inflight', { cache })).toBe(0)
+      has('corral_coalesced_total', { scope: 'local' })
+      for (const reason of ['early', 'stale', 'manual']) has('corral_refresh_total', { reason })
+      for (const reason of ['revalidate', 'origin_error', 'timeout']) has('corral_stale_served_total', { reason })
+      has('corral_store_errors_total', { op: 'get' })
+      for (const kind of ['key', 'tag']) has('corral_invalidations_total', { kind })
+      expect(value('corral_invalidations_total', { cache, kind: 'tag' })).toBe(2)
+    }
+    // origin buckets resolve sub-millisecond and multi-second loads (0.5 ms .. ~4 s)
+    const les = samples
+      .filter((s) => s.name === 'corral_origin_duration_seconds_bucket' && s.labels.cache === 'users')
+      .map((s) => Number(s.labels.le))
+      .filter(Number.isFinite)
+    expect(Math.min(...les)).toBeLessThanOrEqual(0.0005)
+    expect(Math.max(...les)).toBeGreaterThanOrEqual(3)
+    if (process.env.CORRAL_PRINT_METRICS) console.log(samples.map((s) => s.line).join('\n'))
+  })
+})
+
+// ---------------------------------------------------------------------------------------------
+// A real Prometheus scraping this process, evaluating every dashboard query
+// ---------------------------------------------------------------------------------------------
+
+interface QueryResult {
+  status: string
+  error?: string
+  data?: { resultType: string; result: { metric: Record<string, string>; value: [number, string] }[] }
+}
+
+describe('the dashboard on a real Prometheus', () => {
+  let prom: Tracked | undefined
+  let dir = ''
+  let promPort = 0
+  const base = () => `http://127.0.0.1:${promPort}`
+
+  async function query(expr: string): Promise<QueryResult> {
+    const res = await fetch(`${base()}/api/v1/query?query=${encodeURIComponent(expr)}`)
+    return (await res.json()) as QueryResult
+  }
+
+  async function waitFor(what: string, ms: number, check: () => Promise<boolean>): Promise<void> {
+    const deadline = Date.now() + ms
+    while (Date.now() < deadline) {
+      if (prom && prom.child.exitCode !== null)
+        throw new Error(`prometheus exited while waiting for ${what}:\n${prom.tail()}`)
+      if (await check().catch(() => false)) return
+      await sleep(250)
+    }
+    throw new Error(`timed out after ${ms} ms waiting for ${what}; prometheus output:\n${prom?.tail() ?? ''}`)
+  }
+
+  beforeAll(async () => {
+    if (!existsSync(PROMETHEUS) || !existsSync(PROMTOOL)) throw new Error(MISSING_PROMETHEUS)
+    startTraffic({ users, orders })
+    dir = await mkdtemp(join(tmpdir(), 'corral-prometheus-'))
+    trackDir(dir)
+    promPort = await freePort()
+    const config = join(dir, 'prometheus.yml')
+    await writeFile(
+      config,
+      [
+        'global:',
+        '  scrape_interval: 1s',
+        '  scrape_timeout: 1s',
+        '  evaluation_interval: 1s',
+        'scrape_configs:',
+        '  - job_name: corral-test',
+        '    metrics_path: /metrics',
+        '    static_configs:',
+        `      - targets: ['127.0.0.1:${metricsPort}']`,
+        '',
+      ].join('\n'),
+    )
+    const check = await run(PROMTOOL, ['check', 'config', config])
+    expect(check.code, check.stdout + check.stderr).toBe(0)
+    prom = spawnTracked(PROMETHEUS, [
+      `--config.file=${config}`,
+      `--storage.tsdb.path=${join(dir, 'data')}`,
+      `--web.listen-address=127.0.0.1:${promPort}`,
+      '--log.level=warn',
+    ])
+    await waitFor('/-/ready', 30_000, async () => (await fetch(`${base()}/-/ready`)).status === 200)
+    // at least 3 successful scrapes of the test server
+    await waitFor('3 scrapes', 30_000, async () => {
+      const r = await query('sum_over_time(up{job="corral-test"}[1m])')
+      return Number(r.data?.result[0]?.value[1] ?? 0) >= 3
+    })
+    // and a rate window's worth of samples
+    await sleep(2_000)
+  }, 60_000)
+
+  afterAll(async () => {
+    if (traffic) clearInterval(traffic)
+    traffic = undefined
+    if (prom) await killAndWait(prom, 'SIGTERM', 10_000)
+    if (dir) {
+      await rm(dir, { recursive: true, force: true })
+      untrackDir(dir)
+    }
+  }, 30_000)
+
+  it('promtool accepts grafana/prometheus.yml', async () => {
+    if (!existsSync(PROMTOOL)) throw new Error(MISSING_PROMETHEUS)
+    const r = await run(PROMTOOL, ['check', 'config', PROMETHEUS_YML])
+    expect(r.code, r.stdout + r.stderr).toBe(0)
+  })
+
+  it('scrapes the test server and finds both caches for the `cache` variable', async () => {
+    const targets = (await (await fetch(`${base()}/api/v1/targets`)).json()) as {
+      data: { activeTargets: { health: string; lastError: string }[] }
+    }
+    expect(targets.data.activeTargets.map((t) => [t.health, t.lastError])).toEqual([['up', '']])
+    const res = await fetch(`${base()}/api/v1/label/cache/values?match[]=corral_requests_total`)
+    const body = (await res.json()) as { status: string; data: string[] }
+    expect(body.status).toBe('success')
+    expect(body.data.sort()).toEqual(['orders', 'users'])
+  })
+
+  it('evaluates every panel query', { timeout: 60_000 }, async () => {
+    const targets = allTargets()
+    expect(targets.length).toBeGreaterThanOrEqual(18)
+    for (const { panel, target, expr } of targets) {
+      const r = await query(substitute(expr))
+      expect(r.status, `${panel.title} ${target.refId}: ${expr}\n${r.error ?? ''}`).toBe('success')
+      expect(r.data?.resultType, panel.title).toBe('vector')
+    }
+  })
+
+  it('returns data for the traffic panels, with plausible values', { timeout: 60_000 }, async () => {
+    const values = async (title: string, cache = '.*') => {
+      const panel = panelByTitle(title)
+      const out: { legend: string; value: number }[] = []
+      for (const target of panel.targets ?? []) {
+        const r = await query(substitute(target.expr ?? '', cache))
+        expect(r.status, title).toBe('success')
+        for (const s of r.data?.result ?? []) out.push({ legend: JSON.stringify(s.metric), value: Number(s.value[1]) })
+      }
+      expect(out.length, `${title} returned no data`).toBeGreaterThan(0)
+      return out
+    }
+    const ratio = (v: { value: number }) => {
+      expect(Number.isFinite(v.value), `${v.value}`).toBe(true)
+      expect(v.value).toBeGreaterThan(0)
+      expect(v.value).toBeLessThan(1)
+    }
+
+    const share = await values('Origin share (origin calls / requests)')
+    expect(share).toHaveLength(1)
+    share.forEach(ratio)
+    const hit = await values('Hit ratio')
+    expect(hit).toHaveLength(1)
+    hit.forEach(ratio)
+    // the steady traffic is ~8 hits per miss, and bursts coalesce
+    expect(hit[0]?.value).toBeGreaterThan(0.5)
+    expect(share[0]?.value).toBeLessThan(0.5)
+    expect((hit[0]?.value ?? 0) + (share[0]?.value ?? 0)).toBeLessThanOrEqual(1.0001)
+
+    const byCache = await values('Origin share by cache')
+    expect(byCache.map((v) => JSON.parse(v.legend).cache).sort()).toEqual(['orders', 'users'])
+    byCache.forEach(ratio)
+    ;(await values('Hit ratio by cache')).forEach(ratio)
+    // a Grafana multi-value selection of one cache
+    const onlyUsers = await values('Hit ratio by cache', '(users)')
+    expect(onlyUsers.map((v) => JSON.parse(v.legend).cache)).toEqual(['users'])
+
+    const vs = await values('Origin calls/s vs requests/s')
+    expect(vs).toHaveLength(2)
+    expect(vs[0]?.value).toBeGreaterThan(vs[1]?.value ?? Number.POSITIVE_INFINITY) // requests/s > origin calls/s
+    const results = (await values('Requests/s by result')).map((v) => JSON.parse(v.legend).result)
+    expect(results).toEqual(expect.arrayContaining(['hit', 'miss']))
+    expect((await values('Loads saved by coalescing (local vs distributed)')).map((v) => v.legend)).toContain(
+      '{"scope":"local"}',
+    )
+    const latency = await values('Origin latency p50 / p95 / p99')
+    expect(latency).toHaveLength(3)
+    for (const q of latency) {
+      expect(q.value).toBeGreaterThan(0)
+      expect(q.value).toBeLessThan(4.2)
+    }
+    expect(latency[0]?.value).toBeLessThanOrEqual(latency[2]?.value ?? 0) // p50 <= p99
+    const inflight = await values('In-flight loads')
+    for (const v of inflight) expect(v.value).toBeGreaterThanOrEqual(0)
+    await values('Invalidations by kind')
+    await values('Stale served by reason')
+    await values('Refreshes by reason')
+    await values('Store errors by op')
+    // The lock panels only have to parse (checked above): no lock is in play in this process.
+  })
+})
