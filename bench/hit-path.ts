@@ -158,6 +158,12 @@ async function main(): Promise<void> {
       { id: 'rawRedis1', label: 'ioredis `GET` + `JSON.parse`, 1 caller', calls: 1, fn: rawGet },
       { id: 'corralRedis1', label: 'corral redis `wrap`, 1 caller', calls: 1, fn: corralRedisWrap },
       {
+        id: 'corralTimed1',
+        label: 'corral redis `wrap`, 1 caller, client `commandTimeout`',
+        calls: 1,
+        fn: corralTimedWrap,
+      },
+      {
         id: 'rawRedis64',
         label: `ioredis \`GET\` + \`JSON.parse\`, ${FANOUT} callers`,
         calls: FANOUT,
@@ -168,12 +174,6 @@ async function main(): Promise<void> {
         label: `corral redis \`wrap\`, ${FANOUT} callers`,
         calls: FANOUT,
         fn: fanout(corralRedisWrap),
-      },
-      {
-        id: 'corralTimed1',
-        label: 'corral redis `wrap`, 1 caller, client `commandTimeout`',
-        calls: 1,
-        fn: corralTimedWrap,
       },
       {
         id: 'corralTimed64',
@@ -208,7 +208,7 @@ async function main(): Promise<void> {
     /** Median over rounds of a / b within each round. */
     const ratio = (a: string, b: string): string => {
       const bs = rounds(b)
-      return `${median(rounds(a).map((x, i) => x / (bs[i] as number))).toFixed(2)}x`
+      return fmtRatio(median(rounds(a).map((x, i) => x / (bs[i] as number))))
     }
     const vs: Record<string, string> = {
       lru: '1.00x of itself (memory baseline)',
@@ -233,13 +233,10 @@ async function main(): Promise<void> {
       '| # | case | ops/s | ns/call | ratio |',
       '|---|---|---:|---:|---|',
       ...cases.map(
-        (c, i) =>
-          `| ${i + 1} | ${c.label} | ${fmtOps(ops(c.id))} | ${fmtNs(1e9 / ops(c.id))} | ${vs[c.id] ?? ''} |`,
+        (c, i) => `| ${i + 1} | ${c.label} | ${fmtOps(ops(c.id))} | ${fmtNs(1e9 / ops(c.id))} | ${vs[c.id] ?? ''} |`,
       ),
       '',
-      `Per round (ops/s): ${cases
-        .map((c) => `${c.id} ${rounds(c.id).map(fmtOps).join('/')}`)
-        .join('; ')}.`,
+      `Per round (ops/s): ${cases.map((c) => `${c.id} ${rounds(c.id).map(fmtOps).join('/')}`).join('; ')}.`,
       `Total time ${((Date.now() - started) / 1000).toFixed(1)} s.`,
     ]
     process.stdout.write(`${lines.join('\n')}\n`)
@@ -259,6 +256,10 @@ function fmtOps(ops: number): string {
   if (ops >= 1e6) return `${(ops / 1e6).toFixed(2)}M`
   if (ops >= 1e3) return `${(ops / 1e3).toFixed(1)}K`
   return ops.toFixed(0)
+}
+
+function fmtRatio(x: number): string {
+  return `${x >= 10 ? x.toFixed(1) : x >= 0.1 ? x.toFixed(2) : x.toPrecision(2)}x`
 }
 
 function fmtNs(ns: number): string {

@@ -1,7 +1,9 @@
+import { Bus } from './bus.ts'
 import { type Duration, toMs } from './duration.ts'
 import { buildEntry, Engine, type Loader, type ReadRequest } from './engine.ts'
 import { CorralConfigError, CorralError } from './errors.ts'
 import { assertKey, assertTags, namespaced } from './keys.ts'
+import { FleetLock } from './lock.ts'
 import { type CacheMetrics, noMetrics, promMetrics } from './metrics.ts'
 import {
   type CacheOptions,
@@ -12,6 +14,7 @@ import {
   resolvePolicy,
   touchesPolicy,
 } from './options.ts'
+import { RedisStore } from './stores/redis.ts'
 import type { Store } from './stores/store.ts'
 
 /** Per-call options of `wrap`: the policy knobs plus the tags this result is stored with. */
@@ -47,6 +50,7 @@ export class Cache {
   readonly #store: Store
   readonly #engine: Engine
   readonly #metrics: CacheMetrics
+  readonly #fleet: { lock: FleetLock; bus: Bus } | undefined
   #closed = false
 
   constructor(options: ResolvedOptions) {
@@ -54,7 +58,9 @@ export class Cache {
     this.name = options.name
     this.#metrics = options.metrics ? promMetrics(options.metrics.registry, options.name) : noMetrics
     this.#store = options.store.create({ serializer: options.serializer, logger: options.logger })
+    this.#fleet = this.#makeFleet()
     this.#engine = new Engine({
+      fleet: this.#fleet?.lock,
       store: this.#store,
       metrics: this.#metrics,
       logger: options.logger,
@@ -176,7 +182,32 @@ export class Cache {
   async close(): Promise<void> {
     if (this.#closed) return
     this.#closed = true
+    await this.#fleet?.bus.close()
     await this.#store.close()
+  }
+
+  /**
+   * With `lock` on a shared store: a Redlock over the store's client (or the quorum given) and the
+   * cache's bus. On a store only this process sees, in-process coalescing is already the whole story.
+   */
+  #makeFleet(): { lock: FleetLock; bus: Bus } | undefined {
+    const lock = this.#options.lock
+    if (!lock) return undefined
+    if (!(this.#store instanceof RedisStore)) {
+      if (lock.clients) throw new CorralConfigError('lock.clients', '[clients]', 'needs a redisStore')
+      return undefined
+    }
+    const channel = `corral:bus:${this.#options.namespace}:${this.#options.name}`
+    const bus = new Bus(this.#store.client, channel, this.#options.logger)
+    const fleetLock = new FleetLock({
+      clients: lock.clients ?? [this.#store.client],
+      ttlMs: lock.ttlMs,
+      waitMs: lock.waitMs,
+      bus,
+      metrics: this.#metrics,
+      logger: this.#options.logger,
+    })
+    return { lock: fleetLock, bus }
   }
 
   #request<T>(key: string, loader: Loader<T>, options: WrapOptions | undefined, where: string): ReadRequest<T> {

@@ -3,6 +3,7 @@ import { classify, type Entry } from './entry.ts'
 import { OriginTimeoutError } from './errors.ts'
 import { Flight } from './flight.ts'
 import { assertTags } from './keys.ts'
+import type { FleetLock, HeldLock } from './lock.ts'
 import type { Logger } from './logger.ts'
 import type { CacheMetrics, RefreshReason, StaleReason } from './metrics.ts'
 import type { Policy } from './options.ts'
@@ -34,6 +35,12 @@ export interface ReadRequest<T> {
   policy: Policy
   tags: readonly string[]
 }
+
+const FAILED = Symbol('failed')
+const LATE = Symbol('late')
+
+/** 'wait' for a foreground miss; 'try' for refreshes that may leave the work to another process. */
+type LoadMode = 'wait' | 'try'
 
 /** Loads several keys in one origin call. */
 export type BatchLoader<T> = (
@@ -75,6 +82,7 @@ export class Engine {
   readonly #logger: Logger
   readonly #serializer: Serializer
   readonly #tagPrefix: (tag: string) => string
+  readonly #fleet: FleetLock | undefined
   /** Background refreshes start only while the origin queue is shorter than this. */
   readonly #backlog: number
 
@@ -85,7 +93,9 @@ export class Engine {
     serializer: Serializer
     originConcurrency: number
     tagPrefix: (tag: string) => string
+    fleet?: FleetLock
   }) {
+    this.#fleet = deps.fleet
     this.#store = deps.store
     this.#metrics = deps.metrics
     this.#logger = deps.logger
@@ -116,6 +126,8 @@ export class Engine {
     }
     this.#metrics.request('miss')
     const loaded = await this.#join(req, entry)
+    // A miss can still end on a graced value: the load found one and then failed or timed out.
+    if (loaded.stale) this.#metrics.staleServed(loaded.stale)
     return loaded.value as T
   }
 
@@ -277,31 +289,33 @@ export class Engine {
   async #serveStale<T>(req: ReadRequest<T>, entry: Entry): Promise<T> {
     if (this.flights.has(req.storeKey)) this.#metrics.coalesced('local')
     else this.#metrics.refresh('stale')
-    const { promise } = this.flights.do(req.storeKey, () => this.#load(req, entry))
+    const { promise } = this.flights.do(req.storeKey, () => this.#load(req, entry, 'try'))
     const soft = req.policy.softMs
+    let reason: StaleReason = 'revalidate'
     if (soft > 0) {
       const raced = await Promise.race([
         promise.then(
           (loaded) => loaded,
-          () => undefined,
+          () => FAILED,
         ),
-        sleep(soft),
+        sleep(soft).then(() => LATE),
       ])
-      if (raced && raced.stale === undefined) {
+      if (typeof raced === 'object' && raced.stale === undefined) {
         this.#metrics.request('miss')
         return raced.value as T
       }
+      reason = raced === LATE ? 'timeout' : raced === FAILED ? 'origin_error' : ((raced as Loaded).stale as StaleReason)
     } else {
       promise.catch(() => {}) // errors were logged where the load ran
     }
     this.#metrics.request('stale')
-    this.#metrics.staleServed(soft > 0 ? 'timeout' : 'revalidate')
+    this.#metrics.staleServed(reason)
     return entry.value as T
   }
 
   /** Joins the key's flight, starting the load if none runs. */
   #join<T>(req: ReadRequest<T>, seen: Entry | undefined): Promise<Loaded> {
-    const { promise, shared } = this.flights.do(req.storeKey, () => this.#load(req, seen))
+    const { promise, shared } = this.flights.do(req.storeKey, () => this.#load(req, seen, 'wait'))
     if (shared) this.#metrics.coalesced('local')
     return promise
   }
@@ -310,15 +324,66 @@ export class Engine {
   #refreshInBackground<T>(req: ReadRequest<T>, seen: Entry, reason: RefreshReason): void {
     if (this.flights.has(req.storeKey) || this.origin.queued >= this.#backlog) return
     this.#metrics.refresh(reason)
-    this.flights.do(req.storeKey, () => this.#load(req, seen)).promise.catch(() => {})
+    this.flights.do(req.storeKey, () => this.#load(req, seen, 'try')).promise.catch(() => {})
+  }
+
+  /**
+   * One process's part in loading a key. Without a fleet lock it loads here. With one, it loads
+   * only if it wins the key's lock; otherwise it takes the winner's value from the store when the
+   * winner announces it, the winner's error, or (after `lock.wait`) stale or its own load.
+   */
+  async #load<T>(req: ReadRequest<T>, seen: Entry | undefined, mode: LoadMode): Promise<Loaded> {
+    const fleet = this.#fleet
+    if (!fleet) return this.#loadHere(req, seen, undefined)
+    const deadline = Date.now() + fleet.waitMs
+    for (;;) {
+      const next = await fleet.coordinate(req.storeKey, seen ? mode : 'wait', deadline)
+      switch (next.kind) {
+        case 'lead':
+          return this.#loadHere(req, seen, next.held)
+        case 'skip':
+          return { value: seen?.value, stale: 'revalidate' }
+        case 'ready': {
+          const landed = await this.readValid(req.storeKey)
+          if (landed && Date.now() < landed.freshUntil) {
+            this.#metrics.coalesced('distributed')
+            return { value: landed.value }
+          }
+          break // announced but not readable (not cacheable, or overwritten): try again
+        }
+        case 'failed':
+          if (seen && Date.now() < seen.staleUntil) return { value: seen.value, stale: 'origin_error' }
+          throw next.error
+        case 'timeout':
+          if (seen && Date.now() < seen.staleUntil) return { value: seen.value, stale: 'timeout' }
+          return this.#loadHere(req, seen, undefined)
+      }
+    }
   }
 
   /**
    * The load itself: take a fence token (re-reading the store at the same time), use a value that
    * landed meanwhile, else call the loader and write the result under the fence. On a loader error,
-   * a graced value is served instead and written back as fresh for the fail-safe throttle.
+   * a graced value is served instead and written back as fresh for the fail-safe throttle. A lock
+   * holder announces the outcome to the fleet before it releases.
    */
-  async #load<T>(req: ReadRequest<T>, seen: Entry | undefined): Promise<Loaded> {
+  async #loadHere<T>(req: ReadRequest<T>, seen: Entry | undefined, held: HeldLock | undefined): Promise<Loaded> {
+    try {
+      const loaded = await this.#loadAndStore(req, seen)
+      if (held) await this.#fleet?.announce({ kind: 'ready', key: req.storeKey })
+      return loaded
+    } catch (error) {
+      if (held) {
+        const detail = JSON.stringify({ name: (error as Error)?.name, message: (error as Error)?.message })
+        await this.#fleet?.announce({ kind: 'error', key: req.storeKey, detail })
+      }
+      throw error
+    } finally {
+      await held?.release()
+    }
+  }
+
+  async #loadAndStore<T>(req: ReadRequest<T>, seen: Entry | undefined): Promise<Loaded> {
     const startedAt = Date.now()
     let token: FenceToken | undefined
     let current = seen
@@ -357,7 +422,6 @@ export class Engine {
       const reason: StaleReason = error instanceof OriginTimeoutError ? 'timeout' : 'origin_error'
       this.#logger.warn('loader failed; serving the stale value', { key: req.key, error: String(error) })
       if (token !== undefined) await this.#failSafe(req, stale, token)
-      this.#metrics.staleServed(reason)
       return { value: stale.value, stale: reason }
     }
     // Built even when the store is down, so an unserializable value fails the same way every time.

@@ -15,7 +15,9 @@ export interface CacheMetrics {
   coalesced(scope: 'local' | 'distributed'): void
   refresh(reason: RefreshReason): void
   staleServed(reason: StaleReason): void
-  lock(outcome: LockOutcome, waitSeconds?: number): void
+  lock(outcome: LockOutcome): void
+  /** How long a caller waited on another process's load (or for the lock to come free). */
+  lockWait(seconds: number): void
   storeError(op: string): void
   invalidation(kind: 'key' | 'tag', count?: number): void
 }
@@ -29,6 +31,7 @@ export const noMetrics: CacheMetrics = {
   refresh() {},
   staleServed() {},
   lock() {},
+  lockWait() {},
   storeError() {},
   invalidation() {},
 }
@@ -115,7 +118,11 @@ export function promMetrics(registry: MetricsRegistry, cache: string): CacheMetr
 
   const bind = <K extends string>(metric: PromCounter, values: readonly K[]) => {
     const children = {} as Record<K, { inc(n?: number): void }>
-    for (const v of values) children[v] = metric.labels(cache, v)
+    // inc(0) creates the series now, so dashboards see 0 rather than no data, and rate() sees the first event.
+    for (const v of values) {
+      children[v] = metric.labels(cache, v)
+      children[v].inc(0)
+    }
     return children
   }
   const byResult = bind(requests, ['hit', 'stale', 'miss', 'negative_hit'])
@@ -138,10 +145,8 @@ export function promMetrics(registry: MetricsRegistry, cache: string): CacheMetr
     coalesced: (scope) => byScope[scope].inc(),
     refresh: (reason) => byRefresh[reason].inc(),
     staleServed: (reason) => byStale[reason].inc(),
-    lock: (outcome, waitSeconds) => {
-      byLock[outcome].inc()
-      if (waitSeconds !== undefined) lockWait.observe(waitSeconds)
-    },
+    lock: (outcome) => byLock[outcome].inc(),
+    lockWait: (seconds) => lockWait.observe(seconds),
     storeError: (op) => {
       // `op` comes from corral's own fixed list of store operations, so this map stays small.
       let child = storeOps.get(op)

@@ -19,7 +19,13 @@ describe('Redis store: foreign data and a Redis that dies', () => {
 
   it('reads a corrupt or foreign entry as a miss and overwrites it', async () => {
     const cache = createCache({ store: redisStore({ url: server.url }), namespace: 'corrupt', logger: false })
-    const foreign = ['garbage', 'C1[1,2,3]\n{}', 'C1not json\nxx', Buffer.from([0xff, 0x00, 0xc1, 0x0a]), 'C1[null,null,0,0,[],0]\n{bad']
+    const foreign = [
+      'garbage',
+      'C1[1,2,3]\n{}',
+      'C1not json\nxx',
+      Buffer.from([0xff, 0x00, 0xc1, 0x0a]),
+      'C1[null,null,0,0,[],0]\n{bad',
+    ]
     for (const [i, bytes] of foreign.entries()) {
       await raw.set(`{corrupt:k${i}}`, bytes)
       const loader = countingLoader(() => ({ i }), 1)

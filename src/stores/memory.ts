@@ -28,7 +28,10 @@ export class MemoryStore implements Store {
   readonly kind = 'memory'
   readonly shared = false
   readonly #entries: LRUCache<string, Slot>
-  /** Fence per key; a key whose fence was evicted refuses pending loads (the safe side). */
+  /**
+   * Fence per key (see stores/redis-scripts.ts for the rules). Tokens come from one store-wide
+   * clock, so a key whose fence was evicted refuses the loads pending on it: the safe side.
+   */
   readonly #fences: LRUCache<string, number>
   /** Tag invalidation times. Bounded; a tag pushed out of it stops voiding entries (see docs/tags.md). */
   readonly #tags = new LRUCache<string, number>({ max: 100_000 })
@@ -62,12 +65,13 @@ export class MemoryStore implements Store {
   }
 
   async begin(key: string): Promise<{ entry: Entry | undefined; token: FenceToken }> {
-    const token = this.#advance(key)
+    const token = this.#fences.get(key) ?? this.#advance(key)
     return { entry: this.#entries.get(key)?.entry, token }
   }
 
   async commit(key: string, entry: Entry, payload: string | Buffer, ttlMs: number, token: FenceToken) {
     if (this.#fences.get(key) !== token) return false
+    this.#advance(key)
     this.#write(key, entry, payload, ttlMs)
     return true
   }

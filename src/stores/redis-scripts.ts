@@ -4,7 +4,11 @@
  * keys and values arrive as KEYS and ARGV.
  *
  * A fence is a per-key integer that only grows: max(previous + 1, Redis time in ms), so it keeps
- * growing even after the fence key expired and was created again.
+ * growing even after the fence key expired and was created again. A load reads it when it begins
+ * and may write only if it is unchanged; every write (a load's included) and every delete moves
+ * it. So of loads that overlap, the first to finish writes and the rest are refused, and nothing
+ * begun before a `set` or `delete` can land after it. Beginning a load does not move the fence,
+ * so concurrent loads cannot keep refusing each other.
  */
 const ADVANCE = `
 local function advance(fence, keepMs)
@@ -36,16 +40,18 @@ end
 /** How long a fence outlives the entry it guards (a paused writer older than this is not caught). */
 export const FENCE_MARGIN_MS = 3_600_000
 
-/** ARGV: fence keep-alive ms. Returns { entry bytes or false, token }. */
+/** ARGV: fence keep-alive ms. Returns { entry bytes or false, token }; creates the fence if absent. */
 export const BEGIN = `${ADVANCE}
-local token = advance(KEYS[2], tonumber(ARGV[1]))
-return { redis.call('GET', KEYS[1]), token }
+local token = redis.call('GET', KEYS[2])
+if not token then token = advance(KEYS[2], tonumber(ARGV[1])) end
+return { redis.call('GET', KEYS[1]), tonumber(token) }
 `
 
 /** ARGV: token, payload, entry px (0 = no expiry). Returns 1 if written, 0 if the fence moved. */
 export const COMMIT = `${ADVANCE}
 if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 0 end
 local px = tonumber(ARGV[3])
+advance(KEYS[2], ${FENCE_MARGIN_MS})
 write(KEYS[1], ARGV[2], px)
 if px == 0 then keep(KEYS[2], 0) else keep(KEYS[2], px + ${FENCE_MARGIN_MS}) end
 return 1

@@ -20,7 +20,7 @@ export class StoreUnavailableError extends CorralError {
 }
 
 interface CorralCommands {
-  corralBeginBuffer(entry: string, fence: string, keepMs: number): Promise<[Buffer | null, number]>
+  corralBeginBuffer(entry: string, fence: string, keepMs: number): Promise<[Buffer | null, number | Buffer]>
   corralCommit(entry: string, fence: string, token: string, payload: string | Buffer, px: number): Promise<number>
   corralSet(entry: string, fence: string, payload: string | Buffer, px: number): Promise<number>
   corralDelete(entry: string, fence: string): Promise<number>
@@ -66,7 +66,9 @@ export class RedisStore implements Store {
     }
     this.#owned = !options.client
     this.client = options.client ?? createOwnedClient(options.url as string, this.#timeoutMs)
-    this.#needsOwnTimer = !this.#owned && !('commandTimeout' in (this.client.options ?? {}))
+    this.#needsOwnTimer =
+      !this.#owned &&
+      typeof (this.client.options as { commandTimeout?: unknown } | undefined)?.commandTimeout !== 'number'
     this.#serializer = context.serializer
     // An owned client reconnects by itself; its errors are already surfaced per command.
     if (this.#owned) this.client.on('error', () => {})
@@ -98,7 +100,7 @@ export class RedisStore implements Store {
   async begin(key: string): Promise<{ entry: Entry | undefined; token: FenceToken }> {
     const k = redisKeys(key)
     const [raw, token] = await this.#run(() => this.#commands.corralBeginBuffer(k.entry, k.fence, FENCE_MARGIN_MS))
-    return { entry: raw ? decodeEntry(raw, this.#serializer) : undefined, token: Number(token) }
+    return { entry: raw ? decodeEntry(raw, this.#serializer) : undefined, token: Number(String(token)) }
   }
 
   async commit(key: string, entry: Entry, payload: string | Buffer, ttlMs: number, token: FenceToken) {

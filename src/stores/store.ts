@@ -3,8 +3,9 @@ import type { Logger } from '../logger.ts'
 import type { Serializer } from '../serializer.ts'
 
 /**
- * A fence token: issued when a load begins, checked when it writes. Any later `begin`, `set` or
- * `delete` on the key advances the key's fence, so the older load's write is refused.
+ * A fence token: read when a load begins, checked when it writes. Every write (a load's included)
+ * and every delete advances the key's fence, so a load whose key was written or deleted after it
+ * began is refused, and of overlapping loads only the first to finish writes.
  */
 export type FenceToken = number
 
@@ -34,9 +35,9 @@ export interface Store {
   readonly shared: boolean
   get(key: string): Promise<Entry | undefined>
   getMany(keys: readonly string[]): Promise<(Entry | undefined)[]>
-  /** Reads the entry and issues the fence token for a load that starts now, atomically. */
+  /** Reads the entry and the key's current fence token for a load that starts now, atomically. */
   begin(key: string): Promise<{ entry: Entry | undefined; token: FenceToken }>
-  /** Writes a loaded entry unless the key's fence moved since `begin` issued `token`. */
+  /** Writes a loaded entry unless the key's fence moved since `begin` read `token`; then moves it. */
   commit(key: string, entry: Entry, payload: string | Buffer, ttlMs: number, token: FenceToken): Promise<boolean>
   /** Writes unconditionally and advances the fence, so loads begun earlier cannot overwrite it. */
   set(key: string, entry: Entry, payload: string | Buffer, ttlMs: number): Promise<void>

@@ -1,0 +1,191 @@
+import Redlock, { type Lock, ResourceLockedError } from 'redlock'
+import type { Bus, BusMessage } from './bus.ts'
+import { CorralError } from './errors.ts'
+import type { Logger } from './logger.ts'
+import type { CacheMetrics } from './metrics.ts'
+import { redisKeys } from './stores/redis.ts'
+import type { RedisClient } from './stores/redis-client.ts'
+
+/** A loader error from another process, rethrown to the callers that waited for its load. */
+export class RemoteLoaderError extends CorralError {
+  override name = 'RemoteLoaderError'
+  constructor(
+    readonly key: string,
+    readonly remoteName: string,
+    remoteMessage: string,
+  ) {
+    super(`corral: the load of ${JSON.stringify(key)} failed in another process: ${remoteName}: ${remoteMessage}`)
+  }
+}
+
+/** A lock this process holds; extended while its load runs, released once. */
+export interface HeldLock {
+  release(): Promise<void>
+}
+
+/** What a process should do about a missing key, decided across the fleet. */
+export type Coordination =
+  | { kind: 'lead'; held: HeldLock | undefined }
+  | { kind: 'ready' }
+  | { kind: 'failed'; error: RemoteLoaderError }
+  | { kind: 'skip' }
+  | { kind: 'timeout' }
+
+/**
+ * Cross-process coalescing: one process per key holds a Redlock lock and loads; the others wait
+ * for its "ready" on the cache's bus, or for the lock to come free if it died. Redlock is called
+ * with `retryCount: 0` (its own retries measure expiry from before them, redlock#296) and the
+ * waiting and extension are ours.
+ */
+export class FleetLock {
+  readonly waitMs: number
+  readonly #ttlMs: number
+  readonly #redlock: Redlock
+  readonly #first: RedisClient
+  readonly #bus: Bus
+  readonly #metrics: CacheMetrics
+  readonly #logger: Logger
+
+  constructor(deps: {
+    clients: RedisClient[]
+    ttlMs: number
+    waitMs: number
+    bus: Bus
+    metrics: CacheMetrics
+    logger: Logger
+  }) {
+    this.waitMs = deps.waitMs
+    this.#ttlMs = Math.ceil(deps.ttlMs)
+    // Redlock's types name ioredis 5's classes; the calls it makes (evalsha, eval) are the same in 6.
+    this.#redlock = new Redlock(deps.clients, { retryCount: 0, driftFactor: 0.01 })
+    // Redlock emits every refused vote, a held lock included; unheard, an 'error' event would throw.
+    this.#redlock.on('error', () => {})
+    this.#first = deps.clients[0] as RedisClient
+    this.#bus = deps.bus
+    this.#metrics = deps.metrics
+    this.#logger = deps.logger
+  }
+
+  /**
+   * Decides who loads `key`. In 'try' mode (early refresh, stale revalidation) a held lock means
+   * someone else is already refreshing: skip. In 'wait' mode, wait for their result until
+   * `deadline`, taking the lock over if its holder dies.
+   */
+  async coordinate(key: string, mode: 'wait' | 'try', deadline: number): Promise<Coordination> {
+    const listening = mode === 'wait' && (await this.#bus.ready())
+    const started = performance.now()
+    let contended = false
+    for (;;) {
+      let heard: (message: BusMessage) => void = () => {}
+      const message = new Promise<BusMessage>((resolve) => (heard = resolve))
+      // Listen before trying the lock, so a "ready" sent between the two is not missed.
+      const stop = listening ? this.#bus.listen(key, heard) : () => {}
+      try {
+        const attempt = await this.#tryLock(key)
+        if (attempt === 'error') {
+          this.#metrics.lock('error')
+          return { kind: 'lead', held: undefined }
+        }
+        if (attempt !== 'contended') {
+          this.#metrics.lock('acquired')
+          if (contended) this.#metrics.lockWait((performance.now() - started) / 1_000)
+          return { kind: 'lead', held: attempt }
+        }
+        if (!contended) this.#metrics.lock('contended')
+        contended = true
+        if (mode === 'try') return { kind: 'skip' }
+        const left = deadline - Date.now()
+        if (left <= 0) {
+          this.#metrics.lock('timeout')
+          this.#metrics.lockWait((performance.now() - started) / 1_000)
+          return { kind: 'timeout' }
+        }
+        // Sleep until the holder's lock would expire (it may have died), or until it reports.
+        const lockLeft = await this.#remaining(key)
+        const outcome = await Promise.race([message, delay(Math.min(left, lockLeft + 5))])
+        if (outcome) {
+          this.#metrics.lockWait((performance.now() - started) / 1_000)
+          return outcome.kind === 'ready' ? { kind: 'ready' } : { kind: 'failed', error: remoteError(outcome) }
+        }
+      } finally {
+        stop()
+      }
+    }
+  }
+
+  /** Tells the waiters of `key` that its value is in the store (or that its load failed). */
+  announce(message: BusMessage): Promise<void> {
+    return this.#bus.publish(message)
+  }
+
+  async #tryLock(key: string): Promise<HeldLock | 'contended' | 'error'> {
+    let lock: Lock
+    try {
+      lock = await this.#redlock.acquire([redisKeys(key).lock], this.#ttlMs, { retryCount: 0 })
+    } catch (error) {
+      return (await isContention(error)) ? 'contended' : 'error'
+    }
+    return this.#hold(key, lock)
+  }
+
+  /** Keeps the lock alive while the load runs: extended at a third of its ttl, released at the end. */
+  #hold(key: string, acquired: Lock): HeldLock {
+    let lock = acquired
+    let released = false
+    const timer = setInterval(
+      () => {
+        lock.extend(this.#ttlMs).then(
+          (next) => {
+            lock = next
+          },
+          (error) => {
+            // The fence still guards the write; losing the lock only means another process may load too.
+            clearInterval(timer)
+            this.#logger.warn('could not extend a load lock', { key, error: String(error) })
+          },
+        )
+      },
+      Math.max(50, Math.floor(this.#ttlMs / 3)),
+    )
+    timer.unref()
+    return {
+      release: async () => {
+        if (released) return
+        released = true
+        clearInterval(timer)
+        // Release failures are harmless (the lock expires); redlock#309 rejects even after success.
+        await this.#redlock.release(lock, { retryCount: 0 }).catch(() => {})
+      },
+    }
+  }
+
+  async #remaining(key: string): Promise<number> {
+    try {
+      const ms = await this.#first.pttl(redisKeys(key).lock)
+      return ms > 0 ? ms : 0
+    } catch {
+      return this.#ttlMs
+    }
+  }
+}
+
+async function isContention(error: unknown): Promise<boolean> {
+  const attempts = (error as { attempts?: readonly Promise<{ votesAgainst: Map<unknown, Error> }>[] }).attempts
+  if (!attempts?.length) return false
+  const stats = await attempts[attempts.length - 1]
+  if (!stats) return false
+  return [...stats.votesAgainst.values()].some((e) => e instanceof ResourceLockedError)
+}
+
+function remoteError(message: BusMessage): RemoteLoaderError {
+  try {
+    const { name, message: text } = JSON.parse(message.detail ?? '{}') as { name?: string; message?: string }
+    return new RemoteLoaderError(message.key, String(name ?? 'Error'), String(text ?? ''))
+  } catch {
+    return new RemoteLoaderError(message.key, 'Error', 'unknown')
+  }
+}
+
+function delay(ms: number): Promise<undefined> {
+  return new Promise((resolve) => setTimeout(() => resolve(undefined), ms).unref())
+}
