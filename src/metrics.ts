@@ -69,7 +69,14 @@ export function promMetrics(registry: MetricsRegistry, cache: string): CacheMetr
     getOrCreate(
       registry,
       name,
-      () => new prom.Counter({ name, help, labelNames: label ? ['cache', label] : ['cache'], registers: [registry] }),
+      () =>
+        new prom.Counter({
+          name,
+          help,
+          labelNames: label ? ['cache', label] : ['cache'],
+          registers: [registry],
+          collect: flushPending,
+        }),
     ) as PromCounter
   const histogram = (name: string, help: string, buckets: number[]) =>
     getOrCreate(
@@ -116,13 +123,30 @@ export function promMetrics(registry: MetricsRegistry, cache: string): CacheMetr
   )
   const invalidations = counter('corral_invalidations_total', 'Invalidations, by kind.', 'kind')
 
+  /**
+   * Counter children that count in a plain number and hand the sum to prom-client when the
+   * registry is scraped: a labelled prom-client `inc` hashes its labels on every call, which cost
+   * more than the whole memory-hit path.
+   */
   const bind = <K extends string>(metric: PromCounter, values: readonly K[]) => {
     const children = {} as Record<K, { inc(n?: number): void }>
-    // inc(0) creates the series now, so dashboards see 0 rather than no data, and rate() sees the first event.
+    const pending = {} as Record<K, number>
+    const flushers: (() => void)[] = []
     for (const v of values) {
-      children[v] = metric.labels(cache, v)
-      children[v].inc(0)
+      const child = metric.labels(cache, v)
+      // inc(0) creates the series now, so dashboards see 0 rather than no data, and rate() sees the first event.
+      child.inc(0)
+      pending[v] = 0
+      children[v] = { inc: (n = 1) => void (pending[v] += n) }
+      flushers.push(() => {
+        if (pending[v] === 0) return
+        child.inc(pending[v])
+        pending[v] = 0
+      })
     }
+    onCollect(metric, () => {
+      for (const flush of flushers) flush()
+    })
     return children
   }
   const byResult = bind(requests, ['hit', 'stale', 'miss', 'negative_hit'])
@@ -155,6 +179,20 @@ export function promMetrics(registry: MetricsRegistry, cache: string): CacheMetr
     },
     invalidation: (kind, count = 1) => byInvalidation[kind].inc(count),
   }
+}
+
+/** Per prom-client metric, the flushers of every cache that counts into it. */
+const pendingFlushers = new WeakMap<object, Set<() => void>>()
+
+function onCollect(metric: object, flush: () => void): void {
+  let set = pendingFlushers.get(metric)
+  if (!set) pendingFlushers.set(metric, (set = new Set()))
+  set.add(flush)
+}
+
+/** prom-client calls this (as the metric) before it reads a counter's values. */
+function flushPending(this: object): void {
+  for (const flush of pendingFlushers.get(this) ?? []) flush()
 }
 
 function getOrCreate(registry: MetricsRegistry, name: string, create: () => unknown): unknown {
