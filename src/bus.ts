@@ -1,49 +1,92 @@
+import { randomUUID } from 'node:crypto'
 import type { Logger } from './logger.ts'
 import { duplicateForSubscribe, type RedisClient } from './stores/redis-client.ts'
 
-/** A message on a cache's channel: what happened, to which key (already namespaced). */
-export interface BusMessage {
-  kind: 'ready' | 'error'
-  key: string
-  /** For `error`: the loader error's name and message, so waiters elsewhere can rethrow it. */
-  detail?: string
-}
+/**
+ * What travels on a cache's channel. Keys and tags are already namespaced; values never travel.
+ * - ready: a load of `key` finished and its value is in the store (wakes lock waiters, drops L1 copies)
+ * - error: a load of `key` failed; `detail` holds the error's name and message
+ * - drop: `keys` were written or deleted outside a load; L1 copies must go
+ * - tags: `tags` were invalidated at `at` (store time, ms)
+ */
+export type BusMessage =
+  | { kind: 'ready'; key: string }
+  | { kind: 'error'; key: string; detail: string }
+  | { kind: 'drop'; keys: string[] }
+  | { kind: 'tags'; tags: string[]; at: number }
 
-type Listener = (message: BusMessage) => void
+type Wire = BusMessage & { src: string }
+type KeyListener = (message: Extract<BusMessage, { key: string }>) => void
 
 /**
- * One Redis pub/sub channel per cache, on one subscriber connection: the waiters of every key
- * share it, so the number of subscriptions never grows with keys. Messages carry keys, not values.
+ * One Redis pub/sub channel per cache, on one subscriber connection: every key's waiters and the
+ * L1 tier share it, so subscriptions never grow with keys. Each bus has an id, so a process can
+ * tell its own messages from others'.
  */
 export class Bus {
   readonly channel: string
+  readonly id = randomUUID()
   readonly #publisher: RedisClient
-  readonly #subscriber: RedisClient
-  readonly #listeners = new Map<string, Set<Listener>>()
+  /** Opened at the first `ready()`: a cache that only publishes needs no second connection. */
+  #subscriber: RedisClient | undefined
+  readonly #keyListeners = new Map<string, Set<KeyListener>>()
+  readonly #others = new Set<(message: BusMessage) => void>()
+  readonly #onLost = new Set<() => void>()
   readonly #logger: Logger
   #subscribed: Promise<boolean> | undefined
+  #connected = false
   #closed = false
 
   constructor(client: RedisClient, channel: string, logger: Logger) {
     this.channel = channel
     this.#publisher = client
     this.#logger = logger
-    this.#subscriber = duplicateForSubscribe(client)
-    this.#subscriber.on('error', () => {})
-    this.#subscriber.on('message', (channel: string, raw: string) => {
-      if (channel === this.channel) this.#dispatch(raw)
-    })
   }
 
-  /** Waiters registered now (at rest: 0). */
+  #openSubscriber(): RedisClient {
+    const subscriber = duplicateForSubscribe(this.#publisher)
+    subscriber.on('error', () => {})
+    subscriber.on('message', (from: string, raw: string) => {
+      if (from === this.channel) this.#dispatch(raw)
+    })
+    // Messages sent while the connection was down are lost for good: whoever trusted them resets,
+    // and trusts again only once the subscription is confirmed on the new connection.
+    subscriber.on('close', () => {
+      if (!this.#connected) return
+      this.#connected = false
+      this.#lost()
+    })
+    subscriber.on('ready', () => {
+      if (!this.#subscribed) return
+      subscriber.subscribe(this.channel).then(
+        () => {
+          this.#connected = true
+          this.#lost()
+        },
+        () => {},
+      )
+    })
+    return subscriber
+  }
+
+  /** True while the subscription is live: only then can copies kept on the bus's word be trusted. */
+  get live(): boolean {
+    return this.#connected && this.#subscriber?.status === 'ready'
+  }
+
+  /** Keys with waiters now (at rest: 0). */
   get listening(): number {
-    return this.#listeners.size
+    return this.#keyListeners.size
   }
 
   /** Subscribes once; resolves false if Redis cannot be reached (callers then do without the bus). */
   ready(): Promise<boolean> {
+    this.#subscriber ??= this.#openSubscriber()
     this.#subscribed ??= this.#subscriber.subscribe(this.channel).then(
-      () => true,
+      () => {
+        this.#connected = true
+        return true
+      },
       (error) => {
         this.#logger.warn('could not subscribe to the cache channel', { error: String(error) })
         this.#subscribed = undefined
@@ -53,22 +96,31 @@ export class Bus {
     return this.#subscribed
   }
 
-  /** Calls `listener` for messages about `key` until the returned function is called. */
-  listen(key: string, listener: Listener): () => void {
-    let set = this.#listeners.get(key)
-    if (!set) this.#listeners.set(key, (set = new Set()))
+  /** Calls `listener` for ready/error messages about `key` (from any process) until the returned function is called. */
+  listen(key: string, listener: KeyListener): () => void {
+    let set = this.#keyListeners.get(key)
+    if (!set) this.#keyListeners.set(key, (set = new Set()))
     set.add(listener)
     return () => {
       set.delete(listener)
-      if (set.size === 0 && this.#listeners.get(key) === set) this.#listeners.delete(key)
+      if (set.size === 0 && this.#keyListeners.get(key) === set) this.#keyListeners.delete(key)
     }
+  }
+
+  /** Calls `listener` for every message from other processes. */
+  onOthers(listener: (message: BusMessage) => void): void {
+    this.#others.add(listener)
+  }
+
+  /** Calls `listener` whenever the subscription dropped, so messages may have been missed. */
+  onLost(listener: () => void): void {
+    this.#onLost.add(listener)
   }
 
   /** Publishes a message; failures are logged, never thrown (waiters fall back to the lock's expiry). */
   async publish(message: BusMessage): Promise<void> {
-    const raw = `${message.kind === 'ready' ? 'r' : 'e'}${message.key.length}:${message.key}${message.detail ?? ''}`
     try {
-      await this.#publisher.publish(this.channel, raw)
+      await this.#publisher.publish(this.channel, JSON.stringify({ ...message, src: this.id }))
     } catch (error) {
       this.#logger.warn('could not publish on the cache channel', { error: String(error) })
     }
@@ -77,19 +129,28 @@ export class Bus {
   async close(): Promise<void> {
     if (this.#closed) return
     this.#closed = true
-    this.#listeners.clear()
-    this.#subscriber.disconnect()
+    this.#keyListeners.clear()
+    this.#others.clear()
+    this.#onLost.clear()
+    this.#subscriber?.disconnect()
+  }
+
+  #lost(): void {
+    if (this.#closed) return
+    for (const listener of this.#onLost) listener()
   }
 
   #dispatch(raw: string): void {
-    const colon = raw.indexOf(':')
-    const length = Number(raw.slice(1, colon))
-    if (!Number.isInteger(length) || colon < 0) return
-    const key = raw.slice(colon + 1, colon + 1 + length)
-    const set = this.#listeners.get(key)
-    if (!set) return
-    const detail = raw.slice(colon + 1 + length)
-    const message: BusMessage = { kind: raw[0] === 'r' ? 'ready' : 'error', key, ...(detail ? { detail } : {}) }
-    for (const listener of [...set]) listener(message)
+    let message: Wire
+    try {
+      message = JSON.parse(raw) as Wire
+    } catch {
+      return
+    }
+    if (message.kind === 'ready' || message.kind === 'error') {
+      const set = this.#keyListeners.get(message.key)
+      if (set) for (const listener of [...set]) listener(message)
+    }
+    if (message.src !== this.id) for (const listener of this.#others) listener(message)
   }
 }

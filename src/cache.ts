@@ -1,6 +1,7 @@
+import pLimit from 'p-limit'
 import { Bus } from './bus.ts'
 import { type Duration, toMs } from './duration.ts'
-import { buildEntry, Engine, type Loader, type ReadRequest } from './engine.ts'
+import { type BatchLoader, buildEntry, Engine, type Loader, type ReadRequest } from './engine.ts'
 import { CorralConfigError, CorralError } from './errors.ts'
 import { assertKey, assertTags, namespaced } from './keys.ts'
 import { FleetLock } from './lock.ts'
@@ -16,6 +17,7 @@ import {
 } from './options.ts'
 import { RedisStore } from './stores/redis.ts'
 import type { Store } from './stores/store.ts'
+import { TieredStore } from './stores/tiered.ts'
 
 /** Per-call options of `wrap`: the policy knobs plus the tags this result is stored with. */
 export interface WrapOptions extends PolicyOptions {
@@ -31,6 +33,14 @@ export interface CachedFunction<A extends unknown[], T> {
   refresh(...args: A): Promise<T>
   /** The cache key these arguments map to. */
   key(...args: A): string
+}
+
+export interface WarmOptions extends WrapOptions {
+  /** Keys per `loadMany` call and per store round trip. Default 500. */
+  batchSize?: number
+  /** Batches in flight at once. Default 4. */
+  concurrency?: number
+  onProgress?: (progress: { done: number; total: number; loaded: number }) => void
 }
 
 export interface FnOptions<A extends unknown[]> extends PolicyOptions {
@@ -50,17 +60,46 @@ export class Cache {
   readonly #store: Store
   readonly #engine: Engine
   readonly #metrics: CacheMetrics
-  readonly #fleet: { lock: FleetLock; bus: Bus } | undefined
+  readonly #bus: Bus | undefined
   #closed = false
 
   constructor(options: ResolvedOptions) {
     this.#options = options
     this.name = options.name
     this.#metrics = options.metrics ? promMetrics(options.metrics.registry, options.name) : noMetrics
-    this.#store = options.store.create({ serializer: options.serializer, logger: options.logger })
-    this.#fleet = this.#makeFleet()
+    const base = options.store.create({ serializer: options.serializer, logger: options.logger })
+    const redis = base instanceof RedisStore ? base : undefined
+    if (options.lock && options.lock.clients && !redis) {
+      throw new CorralConfigError(
+        'lock.clients',
+        '[clients]',
+        'needs a redisStore: a lock coordinates processes that share a store',
+      )
+    }
+    // Every cache on a shared store announces its writes on the bus, so L1 tiers elsewhere hear of
+    // them; only caches with a lock or an L1 subscribe.
+    this.#bus = redis ? new Bus(redis.client, `corral:${options.namespace}:${options.name}`, options.logger) : undefined
+    this.#store =
+      this.#bus && options.l1
+        ? new TieredStore(base, options.l1, this.#bus, options.serializer, () => this.#metrics.l1Cleared())
+        : base
+    // L1 copies are trusted only while subscribed, so subscribe now rather than at the first miss.
+    if (this.#bus && options.l1) void this.#bus.ready()
+    const lock =
+      redis && options.lock && this.#bus
+        ? new FleetLock({
+            clients: options.lock.clients ?? [redis.client],
+            ttlMs: options.lock.ttlMs,
+            waitMs: options.lock.waitMs,
+            bus: this.#bus,
+            metrics: this.#metrics,
+            logger: options.logger,
+          })
+        : undefined
     this.#engine = new Engine({
-      fleet: this.#fleet?.lock,
+      fleet: lock,
+      bus: this.#bus,
+      invalidateAsStale: options.invalidateAsStale,
       store: this.#store,
       metrics: this.#metrics,
       logger: options.logger,
@@ -102,13 +141,16 @@ export class Cache {
     const storeKey = namespaced(this.#options.namespace, key)
     if (!built) return this.delete(key)
     await this.#write('set', () => this.#store.set(storeKey, built.entry, built.payload, built.storeTtl))
+    await this.#bus?.publish({ kind: 'drop', keys: [storeKey] })
   }
 
   /** Removes `key`; loads that began before this can no longer write it back. */
   async delete(key: string): Promise<void> {
     this.#open()
     assertKey(key)
-    await this.#write('delete', () => this.#store.delete(namespaced(this.#options.namespace, key)))
+    const storeKey = namespaced(this.#options.namespace, key)
+    await this.#write('delete', () => this.#store.delete(storeKey))
+    await this.#bus?.publish({ kind: 'drop', keys: [storeKey] })
     this.#metrics.invalidation('key')
   }
 
@@ -117,9 +159,9 @@ export class Cache {
     this.#open()
     assertTags(tags)
     if (tags.length === 0) return
-    const at = Date.now()
     const names = tags.map((tag) => namespaced(this.#options.namespace, tag))
-    await this.#write('invalidateTags', () => this.#store.invalidateTags(names, at))
+    const at = await this.#write('invalidateTags', () => this.#store.invalidateTags(names))
+    await this.#bus?.publish({ kind: 'tags', tags: names, at })
     this.#metrics.invalidation('tag', tags.length)
   }
 
@@ -132,11 +174,7 @@ export class Cache {
    * Values for `keys`, in their order. `loadMany` is called once, with only the keys that were
    * missing, and returns a Map or a record; a key it leaves out is cached as negative.
    */
-  async wrapMany<T>(
-    keys: string[],
-    loadMany: (keys: string[], ctx: { signal: AbortSignal }) => Promise<Map<string, T> | Record<string, T>>,
-    options?: WrapOptions,
-  ): Promise<(T | undefined)[]> {
+  async wrapMany<T>(keys: string[], loadMany: BatchLoader<T>, options?: WrapOptions): Promise<(T | undefined)[]> {
     this.#open()
     if (!Array.isArray(keys)) throw new CorralConfigError('keys', keys, 'must be an array of keys')
     for (const key of keys) assertKey(key)
@@ -148,6 +186,46 @@ export class Cache {
       this.#policy(options, 'wrapMany'),
       this.#tags(options),
     ) as Promise<(T | undefined)[]>
+  }
+
+  /**
+   * Fills the cache ahead of traffic (seed 004 loads every row of a table): `keys` in batches of
+   * `batchSize`, at most `concurrency` batches at a time, each read and written through `wrapMany`
+   * (so keys already cached are not loaded again, and writes are fenced). `onProgress` is called
+   * after each batch.
+   */
+  async warm<T>(
+    keys: string[],
+    loadMany: BatchLoader<T>,
+    options: WarmOptions = {},
+  ): Promise<{ total: number; loaded: number; cached: number }> {
+    this.#open()
+    const { batchSize = 500, concurrency = 4, onProgress, ...wrapOptions } = options
+    if (!Number.isInteger(batchSize) || batchSize < 1)
+      throw new CorralConfigError('warm.batchSize', batchSize, 'must be a whole number >= 1')
+    if (!Number.isInteger(concurrency) || concurrency < 1)
+      throw new CorralConfigError('warm.concurrency', concurrency, 'must be a whole number >= 1')
+    const unique = [...new Set(keys)]
+    for (const key of unique) assertKey(key)
+    const limit = pLimit(concurrency)
+    let done = 0
+    let loaded = 0
+    const counted: BatchLoader<T> = (missing, ctx) => {
+      loaded += missing.length
+      return loadMany(missing, ctx)
+    }
+    const batches: string[][] = []
+    for (let i = 0; i < unique.length; i += batchSize) batches.push(unique.slice(i, i + batchSize))
+    await Promise.all(
+      batches.map((batch) =>
+        limit(async () => {
+          await this.wrapMany(batch, counted, wrapOptions)
+          done += batch.length
+          onProgress?.({ done, total: unique.length, loaded })
+        }),
+      ),
+    )
+    return { total: unique.length, loaded, cached: unique.length - loaded }
   }
 
   /** A memoized function: its arguments map to a key (and tags), its results are read through the cache. */
@@ -175,39 +253,18 @@ export class Cache {
     assertKey(key)
     if (!Number.isSafeInteger(by)) throw new CorralConfigError('by', by, 'must be a safe integer')
     const ttlMs = options?.ttl === undefined ? Number.POSITIVE_INFINITY : toMs('ttl', options.ttl)
-    return this.#write('increment', () => this.#store.increment(namespaced(this.#options.namespace, key), by, ttlMs))
+    const storeKey = namespaced(this.#options.namespace, key)
+    const value = await this.#write('increment', () => this.#store.increment(storeKey, by, ttlMs))
+    await this.#bus?.publish({ kind: 'drop', keys: [storeKey] })
+    return value
   }
 
   /** Stops what this cache started and closes clients it created itself; clients you passed in stay open. */
   async close(): Promise<void> {
     if (this.#closed) return
     this.#closed = true
-    await this.#fleet?.bus.close()
+    await this.#bus?.close()
     await this.#store.close()
-  }
-
-  /**
-   * With `lock` on a shared store: a Redlock over the store's client (or the quorum given) and the
-   * cache's bus. On a store only this process sees, in-process coalescing is already the whole story.
-   */
-  #makeFleet(): { lock: FleetLock; bus: Bus } | undefined {
-    const lock = this.#options.lock
-    if (!lock) return undefined
-    if (!(this.#store instanceof RedisStore)) {
-      if (lock.clients) throw new CorralConfigError('lock.clients', '[clients]', 'needs a redisStore')
-      return undefined
-    }
-    const channel = `corral:bus:${this.#options.namespace}:${this.#options.name}`
-    const bus = new Bus(this.#store.client, channel, this.#options.logger)
-    const fleetLock = new FleetLock({
-      clients: lock.clients ?? [this.#store.client],
-      ttlMs: lock.ttlMs,
-      waitMs: lock.waitMs,
-      bus,
-      metrics: this.#metrics,
-      logger: this.#options.logger,
-    })
-    return { lock: fleetLock, bus }
   }
 
   #request<T>(key: string, loader: Loader<T>, options: WrapOptions | undefined, where: string): ReadRequest<T> {

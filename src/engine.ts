@@ -1,3 +1,4 @@
+import type { Bus } from './bus.ts'
 import { type Duration, toMs } from './duration.ts'
 import { classify, type Entry } from './entry.ts'
 import { OriginTimeoutError } from './errors.ts'
@@ -83,6 +84,8 @@ export class Engine {
   readonly #serializer: Serializer
   readonly #tagPrefix: (tag: string) => string
   readonly #fleet: FleetLock | undefined
+  readonly #bus: Bus | undefined
+  readonly #invalidateAsStale: boolean
   /** Background refreshes start only while the origin queue is shorter than this. */
   readonly #backlog: number
 
@@ -94,8 +97,12 @@ export class Engine {
     originConcurrency: number
     tagPrefix: (tag: string) => string
     fleet?: FleetLock
+    bus?: Bus
+    invalidateAsStale?: boolean
   }) {
+    this.#invalidateAsStale = deps.invalidateAsStale ?? false
     this.#fleet = deps.fleet
+    this.#bus = deps.bus
     this.#store = deps.store
     this.#metrics = deps.metrics
     this.#logger = deps.logger
@@ -161,13 +168,14 @@ export class Engine {
     }
     const voided = await this.#voidedByTags(entries)
     const now = Date.now()
+    entries = entries.map((entry, i) => (voided[i] && entry ? this.#afterInvalidation(entry) : entry))
     const values = new Map<string, unknown>()
     const waiting: Promise<void>[] = []
     const missing: BatchItem[] = []
     const refreshing: BatchItem[] = []
     unique.forEach((key, i) => {
       const storeKey = storeKeys[i] as string
-      const entry = voided[i] ? undefined : entries[i]
+      const entry = entries[i]
       const state = entry ? classify(entry, now, policy.beta) : 'expired'
       if (entry && state !== 'expired') {
         values.set(key, entry.value)
@@ -211,15 +219,15 @@ export class Engine {
     tags: readonly string[],
   ): Promise<Loaded>[] {
     const batch = (async () => {
-      const startedAt = Date.now()
-      const tokens = await Promise.all(
+      const begun = await Promise.all(
         items.map((item) =>
           this.#store.begin(item.storeKey).then(
-            (b) => b.token,
+            (b) => b,
             (error) => void this.#storeFailed('begin', error),
           ),
         ),
       )
+      const createdAt = begun.find((b) => b?.now !== undefined)?.now ?? Date.now()
       const { value, ms } = await this.origin.call(`batch of ${items.length}`, policy.hardMs, (signal) =>
         loadMany(
           items.map((item) => item.key),
@@ -227,21 +235,25 @@ export class Engine {
         ),
       )
       const found = batchResults(value)
+      const written: string[] = []
       await Promise.all(
         items.map((item, i) => {
           const built = buildEntry(
             found(item.key),
             policy,
             tags,
-            startedAt,
+            createdAt,
             ms / items.length,
             undefined,
             this.#serializer,
           )
-          const token = tokens[i]
-          return built && token !== undefined ? this.#commit(item.storeKey, built, token) : undefined
+          const token = begun[i]?.token
+          if (!built || token === undefined) return undefined
+          return this.#commit(item.storeKey, built, token).then((ok) => void (ok && written.push(item.storeKey)))
         }),
       )
+      // One message for the batch: other processes' L1 tiers drop their copies.
+      if (written.length > 0) await this.#bus?.publish({ kind: 'drop', keys: written })
       return found
     })()
     return items.map(
@@ -259,7 +271,15 @@ export class Engine {
       return undefined
     }
     if (!entry || entry.tags.length === 0) return entry
-    return (await this.#voidedByTags([entry]))[0] ? undefined : entry
+    return (await this.#voidedByTags([entry]))[0] ? this.#afterInvalidation(entry) : entry
+  }
+
+  /**
+   * A tag-invalidated entry is a miss; with `invalidateAsStale` it is a stale value instead (served
+   * within its grace while one refresh runs), since users disagree on this (bentocache#71).
+   */
+  #afterInvalidation(entry: Entry): Entry | undefined {
+    return this.#invalidateAsStale ? { ...entry, freshUntil: 0, failSafe: false } : undefined
   }
 
   /** For each entry, whether a tag it carries was invalidated at or after the load that made it began. */
@@ -370,12 +390,13 @@ export class Engine {
   async #loadHere<T>(req: ReadRequest<T>, seen: Entry | undefined, held: HeldLock | undefined): Promise<Loaded> {
     try {
       const loaded = await this.#loadAndStore(req, seen)
-      if (held) await this.#fleet?.announce({ kind: 'ready', key: req.storeKey })
+      // Lock waiters wake on it; other processes' L1 tiers drop their copies.
+      if (held || loaded.written) await this.#bus?.publish({ kind: 'ready', key: req.storeKey })
       return loaded
     } catch (error) {
       if (held) {
         const detail = JSON.stringify({ name: (error as Error)?.name, message: (error as Error)?.message })
-        await this.#fleet?.announce({ kind: 'error', key: req.storeKey, detail })
+        await this.#bus?.publish({ kind: 'error', key: req.storeKey, detail })
       }
       throw error
     } finally {
@@ -383,13 +404,16 @@ export class Engine {
     }
   }
 
-  async #loadAndStore<T>(req: ReadRequest<T>, seen: Entry | undefined): Promise<Loaded> {
+  async #loadAndStore<T>(req: ReadRequest<T>, seen: Entry | undefined): Promise<Loaded & { written?: boolean }> {
     const startedAt = Date.now()
+    // Tag times come from the store's clock, so the entry's birth does too when the store has one.
+    let createdAt = startedAt
     let token: FenceToken | undefined
     let current = seen
     try {
       const begun = await this.#store.begin(req.storeKey)
       token = begun.token
+      createdAt = begun.now ?? startedAt
       if (begun.entry && begun.entry.createdAt !== seen?.createdAt) {
         const voided = begun.entry.tags.length > 0 && (await this.#voidedByTags([begun.entry]))[0]
         if (!voided) current = begun.entry
@@ -425,18 +449,20 @@ export class Engine {
       return { value: stale.value, stale: reason }
     }
     // Built even when the store is down, so an unserializable value fails the same way every time.
-    const built = buildEntry(result.value, req.policy, tags, startedAt, result.ms, ttlOverride, this.#serializer)
-    if (built && token !== undefined) await this.#commit(req.storeKey, built, token)
-    return { value: result.value }
+    const built = buildEntry(result.value, req.policy, tags, createdAt, result.ms, ttlOverride, this.#serializer)
+    const written = built !== undefined && token !== undefined && (await this.#commit(req.storeKey, built, token))
+    return { value: result.value, written }
   }
 
   /** Writes a loaded entry if the fence still allows. */
-  async #commit(storeKey: string, built: BuiltEntry, token: FenceToken): Promise<void> {
+  async #commit(storeKey: string, built: BuiltEntry, token: FenceToken): Promise<boolean> {
     try {
       const written = await this.#store.commit(storeKey, built.entry, built.payload, built.storeTtl, token)
       if (!written) this.#logger.warn('a newer write or load won; this result was not stored', { key: storeKey })
+      return written
     } catch (error) {
       this.#storeFailed('commit', error)
+      return false
     }
   }
 
@@ -470,7 +496,7 @@ export function buildEntry(
   value: unknown,
   policy: Policy,
   tags: readonly string[],
-  startedAt: number,
+  createdAt: number,
   deltaMs: number,
   ttlOverride: number | undefined,
   serializer: Serializer,
@@ -489,7 +515,7 @@ export function buildEntry(
     freshUntil,
     staleUntil,
     delta: deltaMs,
-    createdAt: startedAt,
+    createdAt,
     tags,
     failSafe: false,
   }

@@ -76,8 +76,8 @@ export class FleetLock {
     const started = performance.now()
     let contended = false
     for (;;) {
-      let heard: (message: BusMessage) => void = () => {}
-      const message = new Promise<BusMessage>((resolve) => (heard = resolve))
+      let heard: (message: KeyMessage) => void = () => {}
+      const message = new Promise<KeyMessage>((resolve) => (heard = resolve))
       // Listen before trying the lock, so a "ready" sent between the two is not missed.
       const stop = listening ? this.#bus.listen(key, heard) : () => {}
       try {
@@ -111,11 +111,6 @@ export class FleetLock {
         stop()
       }
     }
-  }
-
-  /** Tells the waiters of `key` that its value is in the store (or that its load failed). */
-  announce(message: BusMessage): Promise<void> {
-    return this.#bus.publish(message)
   }
 
   async #tryLock(key: string): Promise<HeldLock | 'contended' | 'error'> {
@@ -177,9 +172,12 @@ async function isContention(error: unknown): Promise<boolean> {
   return [...stats.votesAgainst.values()].some((e) => e instanceof ResourceLockedError)
 }
 
-function remoteError(message: BusMessage): RemoteLoaderError {
+type KeyMessage = Extract<BusMessage, { key: string }>
+
+function remoteError(message: KeyMessage): RemoteLoaderError {
   try {
-    const { name, message: text } = JSON.parse(message.detail ?? '{}') as { name?: string; message?: string }
+    const detail = message.kind === 'error' ? message.detail : '{}'
+    const { name, message: text } = JSON.parse(detail) as { name?: string; message?: string }
     return new RemoteLoaderError(message.key, String(name ?? 'Error'), String(text ?? ''))
   } catch {
     return new RemoteLoaderError(message.key, 'Error', 'unknown')

@@ -20,6 +20,8 @@ export interface CacheMetrics {
   lockWait(seconds: number): void
   storeError(op: string): void
   invalidation(kind: 'key' | 'tag', count?: number): void
+  /** The L1 tier was cleared because the bus dropped and invalidations may have been missed. */
+  l1Cleared(): void
 }
 
 /** Records nothing: the cost of metrics when they are off is one empty call. */
@@ -34,6 +36,7 @@ export const noMetrics: CacheMetrics = {
   lockWait() {},
   storeError() {},
   invalidation() {},
+  l1Cleared() {},
 }
 
 /** 0.5 ms to ~4 s, doubling: resolves sub-millisecond loads and multi-second ones alike. */
@@ -156,6 +159,10 @@ export function promMetrics(registry: MetricsRegistry, cache: string): CacheMetr
   const byStale = bind(stale, ['revalidate', 'origin_error', 'timeout', 'store_error'])
   const byLock = bind(lock, ['acquired', 'contended', 'timeout', 'error'])
   const byInvalidation = bind(invalidations, ['key', 'tag'])
+  const l1Cleared = bind(
+    counter('corral_l1_cleared_total', 'Times the L1 tier was cleared because its bus connection dropped.', 'reason'),
+    ['bus_lost'],
+  )
   const storeOps = new Map<string, { inc(n?: number): void }>()
 
   return {
@@ -178,6 +185,7 @@ export function promMetrics(registry: MetricsRegistry, cache: string): CacheMetr
       child.inc()
     },
     invalidation: (kind, count = 1) => byInvalidation[kind].inc(count),
+    l1Cleared: () => l1Cleared.bus_lost.inc(),
   }
 }
 

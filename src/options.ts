@@ -2,6 +2,7 @@ import { type Duration, toMs } from './duration.ts'
 import { CorralConfigError } from './errors.ts'
 import { type Logger, silentLogger, throttledConsoleLogger } from './logger.ts'
 import { jsonSerializer, type Serializer } from './serializer.ts'
+import { msgpackSerializer } from './serializer-msgpack.ts'
 import { memoryStore } from './stores/memory.ts'
 import type { RedisClient } from './stores/redis-client.ts'
 import type { StoreFactory } from './stores/store.ts'
@@ -54,9 +55,15 @@ export interface CacheOptions extends PolicyOptions {
   /** At most this many loader calls in flight in this process. Default 64. */
   originConcurrency?: number
   metrics?: { registry: MetricsRegistry } | false
-  serializer?: 'json' | Serializer
+  /** 'json' (default), 'msgpack' (Date, Map, Set, BigInt, Buffer round-trip) or { serialize, deserialize }. */
+  serializer?: 'json' | 'msgpack' | Serializer
   /** Where failures are logged; `false` logs nothing. Default: console, throttled. */
   logger?: Logger | false
+  /**
+   * After `invalidateTags`, serve the invalidated entries as stale (within their grace, while one
+   * refresh runs) instead of as misses. Default false: an invalidated entry is never served.
+   */
+  invalidateAsStale?: boolean
 }
 
 /** A policy with every duration in milliseconds. */
@@ -81,6 +88,7 @@ export interface ResolvedOptions {
   metrics: { registry: MetricsRegistry } | false
   serializer: Serializer
   logger: Logger
+  invalidateAsStale: boolean
   policy: Policy
 }
 
@@ -101,6 +109,7 @@ const CACHE_KEYS = new Set([
   'earlyRefresh',
   'timeout',
   'failSafeThrottle',
+  'invalidateAsStale',
 ])
 const POLICY_KEYS = ['ttl', 'grace', 'negativeTtl', 'jitter', 'earlyRefresh', 'timeout', 'failSafeThrottle'] as const
 
@@ -141,6 +150,7 @@ export function resolveOptions(options: CacheOptions = {}): ResolvedOptions {
     metrics: resolveMetrics(options.metrics),
     serializer: resolveSerializer(options.serializer),
     logger: options.logger === false ? silentLogger : (options.logger ?? throttledConsoleLogger()),
+    invalidateAsStale: resolveFlag('invalidateAsStale', options.invalidateAsStale),
     policy: resolvePolicy(options, undefined, 'option'),
   }
 }
@@ -211,6 +221,12 @@ function resolveBeta(value: PolicyOptions['earlyRefresh'], base: Policy | undefi
   throw new CorralConfigError(option, value, 'must be false or { beta }')
 }
 
+function resolveFlag(option: string, value: unknown): boolean {
+  if (value === undefined) return false
+  if (typeof value !== 'boolean') throw new CorralConfigError(option, value, 'must be true or false')
+  return value
+}
+
 function resolveL1(value: CacheOptions['l1']): ResolvedOptions['l1'] {
   if (value === undefined || value === false) return false
   if (typeof value !== 'object' || value === null || !Number.isInteger(value.maxEntries) || value.maxEntries < 1) {
@@ -245,6 +261,7 @@ function resolveMetrics(value: CacheOptions['metrics']): ResolvedOptions['metric
 
 function resolveSerializer(value: CacheOptions['serializer']): Serializer {
   if (value === undefined || value === 'json') return jsonSerializer
+  if (value === 'msgpack') return msgpackSerializer()
   if (
     typeof value === 'object' &&
     value !== null &&
@@ -253,5 +270,5 @@ function resolveSerializer(value: CacheOptions['serializer']): Serializer {
   ) {
     return value
   }
-  throw new CorralConfigError('serializer', value, "must be 'json' or { serialize, deserialize }")
+  throw new CorralConfigError('serializer', value, "must be 'json', 'msgpack' or { serialize, deserialize }")
 }

@@ -57,7 +57,7 @@ export function cachedQuery(cache: Cache, pool: QueryablePool): CachedQueries {
   return {
     key: sqlKey,
     invalidate,
-    query<R>(sql: string, params: readonly unknown[], options: CachedQueryOptions = {}): Promise<R> {
+    async query<R>(sql: string, params: readonly unknown[], options: CachedQueryOptions = {}): Promise<R> {
       checkStatement(sql, params)
       const tags = [...new Set([...tableTags(sql), ...(options.tags ?? [])])]
       const { tags: _ignored, ...policy } = options

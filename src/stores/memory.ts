@@ -2,7 +2,7 @@ import { LRUCache } from 'lru-cache'
 import { counterEntry, type Entry } from '../entry.ts'
 import { CorralConfigError, NotACounterError } from '../errors.ts'
 import type { Serializer } from '../serializer.ts'
-import type { FenceToken, Store, StoreContext, StoreFactory } from './store.ts'
+import type { Begun, FenceToken, Store, StoreContext, StoreFactory } from './store.ts'
 
 export interface MemoryStoreOptions {
   /** The most entries kept; the least recently used go first. Default 10,000. */
@@ -64,9 +64,9 @@ export class MemoryStore implements Store {
     return keys.map((key) => this.#entries.get(key)?.entry)
   }
 
-  async begin(key: string): Promise<{ entry: Entry | undefined; token: FenceToken }> {
+  async begin(key: string): Promise<Begun> {
     const token = this.#fences.get(key) ?? this.#advance(key)
-    return { entry: this.#entries.get(key)?.entry, token }
+    return { entry: this.#entries.get(key)?.entry, token, now: Date.now() }
   }
 
   async commit(key: string, entry: Entry, payload: string | Buffer, ttlMs: number, token: FenceToken) {
@@ -104,8 +104,10 @@ export class MemoryStore implements Store {
     return tags.map((tag) => this.#tags.get(tag) ?? 0)
   }
 
-  async invalidateTags(tags: readonly string[], at: number): Promise<void> {
+  async invalidateTags(tags: readonly string[]): Promise<number> {
+    const at = Date.now()
     for (const tag of tags) this.#tags.set(tag, Math.max(at, this.#tags.get(tag) ?? 0))
+    return at
   }
 
   async close(): Promise<void> {

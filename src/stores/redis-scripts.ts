@@ -40,11 +40,25 @@ end
 /** How long a fence outlives the entry it guards (a paused writer older than this is not caught). */
 export const FENCE_MARGIN_MS = 3_600_000
 
-/** ARGV: fence keep-alive ms. Returns { entry bytes or false, token }; creates the fence if absent. */
+/** ARGV: fence keep-alive ms. Returns { entry bytes or false, token, Redis time ms }; creates the fence if absent. */
 export const BEGIN = `${ADVANCE}
 local token = redis.call('GET', KEYS[2])
 if not token then token = advance(KEYS[2], tonumber(ARGV[1])) end
-return { redis.call('GET', KEYS[1]), tonumber(token) }
+local t = redis.call('TIME')
+return { redis.call('GET', KEYS[1]), tonumber(token), tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) }
+`
+
+/**
+ * KEYS[1]: a tag's key. Records Redis's time (ms) as the tag's invalidation time, never moving it
+ * back, and returns it. One tag per call: tags live in their own Cluster slots.
+ */
+export const INVALIDATE_TAG = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local cur = tonumber(redis.call('GET', KEYS[1]) or '0')
+if cur >= now then now = cur + 1 end
+redis.call('SET', KEYS[1], string.format('%d', now))
+return now
 `
 
 /** ARGV: token, payload, entry px (0 = no expiry). Returns 1 if written, 0 if the fence moved. */

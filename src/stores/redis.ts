@@ -2,8 +2,8 @@ import { decodeEntry, type Entry, encodeEntry } from '../entry.ts'
 import { CorralConfigError, CorralError, NotACounterError } from '../errors.ts'
 import type { Serializer } from '../serializer.ts'
 import { createOwnedClient, isReady, type RedisClient, whenReady } from './redis-client.ts'
-import { BEGIN, COMMIT, DELETE, FENCE_MARGIN_MS, INCREMENT, SET } from './redis-scripts.ts'
-import type { FenceToken, Store, StoreContext, StoreFactory } from './store.ts'
+import { BEGIN, COMMIT, DELETE, FENCE_MARGIN_MS, INCREMENT, INVALIDATE_TAG, SET } from './redis-scripts.ts'
+import type { Begun, FenceToken, Store, StoreContext, StoreFactory } from './store.ts'
 
 export interface RedisStoreOptions {
   /** A client you own: corral never closes it. Give `protocol: 2` and a `commandTimeout` if you can. */
@@ -20,7 +20,8 @@ export class StoreUnavailableError extends CorralError {
 }
 
 interface CorralCommands {
-  corralBeginBuffer(entry: string, fence: string, keepMs: number): Promise<[Buffer | null, number | Buffer]>
+  corralBeginBuffer(entry: string, fence: string, keepMs: number): Promise<[Buffer | null, number, number]>
+  corralInvalidateTag(tag: string): Promise<number>
   corralCommit(entry: string, fence: string, token: string, payload: string | Buffer, px: number): Promise<number>
   corralSet(entry: string, fence: string, payload: string | Buffer, px: number): Promise<number>
   corralDelete(entry: string, fence: string): Promise<number>
@@ -77,6 +78,7 @@ export class RedisStore implements Store {
     this.client.defineCommand('corralSet', { numberOfKeys: 2, lua: SET })
     this.client.defineCommand('corralDelete', { numberOfKeys: 2, lua: DELETE })
     this.client.defineCommand('corralIncrement', { numberOfKeys: 1, lua: INCREMENT })
+    this.client.defineCommand('corralInvalidateTag', { numberOfKeys: 1, lua: INVALIDATE_TAG })
     this.#commands = this.client as unknown as CorralCommands
   }
 
@@ -97,10 +99,10 @@ export class RedisStore implements Store {
     return raws.map((raw) => (raw ? decodeEntry(raw, this.#serializer) : undefined))
   }
 
-  async begin(key: string): Promise<{ entry: Entry | undefined; token: FenceToken }> {
+  async begin(key: string): Promise<Begun> {
     const k = redisKeys(key)
-    const [raw, token] = await this.#run(() => this.#commands.corralBeginBuffer(k.entry, k.fence, FENCE_MARGIN_MS))
-    return { entry: raw ? decodeEntry(raw, this.#serializer) : undefined, token: Number(String(token)) }
+    const [raw, token, now] = await this.#run(() => this.#commands.corralBeginBuffer(k.entry, k.fence, FENCE_MARGIN_MS))
+    return { entry: raw ? decodeEntry(raw, this.#serializer) : undefined, token: Number(token), now: Number(now) }
   }
 
   async commit(key: string, entry: Entry, payload: string | Buffer, ttlMs: number, token: FenceToken) {
@@ -139,9 +141,9 @@ export class RedisStore implements Store {
     return raws.map((raw) => Number(raw ?? 0) || 0)
   }
 
-  async invalidateTags(tags: readonly string[], at: number): Promise<void> {
-    if (tags.length === 0) return
-    await this.#run(() => Promise.all(tags.map((tag) => this.client.set(tagKey(tag), String(at)))))
+  async invalidateTags(tags: readonly string[]): Promise<number> {
+    const times = await this.#run(() => Promise.all(tags.map((tag) => this.#commands.corralInvalidateTag(tagKey(tag)))))
+    return Math.max(0, ...times.map(Number))
   }
 
   async close(): Promise<void> {

@@ -9,6 +9,14 @@ import type { Serializer } from '../serializer.ts'
  */
 export type FenceToken = number
 
+/** What `begin` returns: the entry now, the fence token, and the store's clock (ms) if it has one. */
+export interface Begun {
+  entry: Entry | undefined
+  token: FenceToken
+  /** The store's time when the load began: the entry's `createdAt`, comparable with tag times. */
+  now?: number
+}
+
 /** What a store is handed when a cache is created around it. */
 export interface StoreContext {
   serializer: Serializer
@@ -36,7 +44,7 @@ export interface Store {
   get(key: string): Promise<Entry | undefined>
   getMany(keys: readonly string[]): Promise<(Entry | undefined)[]>
   /** Reads the entry and the key's current fence token for a load that starts now, atomically. */
-  begin(key: string): Promise<{ entry: Entry | undefined; token: FenceToken }>
+  begin(key: string): Promise<Begun>
   /** Writes a loaded entry unless the key's fence moved since `begin` read `token`; then moves it. */
   commit(key: string, entry: Entry, payload: string | Buffer, ttlMs: number, token: FenceToken): Promise<boolean>
   /** Writes unconditionally and advances the fence, so loads begun earlier cannot overwrite it. */
@@ -47,8 +55,11 @@ export interface Store {
   increment(key: string, by: number, ttlMs: number): Promise<number>
   /** The latest invalidation time (epoch ms) of each tag, 0 where it was never invalidated. */
   tagTimes(tags: readonly string[]): Promise<number[]>
-  /** Records that every entry created at or before `at` with one of `tags` is void. */
-  invalidateTags(tags: readonly string[], at: number): Promise<void>
+  /**
+   * Records, on the store's own clock, that every entry with one of `tags` created until now is
+   * void; returns the time recorded.
+   */
+  invalidateTags(tags: readonly string[]): Promise<number>
   /** Releases what the store created (timers, connections it opened itself). */
   close(): Promise<void>
 }

@@ -1,0 +1,36 @@
+import { createPool } from 'mysql2/promise'
+import { countQueries, type Origin } from './origin.ts'
+import { AREAS, PERSONS } from './sql.ts'
+
+/**
+ * MySQL/MariaDB at `url` through mysql2. The tables are created and seeded if absent, so the
+ * demo can point at an empty database.
+ */
+export async function mysqlDb(url: string): Promise<Origin> {
+  const pool = createPool({ uri: url, connectionLimit: 10, charset: 'utf8mb4' })
+  try {
+    await pool.query(
+      'CREATE TABLE IF NOT EXISTS persons (employ_id INT PRIMARY KEY AUTO_INCREMENT, name VARCHAR(64) NOT NULL) CHARACTER SET utf8mb4',
+    )
+    await pool.query(
+      'CREATE TABLE IF NOT EXISTS areas (id INT PRIMARY KEY AUTO_INCREMENT, name VARCHAR(64) NOT NULL) CHARACTER SET utf8mb4',
+    )
+    const [[persons]] = (await pool.query('SELECT COUNT(*) AS n FROM persons')) as unknown as [[{ n: number }]]
+    if (persons.n === 0) await pool.query('INSERT INTO persons (name) VALUES ?', [PERSONS.map((name) => [name])])
+    const [[areas]] = (await pool.query('SELECT COUNT(*) AS n FROM areas')) as unknown as [[{ n: number }]]
+    if (areas.n === 0) await pool.query('INSERT INTO areas (name) VALUES ?', [AREAS.map((name) => [name])])
+  } catch (error) {
+    await pool.end()
+    throw error
+  }
+  const counted = countQueries(pool)
+  const where = new URL(url)
+  return {
+    description: `MySQL at ${where.host}${where.pathname} (mysql2 pool of 10)`,
+    pool: counted.pool,
+    get queries() {
+      return counted.count()
+    },
+    close: () => pool.end(),
+  }
+}

@@ -1,0 +1,41 @@
+import { type Mode, startDemo } from './app.ts'
+
+/**
+ * `npm start`: the demo on PORT (default 3000). Nothing to install by default (memory store, a fake
+ * database in the process); REDIS_URL and MYSQL_URL switch to the real thing, as seed 001 swapped
+ * its cache by setting one variable.
+ */
+const env = process.env
+const mode: Mode = env.CORRAL_DISABLED === '1' ? 'off' : ((env.CORRAL_MODE as Mode | undefined) ?? 'corral')
+if (!['corral', 'aside', 'off'].includes(mode)) {
+  console.error(`CORRAL_MODE must be corral, aside or off, got ${JSON.stringify(mode)}`)
+  process.exit(2)
+}
+
+const demo = await startDemo({
+  port: Number(env.PORT ?? 3000),
+  host: env.HOST ?? '127.0.0.1',
+  mode,
+  redisUrl: env.REDIS_URL || undefined,
+  mysqlUrl: env.MYSQL_URL || undefined,
+  queryMs: env.QUERY_MS ? Number(env.QUERY_MS) : undefined,
+  statsIntervalMs: env.STATS_INTERVAL_MS ? Number(env.STATS_INTERVAL_MS) : undefined,
+})
+
+console.log(`corral demo on ${demo.url}  (open it in a browser)`)
+console.log(`  cache:  ${demo.mode === 'off' ? 'off (CORRAL_DISABLED=1)' : `${demo.store}, mode ${demo.mode}`}`)
+console.log(`  origin: ${demo.origin.description}`)
+console.log(`  try:    curl ${demo.url}/persons/1   curl ${demo.url}/areas   npm run demo:herd`)
+
+let closing = false
+async function shutdown(signal: string): Promise<void> {
+  if (closing) return
+  closing = true
+  console.log(`${signal}: closing`)
+  // A hung close must not keep the process alive forever.
+  setTimeout(() => process.exit(1), 5_000).unref()
+  await demo.close()
+  process.exit(0)
+}
+process.once('SIGINT', () => void shutdown('SIGINT'))
+process.once('SIGTERM', () => void shutdown('SIGTERM'))

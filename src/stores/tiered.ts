@@ -1,0 +1,162 @@
+import { LRUCache } from 'lru-cache'
+import type { Bus } from '../bus.ts'
+import type { Entry } from '../entry.ts'
+import type { Serializer } from '../serializer.ts'
+import type { Begun, FenceToken, Store } from './store.ts'
+
+export interface L1Options {
+  /** The most entries this process keeps. */
+  maxEntries: number
+  /** Optional bound on their serialized size, in bytes. */
+  maxBytes?: number
+}
+
+/**
+ * An in-process tier (lru-cache) in front of a shared store. It keeps a copy only while the
+ * entry is fresh, and only while the cache's bus is live: every write, delete, finished load and
+ * tag invalidation in any process is announced on the bus (by the facade and the engine, for
+ * every cache on a shared store) and drops the other processes' copies, and when
+ * the bus drops (messages may be lost) the whole tier is cleared and bypassed until it is back.
+ * Loads (`begin`/`commit`) always go to the shared store, so fences keep working across tiers.
+ */
+export class TieredStore implements Store {
+  readonly kind = 'tiered'
+  readonly shared = true
+  readonly #l2: Store
+  readonly #l1: LRUCache<string, Entry>
+  /** Tag invalidation times read from the shared store, kept current by the bus. */
+  readonly #tagTimes = new LRUCache<string, number>({ max: 100_000 })
+  readonly #bus: Bus
+  readonly #serializer: Serializer
+  readonly #sized: boolean
+  /** Moves on every invalidation heard; a read that straddles one does not fill the tier. */
+  #epoch = 0
+
+  constructor(l2: Store, options: L1Options, bus: Bus, serializer: Serializer, onCleared: () => void) {
+    this.#l2 = l2
+    this.#bus = bus
+    this.#serializer = serializer
+    this.#sized = options.maxBytes !== undefined
+    this.#l1 = new LRUCache<string, Entry>({
+      max: options.maxEntries,
+      ...(options.maxBytes ? { maxSize: options.maxBytes, maxEntrySize: options.maxBytes } : {}),
+    })
+    bus.onOthers((message) => {
+      this.#epoch += 1
+      if (message.kind === 'ready') this.#l1.delete(message.key)
+      else if (message.kind === 'drop') for (const key of message.keys) this.#l1.delete(key)
+      else if (message.kind === 'tags') for (const tag of message.tags) this.#raiseTag(tag, message.at)
+    })
+    bus.onLost(() => {
+      this.#epoch += 1
+      this.#l1.clear()
+      this.#tagTimes.clear()
+      onCleared()
+    })
+  }
+
+  /** Entries held in this process now. */
+  get size(): number {
+    return this.#l1.size
+  }
+
+  async get(key: string): Promise<Entry | undefined> {
+    if (this.#bus.live) {
+      const local = this.#l1.get(key)
+      if (local) return local
+    }
+    const epoch = this.#epoch
+    const entry = await this.#l2.get(key)
+    if (entry && epoch === this.#epoch) this.#keep(key, entry)
+    return entry
+  }
+
+  async getMany(keys: readonly string[]): Promise<(Entry | undefined)[]> {
+    const live = this.#bus.live
+    const found = keys.map((key) => (live ? this.#l1.get(key) : undefined))
+    const missing = keys.filter((_, i) => !found[i])
+    if (missing.length === 0) return found
+    const epoch = this.#epoch
+    const fetched = await this.#l2.getMany(missing)
+    let j = 0
+    return found.map((entry, i) => {
+      if (entry) return entry
+      const remote = fetched[j++]
+      if (remote && epoch === this.#epoch) this.#keep(keys[i] as string, remote)
+      return remote
+    })
+  }
+
+  begin(key: string): Promise<Begun> {
+    return this.#l2.begin(key)
+  }
+
+  async commit(key: string, entry: Entry, payload: string | Buffer, ttlMs: number, token: FenceToken) {
+    const written = await this.#l2.commit(key, entry, payload, ttlMs, token)
+    if (written) this.#keep(key, this.#copy(entry, payload), payload)
+    return written
+  }
+
+  async set(key: string, entry: Entry, payload: string | Buffer, ttlMs: number): Promise<void> {
+    await this.#l2.set(key, entry, payload, ttlMs)
+    this.#keep(key, this.#copy(entry, payload), payload)
+  }
+
+  async delete(key: string): Promise<void> {
+    this.#l1.delete(key)
+    await this.#l2.delete(key)
+    this.#l1.delete(key)
+  }
+
+  async increment(key: string, by: number, ttlMs: number): Promise<number> {
+    const value = await this.#l2.increment(key, by, ttlMs)
+    this.#l1.delete(key)
+    return value
+  }
+
+  async tagTimes(tags: readonly string[]): Promise<number[]> {
+    const live = this.#bus.live
+    const known = tags.map((tag) => (live ? this.#tagTimes.get(tag) : undefined))
+    const missing = tags.filter((_, i) => known[i] === undefined)
+    if (missing.length === 0) return known as number[]
+    const fetched = await this.#l2.tagTimes(missing)
+    let j = 0
+    return known.map((time, i) => {
+      if (time !== undefined) return time
+      const remote = fetched[j++] ?? 0
+      if (live) this.#raiseTag(tags[i] as string, remote)
+      return this.#tagTimes.get(tags[i] as string) ?? remote
+    })
+  }
+
+  async invalidateTags(tags: readonly string[]): Promise<number> {
+    const at = await this.#l2.invalidateTags(tags)
+    for (const tag of tags) this.#raiseTag(tag, at)
+    return at
+  }
+
+  async close(): Promise<void> {
+    this.#l1.clear()
+    await this.#l2.close()
+  }
+
+  /** Keeps a copy until the entry stops being fresh: an L1 copy never outlives its fresh time. */
+  #keep(key: string, entry: Entry, payload?: string | Buffer): void {
+    if (!this.#bus.live || entry.createdAt === 0) return // counters change elsewhere without a load
+    const ttl = entry.freshUntil - Date.now()
+    if (ttl <= 0) return
+    const options: { ttl?: number; size?: number } = {}
+    if (Number.isFinite(ttl) && ttl < 2 ** 31) options.ttl = Math.ceil(ttl)
+    if (this.#sized) options.size = Math.max(1, payload ? Buffer.byteLength(payload) : 64)
+    this.#l1.set(key, entry, options)
+  }
+
+  /** A loader's own object must not be shared with other callers: they get the round trip, like from the store. */
+  #copy(entry: Entry, payload: string | Buffer): Entry {
+    return entry.negative ? entry : { ...entry, value: this.#serializer.deserialize(payload) }
+  }
+
+  #raiseTag(tag: string, at: number): void {
+    this.#tagTimes.set(tag, Math.max(at, this.#tagTimes.get(tag) ?? 0))
+  }
+}

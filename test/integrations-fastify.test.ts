@@ -1,0 +1,95 @@
+import Fastify, { type FastifyInstance } from 'fastify'
+import { afterEach, describe, expect, it } from 'vitest'
+import { type Cache, createCache, redisStore } from '../src/index.ts'
+import { fastifyCache, type HttpCacheOptions } from '../src/integrations/http.ts'
+import { burst, labels, request } from './support/http.ts'
+import { freePort } from './support/ports.ts'
+import { sleep } from './support/stores.ts'
+
+const open: { app: FastifyInstance; cache: Cache }[] = []
+afterEach(async () => {
+  for (const { app, cache } of open.splice(0)) {
+    await app.close()
+    await cache.close()
+  }
+})
+
+/** A Fastify app with the plugin and a few routes; each route counts its calls. */
+async function app(options?: HttpCacheOptions, cache = createCache({ logger: false })) {
+  const calls: Record<string, number> = {}
+  const count = (name: string) => (calls[name] = (calls[name] ?? 0) + 1)
+  const fastify = Fastify()
+  await fastify.register(fastifyCache(cache, options))
+  fastify.get('/persons/:id', async (req) => {
+    const n = count('persons')
+    await sleep(80)
+    return { id: Number((req.params as { id: string }).id), n }
+  })
+  fastify.get('/missing', async (_req, reply) => {
+    count('missing')
+    await sleep(50)
+    return reply.code(404).send({ error: 'not found' })
+  })
+  fastify.get('/boom', async () => {
+    count('boom')
+    await sleep(20)
+    throw new Error('origin failed')
+  })
+  await fastify.listen({ port: 0, host: '127.0.0.1' })
+  open.push({ app: fastify, cache })
+  const address = fastify.addresses()[0] as { port: number }
+  return { url: `http://127.0.0.1:${address.port}`, calls }
+}
+
+describe('fastifyCache plugin', () => {
+  it('coalesces 200 concurrent requests of one URL into one handler call, then serves hits', async () => {
+    const { url, calls } = await app()
+    const replies = await burst(200, `${url}/persons/7`)
+    expect(calls.persons).toBe(1)
+    expect(replies.every((r) => r.status === 200 && r.body === '{"id":7,"n":1}')).toBe(true)
+    expect(labels(replies)).toEqual({ miss: 200 })
+    const hit = await request(`${url}/persons/7`)
+    expect(hit).toMatchObject({ xCache: 'hit', body: '{"id":7,"n":1}' })
+    expect(hit.headers.get('content-type')).toMatch(/^application\/json/)
+    expect(calls.persons).toBe(1)
+  })
+
+  it('does not store a 404 or a 500', async () => {
+    const { url, calls } = await app()
+    expect((await request(`${url}/missing`)).status).toBe(404)
+    expect((await request(`${url}/missing`)).status).toBe(404)
+    expect(calls.missing).toBe(2)
+    const errors = await burst(10, `${url}/boom`)
+    expect(errors.every((r) => r.status === 500)).toBe(true)
+    expect(calls.boom).toBe(1)
+    expect((await request(`${url}/boom`)).status).toBe(500)
+    expect(calls.boom).toBe(2)
+  })
+
+  it('honours a client no-cache when configured to revalidate', async () => {
+    const { url, calls } = await app({ noCache: 'revalidate' })
+    await request(`${url}/persons/1`)
+    expect((await request(`${url}/persons/1`)).xCache).toBe('hit')
+    const reload = await request(`${url}/persons/1`, { headers: { 'cache-control': 'no-cache' } })
+    expect(reload).toMatchObject({ xCache: 'miss', body: '{"id":1,"n":2}' })
+    expect(calls.persons).toBe(2)
+  })
+
+  it('serves stale within grace while one request fetches the new response', async () => {
+    const { url, calls } = await app({ ttl: 100, grace: '10s' })
+    await request(`${url}/persons/3`)
+    await sleep(120)
+    const replies = await burst(5, `${url}/persons/3`)
+    expect(labels(replies)).toEqual({ miss: 1, stale: 4 })
+    expect(calls.persons).toBe(2)
+  })
+
+  it('answers from the handler when Redis is not there at all', async () => {
+    const port = await freePort() // nothing listens here
+    const cache = createCache({ store: redisStore({ url: `redis://127.0.0.1:${port}`, timeout: 200 }), logger: false })
+    const { url, calls } = await app({}, cache)
+    const replies = await burst(30, `${url}/persons/9`)
+    expect(replies.every((r) => r.status === 200 && r.body === '{"id":9,"n":1}')).toBe(true)
+    expect(calls.persons).toBe(1)
+  })
+})
