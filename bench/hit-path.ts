@@ -122,6 +122,21 @@ async function main(): Promise<void> {
       () => corralRedis.close(),
       () => corralTimed.close(),
     )
+    const l1Client = new Redis(redis.url, { protocol: 2, lazyConnect: true })
+    cleanups.push(() => l1Client.quit())
+    await l1Client.connect()
+    const corralL1: Cache = createCache({
+      store: redisStore({ client: l1Client }),
+      l1: { maxEntries: 10_000 },
+      ttl: '1h',
+      logger: false,
+    })
+    cleanups.push(() => corralL1.close())
+    await new Promise((r) => setTimeout(r, 200)) // L1 is trusted once its bus subscription is up
+    const TAGS = { tags: ['org:7', 'plan:pro'] }
+    const corralL1Wrap = () => corralL1.wrap(KEY, loader)
+    const corralL1Tagged = () => corralL1.wrap('tagged', loader, TAGS)
+    const corralRedisTagged = () => corralRedis.wrap('tagged', loader, TAGS)
     const rawGet = async () => JSON.parse((await rawClient.get('raw:k')) as string) as typeof VALUE
     const corralRedisWrap = () => corralRedis.wrap(KEY, loader)
     const corralTimedWrap = () => corralTimed.wrap(KEY, loader)
@@ -137,6 +152,11 @@ async function main(): Promise<void> {
       ['corral redis wrap', await corralRedisWrap()],
       ['corral redis wrap (again)', await corralRedisWrap()],
       ['corral redis wrap (commandTimeout)', await corralTimedWrap()],
+      ['corral L1 wrap', await corralL1Wrap()],
+      ['corral L1 wrap (again)', await corralL1Wrap()],
+      ['corral redis tagged wrap', await corralRedisTagged()],
+      ['corral L1 tagged wrap', await corralL1Tagged()],
+      ['corral L1 tagged wrap (again)', await corralL1Tagged()],
     ] as const) {
       expectValue(v, where)
     }
@@ -155,6 +175,8 @@ async function main(): Promise<void> {
       { id: 'get', label: 'corral memory `get`', calls: 1, fn: () => corralOff.get(KEY) },
       { id: 'cm', label: 'cache-manager 7 `wrap` (default memory)', calls: 1, fn: cacheManagerWrap },
       { id: 'bento', label: 'bentocache 1.6 L1 `getOrSet`', calls: 1, fn: bentoGetOrSet },
+      { id: 'l1', label: 'corral L1 + redis `wrap` (L1 hit)', calls: 1, fn: corralL1Wrap },
+      { id: 'l1Tagged', label: 'corral L1 + redis `wrap`, 2 tags (L1 hit)', calls: 1, fn: corralL1Tagged },
       { id: 'rawRedis1', label: 'ioredis `GET` + `JSON.parse`, 1 caller', calls: 1, fn: rawGet },
       { id: 'corralRedis1', label: 'corral redis `wrap`, 1 caller', calls: 1, fn: corralRedisWrap },
       {
@@ -163,6 +185,7 @@ async function main(): Promise<void> {
         calls: 1,
         fn: corralTimedWrap,
       },
+      { id: 'tagged1', label: 'corral redis `wrap`, 2 tags, 1 caller', calls: 1, fn: corralRedisTagged },
       {
         id: 'rawRedis64',
         label: `ioredis \`GET\` + \`JSON.parse\`, ${FANOUT} callers`,
@@ -218,6 +241,9 @@ async function main(): Promise<void> {
       get: `${ratio('get', 'lru')} of lru-cache sync; ${ratio('get', 'wrapOff')} of corral wrap`,
       cm: `corral wrap = ${ratio('wrapOff', 'cm')} of this`,
       bento: `corral wrap = ${ratio('wrapOff', 'bento')} of this`,
+      l1: `${ratio('l1', 'lru')} of lru-cache sync; ${ratio('l1', 'bento')} of bentocache L1; ${ratio('l1', 'corralRedis1')} of corral redis`,
+      l1Tagged: `${ratio('l1Tagged', 'l1')} of an untagged L1 hit`,
+      tagged1: `${ratio('tagged1', 'corralRedis1')} of an untagged redis hit (one more round trip)`,
       rawRedis1: '1.00x (redis baseline, 1 caller)',
       corralRedis1: `${ratio('corralRedis1', 'rawRedis1')} of raw ioredis, 1 caller`,
       rawRedis64: `1.00x (redis baseline, ${FANOUT} callers); ${ratio('rawRedis64', 'rawRedis1')} of 1 caller`,

@@ -1,5 +1,10 @@
 /** Turning one scenario's measurements into the JSON, the Markdown table and the SVG chart. */
+import { mkdir, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import * as hdr from 'hdr-histogram-js'
+
+const RESULTS = fileURLToPath(new URL('./results', import.meta.url))
 
 export type Histogram = ReturnType<typeof hdr.build>
 
@@ -24,7 +29,8 @@ export interface Column<R> {
 export function markdownTable<R>(rows: R[], columns: Column<R>[]): string {
   const cells = rows.map((r) => columns.map((c) => c.value(r)))
   const widths = columns.map((c, i) => Math.max(c.title.length, 3, ...cells.map((row) => (row[i] as string).length)))
-  const pad = (s: string, i: number) => (columns[i]?.right ? s.padStart(widths[i] as number) : s.padEnd(widths[i] as number))
+  const pad = (s: string, i: number) =>
+    columns[i]?.right ? s.padStart(widths[i] as number) : s.padEnd(widths[i] as number)
   const line = (row: string[]) => `| ${row.map(pad).join(' | ')} |`
   const rule = `| ${widths.map((w, i) => (columns[i]?.right ? `${'-'.repeat(w - 1)}:` : '-'.repeat(w))).join(' | ')} |`
   return [line(columns.map((c) => c.title)), rule, ...cells.map(line)].join('\n')
@@ -114,4 +120,13 @@ export function svgChart(o: ChartOptions): string {
   })
   out.push('</svg>')
   return `${out.join('\n')}\n`
+}
+
+/** Writes results/<scenario>.json and .svg (results/<scenario>.quick.* for --quick runs). */
+export async function write(scenario: string, quick: boolean, result: unknown, svg: string): Promise<void> {
+  await mkdir(RESULTS, { recursive: true })
+  const base = join(RESULTS, quick ? `${scenario}.quick` : scenario)
+  await writeFile(`${base}.json`, `${JSON.stringify(result, null, 2)}\n`)
+  await writeFile(`${base}.svg`, svg)
+  process.stderr.write(`wrote ${base}.json and ${base}.svg\n`)
 }

@@ -9,7 +9,6 @@
  * more than 1.05 origin calls per key.
  */
 import { execFileSync } from 'node:child_process'
-import { mkdir, writeFile } from 'node:fs/promises'
 import { cpus } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -20,7 +19,7 @@ import { createCache, redisStore } from '../src/index.ts'
 import { spawnWorker, type Worker } from '../test/support/child.ts'
 import { type MariaDbServer, startMariaDb } from '../test/support/mariadb.ts'
 import { type RedisServer, startRedis } from '../test/support/redis-server.ts'
-import { type ContenderName, CONTENDERS } from './contenders.ts'
+import { CONTENDERS, type ContenderName } from './contenders.ts'
 import { runHttp } from './http.ts'
 import { type OriginCall, originCalls, originCount, setUpOrigin } from './origin.ts'
 import {
@@ -32,11 +31,11 @@ import {
   markdownTable,
   summary,
   svgChart,
+  write,
 } from './report.ts'
 import type { WorkerConfig } from './worker.ts'
 
 const HERE = dirname(fileURLToPath(import.meta.url))
-const RESULTS = join(HERE, 'results')
 const WORKER = join(HERE, 'worker.ts')
 
 export interface FleetParams {
@@ -67,16 +66,84 @@ function fleetParams(scenario: FleetScenario, quick: boolean): FleetParams {
   switch (scenario) {
     case 'cold-restart':
       return quick
-        ? { workers: 4, ratePerWorker: 200, durationMs: 3_000, keys: 200, zipfS: 1, ttlMs: 120_000, ...origin, poolSize: 16, originConcurrency: 64, binMs: 250 }
-        : { workers: 8, ratePerWorker: 250, durationMs: 20_000, keys: 1_000, zipfS: 1, ttlMs: 120_000, ...origin, poolSize: 24, originConcurrency: 64, binMs: 500 }
+        ? {
+            workers: 4,
+            ratePerWorker: 200,
+            durationMs: 3_000,
+            keys: 200,
+            zipfS: 1,
+            ttlMs: 120_000,
+            ...origin,
+            poolSize: 16,
+            originConcurrency: 64,
+            binMs: 250,
+          }
+        : {
+            workers: 8,
+            ratePerWorker: 250,
+            durationMs: 20_000,
+            keys: 1_000,
+            zipfS: 1,
+            ttlMs: 120_000,
+            ...origin,
+            poolSize: 24,
+            originConcurrency: 64,
+            binMs: 500,
+          }
     case 'hot-expiry':
       return quick
-        ? { workers: 4, ratePerWorker: 100, durationMs: 6_000, keys: 10, zipfS: 0, ttlMs: 2_000, ...origin, poolSize: 8, originConcurrency: 64, binMs: 100 }
-        : { workers: 4, ratePerWorker: 150, durationMs: 30_000, keys: 10, zipfS: 0, ttlMs: 2_000, ...origin, poolSize: 8, originConcurrency: 64, binMs: 100 }
+        ? {
+            workers: 4,
+            ratePerWorker: 100,
+            durationMs: 6_000,
+            keys: 10,
+            zipfS: 0,
+            ttlMs: 2_000,
+            ...origin,
+            poolSize: 8,
+            originConcurrency: 64,
+            binMs: 100,
+          }
+        : {
+            workers: 4,
+            ratePerWorker: 150,
+            durationMs: 30_000,
+            keys: 10,
+            zipfS: 0,
+            ttlMs: 2_000,
+            ...origin,
+            poolSize: 8,
+            originConcurrency: 64,
+            binMs: 100,
+          }
     case 'redis-outage':
       return quick
-        ? { workers: 4, ratePerWorker: 150, durationMs: 8_000, keys: 500, zipfS: 1, ttlMs: 120_000, ...origin, poolSize: 16, originConcurrency: 8, binMs: 250, outage: { atMs: 3_000, forMs: 2_000 } }
-        : { workers: 4, ratePerWorker: 250, durationMs: 25_000, keys: 1_000, zipfS: 1, ttlMs: 120_000, ...origin, poolSize: 16, originConcurrency: 8, binMs: 250, outage: { atMs: 8_000, forMs: 5_000 } }
+        ? {
+            workers: 4,
+            ratePerWorker: 150,
+            durationMs: 8_000,
+            keys: 500,
+            zipfS: 1,
+            ttlMs: 120_000,
+            ...origin,
+            poolSize: 16,
+            originConcurrency: 8,
+            binMs: 250,
+            outage: { atMs: 3_000, forMs: 2_000 },
+          }
+        : {
+            workers: 4,
+            ratePerWorker: 250,
+            durationMs: 25_000,
+            keys: 1_000,
+            zipfS: 1,
+            ttlMs: 120_000,
+            ...origin,
+            poolSize: 16,
+            originConcurrency: 8,
+            binMs: 250,
+            outage: { atMs: 8_000, forMs: 5_000 },
+          }
   }
 }
 
@@ -135,7 +202,12 @@ async function l1Works(redisUrl: string): Promise<{ ok: boolean; why: string }> 
   const raw = new Redis(redisUrl, { protocol: 2 })
   let cache: ReturnType<typeof createCache> | undefined
   try {
-    cache = createCache({ name: 'l1probe', store: redisStore({ url: redisUrl }), l1: { maxEntries: 100 }, logger: false })
+    cache = createCache({
+      name: 'l1probe',
+      store: redisStore({ url: redisUrl }),
+      l1: { maxEntries: 100 },
+      logger: false,
+    })
     await cache.wrap('probe', async () => ({ v: 1 }))
     await cache.wrap('probe', async () => ({ v: 2 }))
     const stat = async () => Number(/total_commands_processed:(\d+)/.exec(await raw.info('stats'))?.[1])
@@ -255,13 +327,23 @@ async function runContender(
       collect()
       const origin = await originCount(monitor, run).catch(() => 0)
       const elapsed = Math.min(totalS, Math.max(0, Math.floor((Date.now() - startAt) / 1000)))
-      bar.update(elapsed, { elapsed, requests: fmtInt(samples.length / 4), errors: fmtInt(errors), origin: fmtInt(origin) })
+      bar.update(elapsed, {
+        elapsed,
+        requests: fmtInt(samples.length / 4),
+        errors: fmtInt(errors),
+        origin: fmtInt(origin),
+      })
     }
     await outageTask
     const done = (await allDone) as Msg[]
     collect()
     const origin = await originCount(monitor, run)
-    bar.update(totalS, { elapsed: totalS, requests: fmtInt(samples.length / 4), errors: fmtInt(errors), origin: fmtInt(origin) })
+    bar.update(totalS, {
+      elapsed: totalS,
+      requests: fmtInt(samples.length / 4),
+      errors: fmtInt(errors),
+      origin: fmtInt(origin),
+    })
     bar.stop()
 
     return {
@@ -470,7 +552,11 @@ async function runFleet(scenario: FleetScenario, quick: boolean, only: string[] 
       ...(p.outage
         ? {
             bands: [
-              { fromS: (outage?.killMs ?? p.outage.atMs) / 1000, toS: (outage?.restartMs ?? p.outage.atMs + p.outage.forMs) / 1000, label: 'Redis down' },
+              {
+                fromS: (outage?.killMs ?? p.outage.atMs) / 1000,
+                toS: (outage?.restartMs ?? p.outage.atMs + p.outage.forMs) / 1000,
+                label: 'Redis down',
+              },
             ],
           }
         : {}),
@@ -537,16 +623,11 @@ function check(scenario: string, rows: Row[]): number {
     }
   }
   for (const f of failures) log(`CHECK FAILED ${f}`)
-  if (failures.length === 0) log(`checks passed: no corral caller saw an error${scenario === 'cold-restart' ? '; corral with lock made <= 1.05 origin calls per key' : ''}`)
+  if (failures.length === 0)
+    log(
+      `checks passed: no corral caller saw an error${scenario === 'cold-restart' ? '; corral with lock made <= 1.05 origin calls per key' : ''}`,
+    )
   return failures.length === 0 ? 0 : 1
-}
-
-export async function write(scenario: string, quick: boolean, result: unknown, svg: string): Promise<void> {
-  await mkdir(RESULTS, { recursive: true })
-  const base = join(RESULTS, quick ? `${scenario}.quick` : scenario)
-  await writeFile(`${base}.json`, `${JSON.stringify(result, null, 2)}\n`)
-  await writeFile(`${base}.svg`, svg)
-  log(`wrote ${base}.json and ${base}.svg`)
 }
 
 async function main(): Promise<number> {

@@ -113,8 +113,13 @@ export class Cache {
    * The value for `key`: served from the cache when it can be, otherwise the loader's value,
    * written back. Concurrent callers of one key share one loader call.
    */
-  async wrap<T>(key: string, loader: Loader<T>, options?: WrapOptions): Promise<T> {
-    return this.#engine.wrap(this.#request(key, loader, options, 'wrap'))
+  wrap<T>(key: string, loader: Loader<T>, options?: WrapOptions): Promise<T> {
+    // Not `async`: a hit answered from memory should cost one promise, not a chain of them.
+    try {
+      return this.#engine.wrap(this.#request(key, loader, options, 'wrap'))
+    } catch (error) {
+      return Promise.reject(error)
+    }
   }
 
   /** The cached value, or `undefined`; never calls a loader and never serves a stale value. */

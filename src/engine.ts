@@ -113,29 +113,40 @@ export class Engine {
   }
 
   /** The value for a key: from the store when it can be served, else from one shared load. */
-  async wrap<T>(req: ReadRequest<T>): Promise<T> {
+  wrap<T>(req: ReadRequest<T>): Promise<T> {
+    // The hit path: an in-process tier answers without a single await.
+    const local = this.#store.peek?.(req.storeKey)
+    if (local && (local.tags.length === 0 || this.#validLocally(local))) {
+      const state = classify(local, Date.now(), req.policy.beta)
+      if (state === 'fresh' || state === 'early') return Promise.resolve(this.#serveFresh(req, local, state))
+    }
+    return this.#wrapThroughStore(req)
+  }
+
+  async #wrapThroughStore<T>(req: ReadRequest<T>): Promise<T> {
     const entry = await this.readValid(req.storeKey)
     if (entry) {
-      const now = Date.now()
-      switch (classify(entry, now, req.policy.beta)) {
-        case 'fresh':
-          this.#countServed(entry)
-          return entry.value as T
-        case 'early':
-          this.#countServed(entry)
-          this.#refreshInBackground(req, entry, 'early')
-          return entry.value as T
-        case 'stale':
-          return this.#serveStale(req, entry)
-        case 'expired':
-          break
-      }
+      const state = classify(entry, Date.now(), req.policy.beta)
+      if (state === 'fresh' || state === 'early') return this.#serveFresh(req, entry, state)
+      if (state === 'stale') return this.#serveStale(req, entry)
     }
     this.#metrics.request('miss')
     const loaded = await this.#join(req, entry)
     // A miss can still end on a graced value: the load found one and then failed or timed out.
     if (loaded.stale) this.#metrics.staleServed(loaded.stale)
     return loaded.value as T
+  }
+
+  /** True when the store knows every tag time of `entry` in memory and none voids it. */
+  #validLocally(entry: Entry): boolean {
+    const times = this.#store.peekTagTimes?.(entry.tags.map(this.#tagPrefix))
+    return times !== undefined && times.every((time) => time < entry.createdAt)
+  }
+
+  #serveFresh<T>(req: ReadRequest<T>, entry: Entry, state: 'fresh' | 'early'): T {
+    this.#countServed(entry)
+    if (state === 'early') this.#refreshInBackground(req, entry, 'early')
+    return entry.value as T
   }
 
   /** Loads now whatever the store holds, joining a load already in flight (Caffeine's refresh). */
@@ -284,6 +295,17 @@ export class Engine {
 
   /** For each entry, whether a tag it carries was invalidated at or after the load that made it began. */
   async #voidedByTags(entries: readonly (Entry | undefined)[]): Promise<boolean[]> {
+    const only = entries.length === 1 ? entries[0] : undefined
+    if (only) {
+      // One entry (every wrap): no bookkeeping beyond the tag times themselves.
+      try {
+        const times = await this.#store.tagTimes(only.tags.map(this.#tagPrefix))
+        return [times.some((time) => time >= only.createdAt)]
+      } catch (error) {
+        this.#storeFailed('tagTimes', error)
+        return [true]
+      }
+    }
     const tags = [...new Set(entries.flatMap((e) => e?.tags ?? []))]
     if (tags.length === 0) return entries.map(() => false)
     let times: number[]

@@ -9,14 +9,21 @@ describe('httpCache as Express middleware', () => {
   it('coalesces, replays res.json with its headers, and keys a mounted router by the full URL', async () => {
     const cache = createCache({ logger: false })
     let calls = 0
+    let arrived = 0
     const router = express.Router()
     router.get('/areas', async (_req, res) => {
       calls += 1
       await sleep(60)
+      // Hold until the whole burst has arrived, so "concurrent" does not depend on the machine's speed.
+      for (const until = Date.now() + 5_000; arrived < 100 && Date.now() < until; ) await sleep(5)
       res.json({ errno: '0', data: [{ id: 1, name: '东城区' }] })
     })
     router.get('/gone', (_req, res) => void res.status(410).send('gone'))
     const app = express()
+    app.use((_req, _res, next) => {
+      arrived += 1
+      next()
+    })
     app.use('/api', httpCache(cache, { ttl: '30s' }), router)
     const server = await listen(app)
 

@@ -18,11 +18,15 @@ afterEach(async () => {
 async function app(options?: HttpCacheOptions, cache = createCache({ logger: false })) {
   const calls: Record<string, number> = {}
   const count = (name: string) => (calls[name] = (calls[name] ?? 0) + 1)
+  // The handler holds until `gate` requests have arrived, so "concurrent" does not depend on the machine's speed.
+  const state = { arrived: 0, gate: 0 }
   const fastify = Fastify()
+  fastify.addHook('onRequest', async () => void (state.arrived += 1))
   await fastify.register(fastifyCache(cache, options))
   fastify.get('/persons/:id', async (req) => {
     const n = count('persons')
     await sleep(80)
+    for (const until = Date.now() + 5_000; state.arrived < state.gate && Date.now() < until; ) await sleep(5)
     return { id: Number((req.params as { id: string }).id), n }
   })
   fastify.get('/missing', async (_req, reply) => {
@@ -38,12 +42,13 @@ async function app(options?: HttpCacheOptions, cache = createCache({ logger: fal
   await fastify.listen({ port: 0, host: '127.0.0.1' })
   open.push({ app: fastify, cache })
   const address = fastify.addresses()[0] as { port: number }
-  return { url: `http://127.0.0.1:${address.port}`, calls }
+  return { url: `http://127.0.0.1:${address.port}`, calls, state }
 }
 
 describe('fastifyCache plugin', () => {
   it('coalesces 200 concurrent requests of one URL into one handler call, then serves hits', async () => {
-    const { url, calls } = await app()
+    const { url, calls, state } = await app()
+    state.gate = 200
     const replies = await burst(200, `${url}/persons/7`)
     expect(calls.persons).toBe(1)
     expect(replies.every((r) => r.status === 200 && r.body === '{"id":7,"n":1}')).toBe(true)
@@ -76,9 +81,10 @@ describe('fastifyCache plugin', () => {
   })
 
   it('serves stale within grace while one request fetches the new response', async () => {
-    const { url, calls } = await app({ ttl: 100, grace: '10s' })
+    const { url, calls, state } = await app({ ttl: 100, grace: '10s' })
     await request(`${url}/persons/3`)
     await sleep(120)
+    state.gate = state.arrived + 5
     const replies = await burst(5, `${url}/persons/3`)
     expect(labels(replies)).toEqual({ miss: 1, stale: 4 })
     expect(calls.persons).toBe(2)

@@ -9,11 +9,14 @@ import { sleep } from './support/stores.ts'
 /** A node:http app behind the middleware; its handler counts calls and answers like a small API. */
 async function app(cache: Cache, options?: HttpCacheOptions, handlerMs = 80) {
   const calls: Record<string, number> = {}
+  // The handler holds until `gate` requests have arrived, so "concurrent" does not depend on the machine's speed.
+  const state = { arrived: 0, gate: 0 }
   const middleware = httpCache(cache, options)
   const handler = async (req: IncomingMessage, res: ServerResponse) => {
     const path = new URL(req.url ?? '/', 'http://x').pathname
     calls[path] = (calls[path] ?? 0) + 1
     await sleep(handlerMs)
+    for (const until = Date.now() + 5_000; state.arrived < state.gate && Date.now() < until; ) await sleep(5)
     if (path === '/missing') {
       res.writeHead(404, { 'content-type': 'application/json' }).end('{"error":"not found"}')
     } else if (path === '/cookie') {
@@ -31,8 +34,11 @@ async function app(cache: Cache, options?: HttpCacheOptions, handlerMs = 80) {
       res.end(JSON.stringify({ path, n: calls[path] }))
     }
   }
-  const server = await listen((req, res) => middleware(req, res, () => void handler(req, res)))
-  return { ...server, calls }
+  const server = await listen((req, res) => {
+    state.arrived += 1
+    middleware(req, res, () => void handler(req, res))
+  })
+  return { ...server, calls, state }
 }
 
 describe('httpCache middleware on node:http', () => {
@@ -44,6 +50,7 @@ describe('httpCache middleware on node:http', () => {
 
   it('lets one of 200 concurrent requests for a URL reach the handler, then serves hits', async () => {
     const server = await app(cache)
+    server.state.gate = 200
     const replies = await burst(200, `${server.url}/persons/1`)
     expect(server.calls['/persons/1']).toBe(1)
     expect(replies.every((r) => r.status === 200 && r.body === '{"path":"/persons/1","n":1}')).toBe(true)
@@ -132,6 +139,7 @@ describe('httpCache middleware on node:http', () => {
     const server = await app(own, { ttl: 100, grace: '10s' }, 150)
     await request(`${server.url}/s`)
     await sleep(120)
+    server.state.gate = server.state.arrived + 6
     const replies = await burst(6, `${server.url}/s`)
     expect(labels(replies)).toEqual({ miss: 1, stale: 5 })
     expect(replies.find((r) => r.xCache === 'miss')?.body).toBe('{"path":"/s","n":2}')

@@ -60,6 +60,10 @@ export class MemoryStore implements Store {
     return this.#entries.get(key)?.entry
   }
 
+  peek(key: string): Entry | undefined {
+    return this.#entries.get(key)?.entry
+  }
+
   async getMany(keys: readonly string[]): Promise<(Entry | undefined)[]> {
     return keys.map((key) => this.#entries.get(key)?.entry)
   }

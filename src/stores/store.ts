@@ -42,6 +42,13 @@ export interface Store {
   /** True when other processes see the same entries (so cross-process locks and buses make sense). */
   readonly shared: boolean
   get(key: string): Promise<Entry | undefined>
+  /**
+   * The entry if this store can answer at once from process memory (memory store, L1), else
+   * undefined. Optional: the engine serves fresh untagged hits from it without awaiting anything.
+   */
+  peek?(key: string): Entry | undefined
+  /** Tag times this store knows in process memory, or undefined if it would have to ask. Optional. */
+  peekTagTimes?(tags: readonly string[]): number[] | undefined
   getMany(keys: readonly string[]): Promise<(Entry | undefined)[]>
   /** Reads the entry and the key's current fence token for a load that starts now, atomically. */
   begin(key: string): Promise<Begun>

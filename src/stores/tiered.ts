@@ -71,6 +71,10 @@ export class TieredStore implements Store {
     return entry
   }
 
+  peek(key: string): Entry | undefined {
+    return this.#bus.live ? this.#l1.get(key) : undefined
+  }
+
   async getMany(keys: readonly string[]): Promise<(Entry | undefined)[]> {
     const live = this.#bus.live
     const found = keys.map((key) => (live ? this.#l1.get(key) : undefined))
@@ -112,6 +116,17 @@ export class TieredStore implements Store {
     const value = await this.#l2.increment(key, by, ttlMs)
     this.#l1.delete(key)
     return value
+  }
+
+  peekTagTimes(tags: readonly string[]): number[] | undefined {
+    if (!this.#bus.live) return undefined
+    const times: number[] = []
+    for (const tag of tags) {
+      const time = this.#tagTimes.get(tag)
+      if (time === undefined) return undefined
+      times.push(time)
+    }
+    return times
   }
 
   async tagTimes(tags: readonly string[]): Promise<number[]> {
