@@ -16,14 +16,19 @@ const pool = mysql.createPool({ uri: process.env.MYSQL_URL, connectionLimit: 4 }
 const cache = createCache({
   name: 'warm',
   namespace: `warm:${table}`,
-  store: process.env.REDIS_URL ? redisStore({ url: process.env.REDIS_URL, timeout: 5_000 }) : memoryStore({ maxEntries: 1_000_000 }),
+  store: process.env.REDIS_URL
+    ? redisStore({ url: process.env.REDIS_URL, timeout: 5_000 })
+    : memoryStore({ maxEntries: 1_000_000 }),
   ttl: '1h',
 })
 
 // The table name is checked above; ids travel as parameters, never inside the SQL text.
 const [idRows] = await pool.query<mysql.RowDataPacket[]>(`SELECT id FROM \`${table}\` ORDER BY id`)
 const keys = idRows.map((row) => `${table}:${row.id}`)
-const bar = new SingleBar({ format: 'warming {bar} {percentage}% | {value}/{total} rows | {loaded} loaded', hideCursor: true })
+const bar = new SingleBar({
+  format: 'warming {bar} {percentage}% | {value}/{total} rows | {loaded} loaded',
+  hideCursor: true,
+})
 bar.start(keys.length, 0, { loaded: 0 })
 const started = performance.now()
 const result = await cache.warm(

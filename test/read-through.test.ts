@@ -302,9 +302,9 @@ describe.each([
 
   it('jitter spreads the expiry of entries written together', async () => {
     const ttlOf = async (jitter: number) => {
-      const cache = cacheWith({ ttl: '200ms', jitter })
+      const cache = cacheWith({ ttl: '400ms', jitter })
       await Promise.all(Array.from({ length: 60 }, (_, i) => cache.set(`j${i}`, i)))
-      await sleep(170)
+      await sleep(300)
       const present = await Promise.all(Array.from({ length: 60 }, (_, i) => cache.get(`j${i}`)))
       await cache.close()
       return present.filter((v) => v !== undefined).length

@@ -56,6 +56,8 @@ export class RedisStore implements Store {
   readonly #commands: CorralCommands
   /** Only the very first connect is waited for; after that a disconnected Redis fails at once. */
   #connectedOnce = false
+  /** One wait shared by every command sent before the first connect (one listener, not one each). */
+  #firstConnect: Promise<boolean> | undefined
 
   constructor(options: RedisStoreOptions, context: StoreContext) {
     if (!options.client === !options.url) {
@@ -150,10 +152,17 @@ export class RedisStore implements Store {
     if (this.#owned) this.client.disconnect()
   }
 
+  #waitFirstConnect(): Promise<boolean> {
+    this.#firstConnect ??= whenReady(this.client, this.#timeoutMs).finally(() => {
+      this.#firstConnect = undefined
+    })
+    return this.#firstConnect
+  }
+
   /** Runs one command only when Redis can answer it in time; otherwise fails at once. */
   async #run<T>(command: () => Promise<T>): Promise<T> {
     if (!isReady(this.client)) {
-      if (this.#connectedOnce || !(await whenReady(this.client, this.#timeoutMs))) {
+      if (this.#connectedOnce || !(await this.#waitFirstConnect())) {
         throw new StoreUnavailableError(`redis is not connected (status ${this.client.status})`)
       }
     }
