@@ -383,6 +383,14 @@ function baseRow(m: Measured): { row: Row; hist: Histogram } {
   const perKey = new Map<number, number>()
   for (const c of m.calls) perKey.set(c.personId, (perKey.get(c.personId) ?? 0) + 1)
   const keys = requested.size
+  // p99 per second of intended send time: where in the run the slow requests were.
+  const perSecond: Histogram[] = []
+  for (let i = 0; i < m.samples.length; i += 4) {
+    const sec = Math.max(0, Math.floor((m.samples[i] as number) / 1000))
+    perSecond[sec] ??= histogram()
+    perSecond[sec]?.recordValue(m.samples[i + 2] as number)
+  }
+  const p99BySecondMs = Array.from(perSecond, (h) => (h ? summary(h).p99Ms : 0))
   return {
     hist,
     row: {
@@ -395,6 +403,7 @@ function baseRow(m: Measured): { row: Row; hist: Histogram } {
       maxOriginCallsOneKey: Math.max(0, ...perKey.values()),
       ...summary(hist),
       errorTexts: m.errorTexts.slice(0, 5),
+      p99BySecondMs,
     },
   }
 }

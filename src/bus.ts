@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import type { Logger } from './logger.ts'
-import { duplicateForSubscribe, type RedisClient } from './stores/redis-client.ts'
+import { duplicateForSubscribe, isReady, type RedisClient } from './stores/redis-client.ts'
 
 /**
  * What travels on a cache's channel. Keys and tags are already namespaced; values never travel.
@@ -37,7 +37,17 @@ export class Bus {
   #connected = false
   #closed = false
 
-  constructor(client: RedisClient, channel: string, logger: Logger) {
+  readonly #healthy: () => boolean
+  readonly #timeoutMs: number
+
+  constructor(
+    client: RedisClient,
+    channel: string,
+    logger: Logger,
+    health: { healthy: () => boolean; timeoutMs: number },
+  ) {
+    this.#healthy = health.healthy
+    this.#timeoutMs = health.timeoutMs
     this.channel = channel
     this.#publisher = client
     this.#logger = logger
@@ -119,10 +129,21 @@ export class Bus {
 
   /** Publishes a message; failures are logged, never thrown (waiters fall back to the lock's expiry). */
   async publish(message: BusMessage): Promise<void> {
+    // A client of the user's may queue commands while disconnected, and a Redis that accepts
+    // connections may not answer: never wait on either longer than the store timeout.
+    if (!isReady(this.#publisher) || !this.#healthy()) return
+    let timer: NodeJS.Timeout | undefined
     try {
-      await this.#publisher.publish(this.channel, JSON.stringify({ ...message, src: this.id }))
+      await Promise.race([
+        this.#publisher.publish(this.channel, JSON.stringify({ ...message, src: this.id })),
+        new Promise((resolve) => {
+          timer = setTimeout(resolve, this.#timeoutMs)
+        }),
+      ])
     } catch (error) {
       this.#logger.warn('could not publish on the cache channel', { error: String(error) })
+    } finally {
+      clearTimeout(timer)
     }
   }
 

@@ -78,7 +78,12 @@ export class Cache {
     }
     // Every cache on a shared store announces its writes on the bus, so L1 tiers elsewhere hear of
     // them; only caches with a lock or an L1 subscribe.
-    this.#bus = redis ? new Bus(redis.client, `corral:${options.namespace}:${options.name}`, options.logger) : undefined
+    this.#bus = redis
+      ? new Bus(redis.client, `corral:${options.namespace}:${options.name}`, options.logger, {
+          healthy: () => redis.healthy,
+          timeoutMs: redis.timeoutMs,
+        })
+      : undefined
     this.#store =
       this.#bus && options.l1
         ? new TieredStore(base, options.l1, this.#bus, options.serializer, () => this.#metrics.l1Cleared())
@@ -91,6 +96,8 @@ export class Cache {
             clients: options.lock.clients ?? [redis.client],
             ttlMs: options.lock.ttlMs,
             waitMs: options.lock.waitMs,
+            attemptTimeoutMs: redis.timeoutMs,
+            storeHealthy: () => redis.healthy,
             bus: this.#bus,
             metrics: this.#metrics,
             logger: options.logger,

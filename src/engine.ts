@@ -1,3 +1,4 @@
+import { LRUCache } from 'lru-cache'
 import type { Bus } from './bus.ts'
 import { type Duration, toMs } from './duration.ts'
 import { classify, type Entry } from './entry.ts'
@@ -86,6 +87,8 @@ export class Engine {
   readonly #fleet: FleetLock | undefined
   readonly #bus: Bus | undefined
   readonly #invalidateAsStale: boolean
+  /** Loader errors kept for `errorTtl`, so a dead origin is not called by every request. Bounded. */
+  readonly #recentErrors = new LRUCache<string, { error: unknown; until: number }>({ max: 10_000 })
   /** Background refreshes start only while the origin queue is shorter than this. */
   readonly #backlog: number
 
@@ -375,6 +378,19 @@ export class Engine {
    * winner announces it, the winner's error, or (after `lock.wait`) stale or its own load.
    */
   async #load<T>(req: ReadRequest<T>, seen: Entry | undefined, mode: LoadMode): Promise<Loaded> {
+    const recent = this.#recentErrors.get(req.storeKey)
+    if (recent && Date.now() < recent.until) throw recent.error
+    try {
+      return await this.#coordinateAndLoad(req, seen, mode)
+    } catch (error) {
+      if (req.policy.errorTtlMs > 0) {
+        this.#recentErrors.set(req.storeKey, { error, until: Date.now() + req.policy.errorTtlMs })
+      }
+      throw error
+    }
+  }
+
+  async #coordinateAndLoad<T>(req: ReadRequest<T>, seen: Entry | undefined, mode: LoadMode): Promise<Loaded> {
     const fleet = this.#fleet
     if (!fleet) return this.#loadHere(req, seen, undefined)
     const deadline = Date.now() + fleet.waitMs

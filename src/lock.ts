@@ -4,7 +4,7 @@ import { CorralError } from './errors.ts'
 import type { Logger } from './logger.ts'
 import type { CacheMetrics } from './metrics.ts'
 import { redisKeys } from './stores/redis.ts'
-import type { RedisClient } from './stores/redis-client.ts'
+import { isReady, type RedisClient } from './stores/redis-client.ts'
 
 /** A loader error from another process, rethrown to the callers that waited for its load. */
 export class RemoteLoaderError extends CorralError {
@@ -42,6 +42,10 @@ export class FleetLock {
   readonly #ttlMs: number
   readonly #redlock: Redlock
   readonly #first: RedisClient
+  readonly #clients: RedisClient[]
+  readonly #quorum: number
+  readonly #attemptTimeoutMs: number
+  readonly #storeHealthy: () => boolean
   readonly #bus: Bus
   readonly #metrics: CacheMetrics
   readonly #logger: Logger
@@ -50,6 +54,10 @@ export class FleetLock {
     clients: RedisClient[]
     ttlMs: number
     waitMs: number
+    /** How long one lock attempt may take: the store's command timeout. */
+    attemptTimeoutMs: number
+    /** False while the store's circuit breaker is open: the lock's Redis is then skipped too. */
+    storeHealthy: () => boolean
     bus: Bus
     metrics: CacheMetrics
     logger: Logger
@@ -61,6 +69,10 @@ export class FleetLock {
     // Redlock emits every refused vote, a held lock included; unheard, an 'error' event would throw.
     this.#redlock.on('error', () => {})
     this.#first = deps.clients[0] as RedisClient
+    this.#clients = deps.clients
+    this.#quorum = Math.floor(deps.clients.length / 2) + 1
+    this.#attemptTimeoutMs = deps.attemptTimeoutMs
+    this.#storeHealthy = deps.storeHealthy
     this.#bus = deps.bus
     this.#metrics = deps.metrics
     this.#logger = deps.logger
@@ -114,9 +126,21 @@ export class FleetLock {
   }
 
   async #tryLock(key: string): Promise<HeldLock | 'contended' | 'error'> {
-    let lock: Lock
+    // Without a quorum of connected nodes the attempt can only fail (or wait on a client's offline
+    // queue): count it as an error at once and load in this process.
+    if (!this.#storeHealthy() || this.#clients.filter(isReady).length < this.#quorum) return 'error'
+    let lock: Lock | undefined
     try {
-      lock = await this.#redlock.acquire([redisKeys(key).lock], this.#ttlMs, { retryCount: 0 })
+      const attempt = this.#redlock.acquire([redisKeys(key).lock], this.#ttlMs, { retryCount: 0 })
+      // A node that accepts the connection but never answers must not hold the caller past the store timeout.
+      lock = await Promise.race([attempt, delay(this.#attemptTimeoutMs)])
+      if (!lock) {
+        attempt.then(
+          (late) => late.release().catch(() => {}),
+          () => {},
+        )
+        return 'error'
+      }
     } catch (error) {
       return (await isContention(error)) ? 'contended' : 'error'
     }
@@ -155,6 +179,7 @@ export class FleetLock {
   }
 
   async #remaining(key: string): Promise<number> {
+    if (!isReady(this.#first)) return this.#ttlMs
     try {
       const ms = await this.#first.pttl(redisKeys(key).lock)
       return ms > 0 ? ms : 0

@@ -42,6 +42,12 @@ export interface PolicyOptions {
   timeout?: { soft?: Duration; hard?: Duration }
   /** After a loader error was answered with a stale value, how long to keep serving it before calling the origin again. Default 5s. */
   failSafeThrottle?: Duration
+  /**
+   * After a loader error with no stale value to serve, how long this process answers that key
+   * with the same error instead of calling the origin again (a dead origin is not hammered).
+   * Default 0: every request after an error tries again.
+   */
+  errorTtl?: Duration
 }
 
 export interface CacheOptions extends PolicyOptions {
@@ -76,6 +82,7 @@ export interface Policy {
   softMs: number
   hardMs: number
   failSafeThrottleMs: number
+  errorTtlMs: number
 }
 
 export interface ResolvedOptions {
@@ -109,9 +116,19 @@ const CACHE_KEYS = new Set([
   'earlyRefresh',
   'timeout',
   'failSafeThrottle',
+  'errorTtl',
   'invalidateAsStale',
 ])
-const POLICY_KEYS = ['ttl', 'grace', 'negativeTtl', 'jitter', 'earlyRefresh', 'timeout', 'failSafeThrottle'] as const
+const POLICY_KEYS = [
+  'ttl',
+  'grace',
+  'negativeTtl',
+  'jitter',
+  'earlyRefresh',
+  'timeout',
+  'failSafeThrottle',
+  'errorTtl',
+] as const
 
 /** Validates `createCache` options; every problem is a CorralConfigError naming the option. */
 export function resolveOptions(options: CacheOptions = {}): ResolvedOptions {
@@ -191,7 +208,9 @@ export function resolvePolicy(options: PolicyOptions, base: Policy | undefined, 
     options.failSafeThrottle === undefined
       ? (base?.failSafeThrottleMs ?? 5_000)
       : toMs(name('failSafeThrottle'), options.failSafeThrottle)
+  const errorTtlMs = options.errorTtl === undefined ? (base?.errorTtlMs ?? 0) : toMs(name('errorTtl'), options.errorTtl)
   return {
+    errorTtlMs,
     ttlMs,
     graceMs,
     negativeTtlMs,

@@ -1,6 +1,8 @@
 import { decodeEntry, type Entry, encodeEntry } from '../entry.ts'
 import { CorralConfigError, CorralError, NotACounterError } from '../errors.ts'
+import type { Logger } from '../logger.ts'
 import type { Serializer } from '../serializer.ts'
+import { Breaker } from './breaker.ts'
 import { createOwnedClient, isReady, type RedisClient, whenReady } from './redis-client.ts'
 import { BEGIN, COMMIT, DELETE, FENCE_MARGIN_MS, INCREMENT, INVALIDATE_TAG, SET } from './redis-scripts.ts'
 import type { Begun, FenceToken, Store, StoreContext, StoreFactory } from './store.ts'
@@ -12,6 +14,12 @@ export interface RedisStoreOptions {
   url?: string
   /** How long one store command may take before the cache steps aside. Default 500 ms. */
   timeout?: number
+  /**
+   * After `failures` failed commands in a row, stop sending commands for `cooldown` ms (then
+   * probe with one), so a slow or dead Redis does not cost every request the timeout.
+   * Default { failures: 3, cooldown: 1000 }; false turns it off.
+   */
+  breaker?: { failures?: number; cooldown?: number } | false
 }
 
 /** A store command found Redis unreachable or too slow; the engine counts it and steps aside. */
@@ -51,11 +59,22 @@ export class RedisStore implements Store {
   readonly #owned: boolean
   readonly #serializer: Serializer
   readonly #timeoutMs: number
+  /** False while the circuit breaker keeps commands away from Redis: others using this Redis should too. */
+  get healthy(): boolean {
+    return this.#breaker === undefined || this.#breaker.state === 'closed'
+  }
+
+  /** How long one command may take (the `timeout` option). */
+  get timeoutMs(): number {
+    return this.#timeoutMs
+  }
   /** A user's client may queue commands forever while disconnected, so those get our own timer. */
   readonly #needsOwnTimer: boolean
   readonly #commands: CorralCommands
   /** Only the very first connect is waited for; after that a disconnected Redis fails at once. */
   #connectedOnce = false
+  readonly #breaker: Breaker | undefined
+  readonly #logger: Logger
   /** One wait shared by every command sent before the first connect (one listener, not one each). */
   #firstConnect: Promise<boolean> | undefined
 
@@ -73,6 +92,8 @@ export class RedisStore implements Store {
       !this.#owned &&
       typeof (this.client.options as { commandTimeout?: unknown } | undefined)?.commandTimeout !== 'number'
     this.#serializer = context.serializer
+    this.#logger = context.logger
+    this.#breaker = makeBreaker(options.breaker)
     // An owned client reconnects by itself; its errors are already surfaced per command.
     if (this.#owned) this.client.on('error', () => {})
     this.client.defineCommand('corralBegin', { numberOfKeys: 2, lua: BEGIN })
@@ -161,6 +182,23 @@ export class RedisStore implements Store {
 
   /** Runs one command only when Redis can answer it in time; otherwise fails at once. */
   async #run<T>(command: () => Promise<T>): Promise<T> {
+    const pass = this.#breaker ? this.#breaker.allow() : 'closed'
+    if (!pass) throw new StoreUnavailableError('redis circuit breaker is open')
+    try {
+      const result = await this.#attempt(command)
+      if (this.#breaker?.success(pass)) this.#logger.warn('redis answers again; circuit breaker closed')
+      return result
+    } catch (error) {
+      // A reply error (a script's refusal, a wrong type) means Redis is up and answering.
+      if ((error as Error)?.name === 'ReplyError') this.#breaker?.success(pass)
+      else if (this.#breaker?.failure(pass)) {
+        this.#logger.warn('redis keeps failing; circuit breaker open', { error: String(error) })
+      }
+      throw error
+    }
+  }
+
+  async #attempt<T>(command: () => Promise<T>): Promise<T> {
     if (!isReady(this.client)) {
       if (this.#connectedOnce || !(await this.#waitFirstConnect())) {
         throw new StoreUnavailableError(`redis is not connected (status ${this.client.status})`)
@@ -181,6 +219,19 @@ export class RedisStore implements Store {
       clearTimeout(timer)
     }
   }
+}
+
+function makeBreaker(option: RedisStoreOptions['breaker']): Breaker | undefined {
+  if (option === false) return undefined
+  const failures = option?.failures ?? 3
+  const cooldownMs = option?.cooldown ?? 1_000
+  if (!Number.isInteger(failures) || failures < 1) {
+    throw new CorralConfigError('store.breaker.failures', failures, 'must be a whole number >= 1')
+  }
+  if (!Number.isFinite(cooldownMs) || cooldownMs <= 0) {
+    throw new CorralConfigError('store.breaker.cooldown', cooldownMs, 'must be a number of milliseconds > 0')
+  }
+  return new Breaker({ failures, cooldownMs })
 }
 
 /** Redis PX argument: whole milliseconds, 0 for no expiry. */

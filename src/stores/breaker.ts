@@ -1,0 +1,58 @@
+/** How a command was let through: normally, or as the one probe of a half-open breaker. */
+export type Pass = 'closed' | 'probe'
+
+/**
+ * A circuit breaker for store commands. After `failures` failures in a row it opens: commands
+ * fail at once instead of each paying the store timeout. After `cooldownMs` it lets one probe
+ * through (half-open): success closes it, failure opens it again for twice as long (up to 16x).
+ * Commands already in flight when it opened do not count again when they fail.
+ */
+export class Breaker {
+  readonly #threshold: number
+  readonly #cooldownMs: number
+  #failures = 0
+  #openUntil = 0
+  #trips = 0
+  #probing = false
+
+  constructor(options: { failures: number; cooldownMs: number }) {
+    this.#threshold = options.failures
+    this.#cooldownMs = options.cooldownMs
+  }
+
+  /** 'closed', 'open' or 'half-open', for logs and tests. */
+  get state(): 'closed' | 'open' | 'half-open' {
+    if (this.#failures < this.#threshold) return 'closed'
+    return Date.now() < this.#openUntil ? 'open' : 'half-open'
+  }
+
+  /** Whether a command may go to the store now, and as what; in half-open only one (the probe) may. */
+  allow(): Pass | false {
+    if (this.#failures < this.#threshold) return 'closed'
+    if (Date.now() < this.#openUntil || this.#probing) return false
+    this.#probing = true
+    return 'probe'
+  }
+
+  /** Returns true when this success closed an open breaker. */
+  success(pass: Pass): boolean {
+    const wasOpen = this.#failures >= this.#threshold
+    if (pass === 'probe' || !wasOpen) {
+      this.#failures = 0
+      this.#trips = 0
+      this.#probing = false
+    }
+    return wasOpen && pass === 'probe'
+  }
+
+  /** Returns true when this failure opened the breaker. */
+  failure(pass: Pass): boolean {
+    if (pass === 'probe') this.#probing = false
+    else if (this.#failures >= this.#threshold) return false // sent before it opened: already counted
+    this.#failures += 1
+    if (this.#failures < this.#threshold) return false
+    this.#openUntil = Date.now() + this.#cooldownMs * 2 ** Math.min(this.#trips, 4)
+    this.#trips += 1
+    return true
+  }
+}
