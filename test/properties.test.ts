@@ -467,10 +467,12 @@ describe('options', () => {
           made += 1
           // A cache that was made works: a load answers (or fails typed, e.g. a hard timeout of 0).
           try {
-            const got = await cache.wrap('k', () => ({ ok: true })).catch((error: unknown) => {
-              if (error instanceof CorralError) return 'typed'
-              throw error
-            })
+            const got = await cache
+              .wrap('k', () => ({ ok: true }))
+              .catch((error: unknown) => {
+                if (error instanceof CorralError) return 'typed'
+                throw error
+              })
             expect(got === 'typed' || JSON.stringify(got) === '{"ok":true}').toBe(true)
           } finally {
             await cache.close()
@@ -669,17 +671,22 @@ describe('raw store contents (Redis)', () => {
       maxKeys: 4,
     })
     await fc.assert(
-      fc.asyncProperty(value, fc.double({ min: 0, max: 1, noNaN: true }), fc.array(fc.string(), { maxLength: 2 }), async (v, cut, tags) => {
-        const key = `t${++counter}`
-        await json.set(key, v, { tags: tags.filter((t) => t.length > 0) })
-        const whole = (await raw.getBuffer(entryKey(key))) as Buffer
-        const at = Math.min(whole.length - 1, Math.floor(cut * whole.length))
-        await raw.set(entryKey(key), whole.subarray(0, at))
-        expect(await json.get(key)).toBeUndefined()
-        expect(await fleet.wrap(key, () => 'repaired')).toBe('repaired')
-        expect(await json.get(key)).toBe('repaired')
-        expect(await json.get('neighbour')).toStrictEqual({ intact: true })
-      }),
+      fc.asyncProperty(
+        value,
+        fc.double({ min: 0, max: 1, noNaN: true }),
+        fc.array(fc.string(), { maxLength: 2 }),
+        async (v, cut, tags) => {
+          const key = `t${++counter}`
+          await json.set(key, v, { tags: tags.filter((t) => t.length > 0) })
+          const whole = (await raw.getBuffer(entryKey(key))) as Buffer
+          const at = Math.min(whole.length - 1, Math.floor(cut * whole.length))
+          await raw.set(entryKey(key), whole.subarray(0, at))
+          expect(await json.get(key)).toBeUndefined()
+          expect(await fleet.wrap(key, () => 'repaired')).toBe('repaired')
+          expect(await json.get(key)).toBe('repaired')
+          expect(await json.get('neighbour')).toStrictEqual({ intact: true })
+        },
+      ),
       { numRuns: 100 },
     )
     await expectNoUnhandled()
@@ -712,24 +719,29 @@ describe('raw store contents (Redis)', () => {
   it("random bytes under 'msgpack' (binary flag) and random byte flips anywhere: no throw, no hang, and set repairs", async () => {
     const flips = fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 4 })
     await fc.assert(
-      fc.asyncProperty(fc.uint8Array({ maxLength: 200 }), flips, fc.constantFrom('json', 'msgpack'), async (body, flip, which) => {
-        const cache = which === 'json' ? json : msgpack
-        const key = `m${++counter}`
-        // A valid entry of this serializer, with some of its bytes changed.
-        await cache.set(key, { id: counter, tags: ['a', 'b'], at: 'x' }, { tags: ['t'], grace: '1h' })
-        const bytes = Buffer.from((await raw.getBuffer(entryKey(key))) as Buffer)
-        for (const [i, b] of flip) bytes[i % bytes.length] = b
-        await raw.set(entryKey(key), bytes)
-        await cache.get(key)
-        await cache.wrap(key, () => 'loaded')
-        // And a binary-flagged entry whose body is pure noise.
-        await raw.set(entryKey(`${key}b`), Buffer.concat([Buffer.from('C1[null,null,0,0,[],8]\n'), body]))
-        await cache.get(`${key}b`)
-        await cache.wrap(`${key}b`, () => 'loaded')
-        await cache.set(key, 'repaired')
-        expect(await cache.get(key)).toBe('repaired')
-        expect(await json.get('neighbour')).toStrictEqual({ intact: true })
-      }),
+      fc.asyncProperty(
+        fc.uint8Array({ maxLength: 200 }),
+        flips,
+        fc.constantFrom('json', 'msgpack'),
+        async (body, flip, which) => {
+          const cache = which === 'json' ? json : msgpack
+          const key = `m${++counter}`
+          // A valid entry of this serializer, with some of its bytes changed.
+          await cache.set(key, { id: counter, tags: ['a', 'b'], at: 'x' }, { tags: ['t'], grace: '1h' })
+          const bytes = Buffer.from((await raw.getBuffer(entryKey(key))) as Buffer)
+          for (const [i, b] of flip) bytes[i % bytes.length] = b
+          await raw.set(entryKey(key), bytes)
+          await cache.get(key)
+          await cache.wrap(key, () => 'loaded')
+          // And a binary-flagged entry whose body is pure noise.
+          await raw.set(entryKey(`${key}b`), Buffer.concat([Buffer.from('C1[null,null,0,0,[],8]\n'), body]))
+          await cache.get(`${key}b`)
+          await cache.wrap(`${key}b`, () => 'loaded')
+          await cache.set(key, 'repaired')
+          expect(await cache.get(key)).toBe('repaired')
+          expect(await json.get('neighbour')).toStrictEqual({ intact: true })
+        },
+      ),
       { numRuns: RUNS },
     )
     await expectNoUnhandled()

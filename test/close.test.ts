@@ -1,0 +1,25 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { spawnWorker } from './support/child.ts'
+import { type RedisServer, startRedis } from './support/redis-server.ts'
+
+describe('close()', () => {
+  let redis: RedisServer
+  beforeAll(async () => {
+    redis = await startRedis()
+  })
+  afterAll(async () => {
+    await redis.stop()
+  })
+
+  it('leaves no timers or sockets behind: the process exits by itself', async () => {
+    const worker = spawnWorker(new URL('./fixtures/close-worker.ts', import.meta.url).pathname, [], {
+      REDIS_URL: redis.url,
+    })
+    await worker.waitFor((m) => (m as { event?: string }).event === 'closed', 20_000)
+    const closedAt = Date.now()
+    const code = await Promise.race([worker.exited, new Promise((r) => setTimeout(() => r('still running'), 5_000))])
+    if (code === 'still running') await worker.kill('SIGKILL')
+    expect(code).toBe(0)
+    expect(Date.now() - closedAt).toBeLessThan(2_000)
+  }, 30_000)
+})
