@@ -18,6 +18,8 @@ import { Stats } from './stats.ts'
 export type Mode = 'corral' | 'aside' | 'off'
 
 export interface DemoConfig {
+  /** How long a value is fresh (CACHE_TTL); default 60s. */
+  ttl?: string
   port: number
   host?: string
   mode?: Mode
@@ -53,7 +55,10 @@ export async function startDemo(config: DemoConfig): Promise<Demo> {
     namespace: config.namespace ?? 'demo',
     store: config.redisUrl ? redisStore({ url: config.redisUrl }) : memoryStore(),
     lock: Boolean(config.redisUrl),
-    ttl: '60s',
+    ttl: config.ttl ?? '60s',
+    // Stale-if-error: when the database is down, persons already read keep being served for 10 min.
+    grace: '10m',
+    timeout: { hard: '3s' },
     metrics: { registry },
   })
   const store = config.redisUrl ? `Redis at ${new URL(config.redisUrl).host} (lock: true)` : 'memory store'
@@ -63,7 +68,7 @@ export async function startDemo(config: DemoConfig): Promise<Demo> {
 
   /** GET /persons/:id: seed 000 and 004, rows of a table read through the cache. */
   async function person(id: number): Promise<Person | undefined> {
-    if (mode === 'corral') return (await sql.query<Person[]>(SQL.personById, [id], { ttl: '60s' }))[0]
+    if (mode === 'corral') return (await sql.query<Person[]>(SQL.personById, [id]))[0]
     if (mode === 'off') return ((await origin.pool.query(SQL.personById, [id]))[0] as Person[])[0]
     const key = sql.key(SQL.personById, [id])
     const cached = await cache.get<Person[]>(key)

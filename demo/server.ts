@@ -19,6 +19,7 @@ const demo = await startDemo({
   redisUrl: env.REDIS_URL || undefined,
   mysqlUrl: env.MYSQL_URL || undefined,
   queryMs: env.QUERY_MS ? Number(env.QUERY_MS) : undefined,
+  ttl: env.CACHE_TTL || undefined,
   statsIntervalMs: env.STATS_INTERVAL_MS ? Number(env.STATS_INTERVAL_MS) : undefined,
 })
 
