@@ -369,7 +369,7 @@ describe('options', () => {
   )
   /** Mostly plausible, sometimes not: a record of a dozen options still makes caches often. */
   const mostly = <T>(plausible: fc.Arbitrary<T>, implausible: fc.Arbitrary<unknown> = weird) =>
-    fc.oneof({ arbitrary: plausible, weight: 12 }, { arbitrary: implausible, weight: 1 })
+    fc.oneof({ arbitrary: plausible, weight: 8 }, { arbitrary: implausible, weight: 1 })
   const duration = mostly(
     fc.oneof(
       fc.nat({ max: 100_000 }),
@@ -491,9 +491,10 @@ describe('options', () => {
           }
         },
       ),
-      { numRuns: 200 },
+      { numRuns: 300 },
     )
     // Both branches were exercised.
+    console.log({ made, refused })
     expect(made).toBeGreaterThan(5)
     expect(refused).toBeGreaterThan(5)
     await expectNoUnhandled()
