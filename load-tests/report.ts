@@ -65,7 +65,17 @@ const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replac
 export function svgChart(o: ChartOptions): string {
   const W = 960
   const H = 420
-  const m = { l: 64, r: 210, t: 56, b: 48 }
+  // The subtitle wraps at a comma when it is too long for one line.
+  const lines: string[] = []
+  let rest = o.subtitle
+  while (rest.length > 125) {
+    const cut = rest.lastIndexOf(', ', 125)
+    if (cut < 0) break
+    lines.push(rest.slice(0, cut + 1))
+    rest = rest.slice(cut + 2)
+  }
+  lines.push(rest)
+  const m = { l: 64, r: 210, t: 44 + 16 * lines.length, b: 48 }
   const pw = W - m.l - m.r
   const ph = H - m.t - m.b
   const bins = Math.max(1, ...o.series.map((s) => s.values.length))
@@ -80,7 +90,7 @@ export function svgChart(o: ChartOptions): string {
     `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="system-ui, sans-serif" font-size="12">`,
     `<rect width="${W}" height="${H}" fill="#fff"/>`,
     `<text x="${m.l}" y="22" font-size="15" font-weight="600">${esc(o.title)}</text>`,
-    `<text x="${m.l}" y="40" fill="#555">${esc(o.subtitle)}</text>`,
+    ...lines.map((line, i) => `<text x="${m.l}" y="${40 + 16 * i}" fill="#555">${esc(line)}</text>`),
   )
   for (const b of o.bands ?? []) {
     out.push(

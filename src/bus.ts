@@ -16,6 +16,26 @@ export type BusMessage =
   | { kind: 'tags'; tags: string[]; at: number }
 
 type Wire = BusMessage & { src: string }
+
+const isString = (v: unknown): v is string => typeof v === 'string'
+
+function isWire(m: unknown): m is Wire {
+  if (typeof m !== 'object' || m === null) return false
+  const w = m as Record<string, unknown>
+  if (!isString(w.src)) return false
+  switch (w.kind) {
+    case 'ready':
+      return isString(w.key)
+    case 'error':
+      return isString(w.key) && isString(w.detail)
+    case 'drop':
+      return Array.isArray(w.keys) && w.keys.every(isString)
+    case 'tags':
+      return Array.isArray(w.tags) && w.tags.every(isString) && typeof w.at === 'number' && Number.isFinite(w.at)
+    default:
+      return false
+  }
+}
 type KeyListener = (message: Extract<BusMessage, { key: string }>) => void
 
 /**
@@ -168,6 +188,8 @@ export class Bus {
     } catch {
       return
     }
+    // Anyone who can PUBLISH on this Redis can send anything: what is not a message is ignored.
+    if (!isWire(message)) return
     if (message.kind === 'ready' || message.kind === 'error') {
       const set = this.#keyListeners.get(message.key)
       if (set) for (const listener of [...set]) listener(message)

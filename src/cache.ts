@@ -15,7 +15,7 @@ import {
   resolvePolicy,
   touchesPolicy,
 } from './options.ts'
-import { RedisStore } from './stores/redis.ts'
+import { RedisStore, StoreUnavailableError } from './stores/redis.ts'
 import type { Store } from './stores/store.ts'
 import { TieredStore } from './stores/tiered.ts'
 
@@ -310,11 +310,14 @@ export class Cache {
     try {
       return await write()
     } catch (error) {
-      if (!(error instanceof CorralError) || error.name === 'StoreUnavailableError') {
-        this.#metrics.storeError(op)
-        this.#options.logger.warn(`store ${op} failed`, { error: String(error) })
-      }
-      throw error
+      if (error instanceof CorralError && error.name !== 'StoreUnavailableError') throw error
+      this.#metrics.storeError(op)
+      this.#options.logger.warn(`store ${op} failed`, { error: String(error) })
+      // Whatever the client threw (a refusal such as NOPERM included), callers get one typed error.
+      if (error instanceof CorralError) throw error
+      throw new StoreUnavailableError(`corral: the store refused ${op}: ${(error as Error)?.message ?? error}`, {
+        cause: error,
+      })
     }
   }
 

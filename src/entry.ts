@@ -36,7 +36,8 @@ const NEGATIVE_NULL = 1
 const NEGATIVE_UNDEFINED = 2
 const FAIL_SAFE = 4
 const BINARY = 8
-const INTEGER = /^-?\d{1,16}$/
+/** What Redis's INCRBY takes as an integer and a JS number holds exactly: no sign on 0, no leading zeros. */
+const INTEGER = /^(?:0|-?[1-9]\d{0,14})$/
 
 /**
  * Entries in a byte store: a one-line JSON header (times, tags, flags), a newline, then the

@@ -7,6 +7,8 @@ export function assertKey(key: unknown): asserts key is string {
   if (typeof key !== 'string')
     throw new InvalidKeyError(key, `must be a string, got ${key === null ? 'null' : typeof key}`)
   if (key.length === 0) throw new InvalidKeyError(key, 'must not be empty')
+  // A lone surrogate has no UTF-8 form: Redis would store U+FFFD, and two keys would share an entry.
+  if (!key.isWellFormed()) throw new InvalidKeyError(key, 'must be well-formed Unicode (it holds a lone surrogate)')
   // A UTF-16 unit never takes more than 3 UTF-8 bytes, so short keys need no byte count.
   if (key.length > 341 && Buffer.byteLength(key) > MAX_KEY_BYTES) {
     throw new InvalidKeyError(key, `is ${Buffer.byteLength(key)} bytes, more than ${MAX_KEY_BYTES}`)

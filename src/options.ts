@@ -166,7 +166,7 @@ export function resolveOptions(options: CacheOptions = {}): ResolvedOptions {
     originConcurrency,
     metrics: resolveMetrics(options.metrics),
     serializer: resolveSerializer(options.serializer),
-    logger: options.logger === false ? silentLogger : (options.logger ?? throttledConsoleLogger()),
+    logger: resolveLogger(options.logger),
     invalidateAsStale: resolveFlag('invalidateAsStale', options.invalidateAsStale),
     policy: resolvePolicy(options, undefined, 'option'),
   }
@@ -240,6 +240,20 @@ function resolveBeta(value: PolicyOptions['earlyRefresh'], base: Policy | undefi
   throw new CorralConfigError(option, value, 'must be false or { beta }')
 }
 
+function resolveLogger(value: CacheOptions['logger']): Logger {
+  if (value === false) return silentLogger
+  if (value === undefined) return throttledConsoleLogger()
+  if (
+    typeof value !== 'object' ||
+    value === null ||
+    typeof value.warn !== 'function' ||
+    typeof value.error !== 'function'
+  ) {
+    throw new CorralConfigError('logger', value, 'must be false or an object with warn() and error()')
+  }
+  return value
+}
+
 function resolveFlag(option: string, value: unknown): boolean {
   if (value === undefined) return false
   if (typeof value !== 'boolean') throw new CorralConfigError(option, value, 'must be true or false')
@@ -251,6 +265,9 @@ function resolveL1(value: CacheOptions['l1']): ResolvedOptions['l1'] {
   if (typeof value !== 'object' || value === null || !Number.isInteger(value.maxEntries) || value.maxEntries < 1) {
     throw new CorralConfigError('l1', value, 'must be false or { maxEntries: whole number >= 1, maxBytes? }')
   }
+  if (value.maxBytes !== undefined && (!Number.isInteger(value.maxBytes) || value.maxBytes < 1)) {
+    throw new CorralConfigError('l1.maxBytes', value.maxBytes, 'must be a whole number of bytes >= 1')
+  }
   return value
 }
 
@@ -260,7 +277,14 @@ function resolveLock(value: CacheOptions['lock']): ResolvedOptions['lock'] {
   if (typeof given !== 'object' || given === null) {
     throw new CorralConfigError('lock', value, 'must be true, false or { clients?, ttl?, wait? }')
   }
-  if (given.clients !== undefined && (!Array.isArray(given.clients) || given.clients.length === 0)) {
+  if (
+    given.clients !== undefined &&
+    (!Array.isArray(given.clients) ||
+      given.clients.length === 0 ||
+      !given.clients.every(
+        (c) => typeof c === 'object' && c !== null && typeof (c as { evalsha?: unknown }).evalsha === 'function',
+      ))
+  ) {
     throw new CorralConfigError('lock.clients', given.clients, 'must be a non-empty array of ioredis clients')
   }
   const ttlMs = toMs('lock.ttl', given.ttl ?? 5_000)

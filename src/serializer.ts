@@ -26,8 +26,9 @@ export const jsonSerializer: Serializer = {
   },
   deserialize(raw) {
     const text = typeof raw === 'string' ? raw : raw.toString('utf8')
-    // The reviver is several times slower than plain parse, so it runs only when needed.
-    return text.includes('"__proto__"') ? JSON.parse(text, dropProto) : JSON.parse(text)
+    // The reviver is several times slower than plain parse, so it runs only when a `__proto__` key
+    // could be there: spelled out, or hidden behind a \u escape (JSON.stringify writes few of those).
+    return text.includes('__proto__') || text.includes('\\u') ? JSON.parse(text, dropProto) : JSON.parse(text)
   },
 }
 

@@ -89,7 +89,9 @@ return redis.call('DEL', KEYS[1])
 /** ARGV: by, px for a new counter (0 = none). Refuses a key holding anything but an integer. */
 export const INCREMENT = `
 local v = redis.call('GET', KEYS[1])
-if v and not string.match(v, '^%-?%d+$') then return redis.error_reply('CORRAL_NOT_A_COUNTER') end
+if v and v ~= '0' and not (string.match(v, '^%-?[1-9]%d*$') and #v <= 16) then
+  return redis.error_reply('CORRAL_NOT_A_COUNTER')
+end
 local n = redis.call('INCRBY', KEYS[1], ARGV[1])
 if not v and ARGV[2] ~= '0' then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 return n
