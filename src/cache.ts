@@ -271,6 +271,20 @@ export class Cache {
     return value
   }
 
+  /**
+   * What this cache holds in process memory right now, for soak tests and debugging: loads in
+   * flight, keys with lock waiters, L1 entries, loader calls waiting for an origin slot. At rest
+   * all but `l1Entries` are 0.
+   */
+  inspect(): { flights: number; waiters: number; l1Entries: number; originQueue: number } {
+    return {
+      flights: this.#engine.flights.size,
+      waiters: this.#bus?.listening ?? 0,
+      l1Entries: this.#store instanceof TieredStore ? this.#store.size : 0,
+      originQueue: this.#engine.origin.queued,
+    }
+  }
+
   /** Stops what this cache started and closes clients it created itself; clients you passed in stay open. */
   async close(): Promise<void> {
     if (this.#closed) return
