@@ -426,20 +426,29 @@ export class Engine {
    * holder announces the outcome to the fleet before it releases.
    */
   async #loadHere<T>(req: ReadRequest<T>, seen: Entry | undefined, held: HeldLock | undefined): Promise<Loaded> {
+    let loaded: (Loaded & { written?: boolean }) | undefined
+    let failure: unknown
     try {
-      const loaded = await this.#loadAndStore(req, seen)
-      // Lock waiters wake on it; other processes' L1 tiers drop their copies.
+      loaded = await this.#loadAndStore(req, seen)
+    } catch (error) {
+      failure = error
+    }
+    if (loaded) {
+      // Release before announcing: a waiter that started listening just after the message finds
+      // the lock free, takes it and reads the value in `begin`, instead of sleeping until the lock
+      // would have expired. Lock waiters wake on the message; other processes' L1 copies go.
+      await held?.release()
       if (held || loaded.written) await this.#bus?.publish({ kind: 'ready', key: req.storeKey })
       return loaded
-    } catch (error) {
-      if (held) {
-        const detail = JSON.stringify({ name: (error as Error)?.name, message: (error as Error)?.message })
-        await this.#bus?.publish({ kind: 'error', key: req.storeKey, detail })
-      }
-      throw error
-    } finally {
-      await held?.release()
     }
+    // A failure is announced while the lock is still held, so no waiter takes it in between and
+    // calls the failing origin again.
+    if (held) {
+      const detail = JSON.stringify({ name: (failure as Error)?.name, message: (failure as Error)?.message })
+      await this.#bus?.publish({ kind: 'error', key: req.storeKey, detail })
+    }
+    await held?.release()
+    throw failure
   }
 
   async #loadAndStore<T>(req: ReadRequest<T>, seen: Entry | undefined): Promise<Loaded & { written?: boolean }> {
