@@ -2,23 +2,14 @@ import { Redis } from 'ioredis'
 import { Registry } from 'prom-client'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createCache, redisStore } from '../src/index.ts'
-import { type RedisServer, startRedis } from './support/redis-server.ts'
 import { countingLoader, sleep } from './support/stores.ts'
+import { useRedis } from './support/use-redis.ts'
 
 describe('Redis store: foreign data and a Redis that dies', () => {
-  let server: RedisServer
-  let raw: Redis
-  beforeAll(async () => {
-    server = await startRedis()
-    raw = new Redis(server.url, { protocol: 2 })
-  })
-  afterAll(async () => {
-    raw.disconnect()
-    await server.stop()
-  })
+  const redis = useRedis()
 
   it('reads a corrupt or foreign entry as a miss and overwrites it', async () => {
-    const cache = createCache({ store: redisStore({ url: server.url }), namespace: 'corrupt', logger: false })
+    const cache = createCache({ store: redisStore({ url: redis.server.url }), namespace: 'corrupt', logger: false })
     const foreign = [
       'garbage',
       'C1[1,2,3]\n{}',
@@ -27,19 +18,19 @@ describe('Redis store: foreign data and a Redis that dies', () => {
       'C1[null,null,0,0,[],0]\n{bad',
     ]
     for (const [i, bytes] of foreign.entries()) {
-      await raw.set(`{corrupt:k${i}}`, bytes)
+      await redis.raw.set(`{corrupt:k${i}}`, bytes)
       const loader = countingLoader(() => ({ i }), 1)
       expect(await cache.wrap(`k${i}`, loader)).toEqual({ i })
       expect(loader.state.calls).toBe(1)
-      expect((await raw.get(`{corrupt:k${i}}`))?.startsWith('C1')).toBe(true)
+      expect((await redis.raw.get(`{corrupt:k${i}}`))?.startsWith('C1')).toBe(true)
       expect(await cache.get(`k${i}`)).toEqual({ i })
     }
     await cache.close()
   })
 
   it('never hands back a __proto__ key from stored JSON', async () => {
-    const cache = createCache({ store: redisStore({ url: server.url }), namespace: 'proto', logger: false })
-    await raw.set('{proto:evil}', 'C1[null,null,0,0,[],0]\n{"__proto__":{"polluted":true},"name":"x"}')
+    const cache = createCache({ store: redisStore({ url: redis.server.url }), namespace: 'proto', logger: false })
+    await redis.raw.set('{proto:evil}', 'C1[null,null,0,0,[],0]\n{"__proto__":{"polluted":true},"name":"x"}')
     const value = (await cache.get<Record<string, unknown>>('evil')) as Record<string, unknown>
     expect(value.name).toBe('x')
     expect(Object.hasOwn(value, '__proto__')).toBe(false)
@@ -51,14 +42,14 @@ describe('Redis store: foreign data and a Redis that dies', () => {
   it('keeps answering from the loader while Redis is SIGKILLed, and writes resume when it is back', async () => {
     const registry = new Registry()
     const cache = createCache({
-      store: redisStore({ url: server.url, timeout: 200 }),
+      store: redisStore({ url: redis.server.url, timeout: 200 }),
       namespace: 'outage',
       logger: false,
       metrics: { registry },
     })
     const loader = countingLoader((n) => n, 5)
     expect(await cache.wrap('k', loader)).toBe(1)
-    await server.kill('SIGKILL')
+    await redis.server.kill('SIGKILL')
     const started = performance.now()
     // Concurrent callers during the outage still share one load, and nobody sees an error.
     const during = await Promise.all(Array.from({ length: 50 }, () => cache.wrap('down', loader)))
@@ -68,12 +59,12 @@ describe('Redis store: foreign data and a Redis that dies', () => {
     const errors = (await registry.getSingleMetricAsString('corral_store_errors_total')).trim()
     expect(errors).toMatch(/op="get"/)
 
-    await server.restart()
+    await redis.server.restart()
     let stored: string | null = null
     for (let i = 0; i < 50 && !stored; i++) {
       await sleep(100)
       await cache.wrap('after', loader).catch(() => undefined)
-      const probe = new Redis(server.url, { protocol: 2, lazyConnect: true })
+      const probe = new Redis(redis.server.url, { protocol: 2, lazyConnect: true })
       await probe.connect()
       stored = await probe.get('{outage:after}')
       probe.disconnect()
@@ -86,13 +77,13 @@ describe('Redis store: foreign data and a Redis that dies', () => {
   }, 30_000)
 
   it('a client passed in is left open by close(); one made from a url is closed', async () => {
-    const client = new Redis(server.url, { protocol: 2 })
+    const client = new Redis(redis.server.url, { protocol: 2 })
     const mine = createCache({ store: redisStore({ client }), namespace: 'own', logger: false })
     await mine.set('a', 1)
     await mine.close()
     expect(await client.ping()).toBe('PONG')
     client.disconnect()
-    const store = redisStore({ url: server.url })
+    const store = redisStore({ url: redis.server.url })
     const theirs = createCache({ store, namespace: 'own', logger: false })
     expect(await theirs.get('a')).toBe(1)
     await theirs.close()

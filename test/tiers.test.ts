@@ -1,10 +1,10 @@
-import { Redis } from 'ioredis'
+import type { Redis } from 'ioredis'
 import { Registry } from 'prom-client'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type Cache, createCache, redisStore } from '../src/index.ts'
 import { spawnWorker, type Worker } from './support/child.ts'
-import { type RedisServer, startRedis } from './support/redis-server.ts'
 import { countingLoader, sleep } from './support/stores.ts'
+import { useRedis } from './support/use-redis.ts'
 
 const WORKER = new URL('./fixtures/fleet-worker.ts', import.meta.url).pathname
 let counter = 0
@@ -27,23 +27,14 @@ async function commandsProcessed(raw: Redis): Promise<number> {
 }
 
 describe('L1 in front of Redis, kept coherent over the bus', () => {
-  let redis: RedisServer
-  let raw: Redis
-  beforeAll(async () => {
-    redis = await startRedis()
-    raw = new Redis(redis.url, { protocol: 2 })
-  })
-  afterAll(async () => {
-    raw.disconnect()
-    await redis.stop()
-  })
+  const redis = useRedis()
   const pair = async (options: Parameters<typeof createCache>[0] = {}) => {
     const namespace = ns()
     const make = () =>
       createCache({
         name: 'l1',
         namespace,
-        store: redisStore({ url: redis.url }),
+        store: redisStore({ url: redis.server.url }),
         l1: { maxEntries: 1_000 },
         logger: false,
         ...options,
@@ -58,9 +49,9 @@ describe('L1 in front of Redis, kept coherent over the bus', () => {
     const [a, b] = await pair()
     await a.set('hot', { n: 1 })
     expect(await b.get('hot')).toEqual({ n: 1 })
-    const before = await commandsProcessed(raw)
+    const before = await commandsProcessed(redis.raw)
     for (let i = 0; i < 1_000; i++) await b.wrap('hot', async () => ({ n: -1 }))
-    const after = await commandsProcessed(raw)
+    const after = await commandsProcessed(redis.raw)
     expect(after - before).toBeLessThan(5) // the INFO call itself, nothing per hit
     await closeAll([a, b])
   })
@@ -99,7 +90,7 @@ describe('L1 in front of Redis, kept coherent over the bus', () => {
       createCache({
         name: 'bus',
         namespace,
-        store: redisStore({ url: redis.url }),
+        store: redisStore({ url: redis.server.url }),
         l1: { maxEntries: 100 },
         logger: false,
         ...(metrics ? { metrics } : {}),
@@ -110,7 +101,7 @@ describe('L1 in front of Redis, kept coherent over the bus', () => {
     await a.set('k', 'old')
     expect(await b.get('k')).toBe('old')
     // Kill every pub/sub connection: b's subscriber drops and misses what is published meanwhile.
-    await raw.call('CLIENT', 'KILL', 'TYPE', 'pubsub')
+    await redis.raw.call('CLIENT', 'KILL', 'TYPE', 'pubsub')
     await a.set('k', 'new')
     const reads: unknown[] = []
     for (let i = 0; i < 100; i++) {
@@ -128,7 +119,7 @@ describe('L1 in front of Redis, kept coherent over the bus', () => {
   })
 
   it('child processes with L1: a write in one is seen by the others within 200 ms', async () => {
-    const config = { url: redis.url, lock: true, namespace: ns(), l1: { maxEntries: 1_000 } }
+    const config = { url: redis.server.url, lock: true, namespace: ns(), l1: { maxEntries: 1_000 } }
     const workers = Array.from({ length: 3 }, () =>
       spawnWorker<Message>(WORKER, [], { FLEET_CONFIG: JSON.stringify(config) }),
     )
@@ -166,23 +157,14 @@ describe('L1 in front of Redis, kept coherent over the bus', () => {
 })
 
 describe('tags at scale', () => {
-  let redis: RedisServer
-  let raw: Redis
-  beforeAll(async () => {
-    redis = await startRedis()
-    raw = new Redis(redis.url, { protocol: 2 })
-  })
-  afterAll(async () => {
-    raw.disconnect()
-    await redis.stop()
-  })
+  const redis = useRedis()
 
   it('invalidating a tag over 20,000 entries takes under 1 s and voids them all, in every tier', async () => {
     const namespace = ns()
-    const plain = createCache({ namespace, store: redisStore({ url: redis.url }), logger: false })
+    const plain = createCache({ namespace, store: redisStore({ url: redis.server.url }), logger: false })
     const tiered = createCache({
       namespace,
-      store: redisStore({ url: redis.url }),
+      store: redisStore({ url: redis.server.url }),
       l1: { maxEntries: 30_000 },
       logger: false,
     })
@@ -207,13 +189,13 @@ describe('tags at scale', () => {
   }, 60_000)
 
   it('an untagged hit costs one Redis command, a tagged hit two (no extra round trip for untagged keys)', async () => {
-    const cache = createCache({ namespace: ns(), store: redisStore({ url: redis.url }), logger: false })
+    const cache = createCache({ namespace: ns(), store: redisStore({ url: redis.server.url }), logger: false })
     await cache.set('plain', 1)
     await cache.set('tagged', 2, { tags: ['a', 'b'] })
     const count = async (key: string) => {
-      const before = await commandsProcessed(raw)
+      const before = await commandsProcessed(redis.raw)
       for (let i = 0; i < 100; i++) await cache.get(key)
-      return (await commandsProcessed(raw)) - before - 1
+      return (await commandsProcessed(redis.raw)) - before - 1
     }
     expect(await count('plain')).toBe(100)
     expect(await count('tagged')).toBe(200)
@@ -223,7 +205,7 @@ describe('tags at scale', () => {
   it('invalidateAsStale serves the invalidated value as stale while one refresh runs', async () => {
     const cache = createCache({
       namespace: ns(),
-      store: redisStore({ url: redis.url }),
+      store: redisStore({ url: redis.server.url }),
       grace: '1m',
       invalidateAsStale: true,
       logger: false,
