@@ -69,7 +69,7 @@ export class Cache {
     this.#metrics = options.metrics ? promMetrics(options.metrics.registry, options.name) : noMetrics
     const base = options.store.create({ serializer: options.serializer, logger: options.logger })
     const redis = base instanceof RedisStore ? base : undefined
-    if (options.lock && options.lock.clients && !redis) {
+    if (options.lock !== false && options.lock.clients && !redis) {
       throw new CorralConfigError(
         'lock.clients',
         '[clients]',

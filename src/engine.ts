@@ -143,7 +143,7 @@ export class Engine {
   /** True when the store knows every tag time of `entry` in memory and none voids it. */
   #validLocally(entry: Entry): boolean {
     const times = this.#store.peekTagTimes?.(entry.tags.map(this.#tagPrefix))
-    return times !== undefined && times.every((time) => time < entry.createdAt)
+    return times?.every((time) => time < entry.createdAt) ?? false
   }
 
   #serveFresh<T>(req: ReadRequest<T>, entry: Entry, state: 'fresh' | 'early'): T {

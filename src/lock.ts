@@ -182,7 +182,7 @@ export class FleetLock {
     if (!isReady(this.#first)) return this.#ttlMs
     try {
       const ms = await this.#first.pttl(redisKeys(key).lock)
-      return ms > 0 ? ms : 0
+      return Math.max(ms, 0)
     } catch {
       return this.#ttlMs
     }
