@@ -1,6 +1,6 @@
 import { Redis } from 'ioredis'
 import { Registry } from 'prom-client'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { createCache, redisStore } from '../src/index.ts'
 import { countingLoader, sleep } from './support/stores.ts'
 import { useRedis } from './support/use-redis.ts'

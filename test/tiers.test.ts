@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis'
 import { Registry } from 'prom-client'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { type Cache, createCache, redisStore } from '../src/index.ts'
 import { spawnWorker, type Worker } from './support/child.ts'
 import { countingLoader, sleep } from './support/stores.ts'
