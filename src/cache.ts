@@ -5,7 +5,7 @@ import { type BatchLoader, buildEntry, Engine, type Loader, type ReadRequest } f
 import { CorralConfigError, CorralError } from './errors.ts'
 import { assertKey, assertTags, namespaced } from './keys.ts'
 import { FleetLock } from './lock.ts'
-import { type CacheMetrics, noMetrics, promMetrics } from './metrics.ts'
+import { type CacheMetrics, noMetrics, promMetrics, type StoreOp } from './metrics.ts'
 import {
   type CacheOptions,
   type Policy,
@@ -320,7 +320,7 @@ export class Cache {
   }
 
   /** Explicit writes report a store failure to the caller: silently keeping the old value would serve it later. */
-  async #write<R>(op: string, write: () => Promise<R>): Promise<R> {
+  async #write<R>(op: StoreOp, write: () => Promise<R>): Promise<R> {
     try {
       return await write()
     } catch (error) {

@@ -7,7 +7,7 @@ import { Flight } from './flight.ts'
 import { assertTags } from './keys.ts'
 import type { FleetLock, HeldLock } from './lock.ts'
 import type { Logger } from './logger.ts'
-import type { CacheMetrics, RefreshReason, StaleReason } from './metrics.ts'
+import type { CacheMetrics, RefreshReason, StaleReason, StoreOp } from './metrics.ts'
 import type { Policy } from './options.ts'
 import { OriginGuard } from './origin.ts'
 import { type Serializer, serializeOrThrow } from './serializer.ts'
@@ -525,7 +525,7 @@ export class Engine {
     }
   }
 
-  #storeFailed(op: string, error: unknown): void {
+  #storeFailed(op: StoreOp, error: unknown): void {
     this.#metrics.storeError(op)
     this.#logger.warn(`store ${op} failed; answering without the cache`, { error: String(error) })
   }

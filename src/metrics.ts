@@ -5,6 +5,19 @@ export type RequestResult = 'hit' | 'stale' | 'miss' | 'negative_hit'
 export type OriginOutcome = 'success' | 'error' | 'timeout'
 export type StaleReason = 'revalidate' | 'origin_error' | 'timeout' | 'store_error'
 export type RefreshReason = 'early' | 'stale' | 'manual'
+/** The store operations whose failures are counted (`corral_store_errors_total{op}`). */
+export const STORE_OPS = [
+  'get',
+  'getMany',
+  'begin',
+  'commit',
+  'tagTimes',
+  'set',
+  'delete',
+  'increment',
+  'invalidateTags',
+] as const
+export type StoreOp = (typeof STORE_OPS)[number]
 export type LockOutcome = 'acquired' | 'contended' | 'timeout' | 'error'
 
 /** What the engine reports; the only way metrics see the engine. Labels are fixed words, never keys. */
@@ -18,7 +31,7 @@ export interface CacheMetrics {
   lock(outcome: LockOutcome): void
   /** How long a caller waited on another process's load (or for the lock to come free). */
   lockWait(seconds: number): void
-  storeError(op: string): void
+  storeError(op: StoreOp): void
   invalidation(kind: 'key' | 'tag', count?: number): void
   /** The L1 tier was cleared because the bus dropped and invalidations may have been missed. */
   l1Cleared(): void
@@ -163,8 +176,8 @@ export function promMetrics(registry: MetricsRegistry, cache: string): CacheMetr
     counter('corral_l1_cleared_total', 'Times the L1 tier was cleared because its bus connection dropped.', 'reason'),
     ['bus_lost'],
   )
-  const storeOps = new Map<string, { inc(n?: number): void }>()
-
+  // Every store operation corral runs, created at 0 so the first failure of each shows in rate().
+  const byStoreOp = bind(storeErrors, STORE_OPS)
   return {
     request: (result) => byResult[result].inc(),
     originStarted: () => inflight.inc(),
@@ -178,12 +191,7 @@ export function promMetrics(registry: MetricsRegistry, cache: string): CacheMetr
     staleServed: (reason) => byStale[reason].inc(),
     lock: (outcome) => byLock[outcome].inc(),
     lockWait: (seconds) => lockWait.observe(seconds),
-    storeError: (op) => {
-      // `op` comes from corral's own fixed list of store operations, so this map stays small.
-      let child = storeOps.get(op)
-      if (!child) storeOps.set(op, (child = storeErrors.labels(cache, op)))
-      child.inc()
-    },
+    storeError: (op) => byStoreOp[op].inc(),
     invalidation: (kind, count = 1) => byInvalidation[kind].inc(count),
     l1Cleared: () => l1Cleared.bus_lost.inc(),
   }
