@@ -20,7 +20,8 @@ import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
-import { type Browser, chromium } from 'playwright-core'
+import type { Browser } from 'playwright-core'
+import { launchChromium } from '../test/support/chromium.ts'
 import { type DemoProcess, startDemoProcess } from '../test/support/demo.ts'
 import { freePort } from '../test/support/ports.ts'
 import { killAndWait, run, sleep, spawnTracked, type Tracked } from '../test/support/procs.ts'
@@ -40,17 +41,6 @@ if (!Number.isFinite(SECONDS) || SECONDS < 20) throw new Error(`--seconds must b
 
 const PROMETHEUS = process.env.PROMETHEUS_BIN ?? '/usr/bin/prometheus'
 const PROMTOOL = process.env.PROMTOOL_BIN ?? '/usr/bin/promtool'
-const CHROMIUM = process.env.CHROMIUM_BIN ?? '/usr/bin/chromium'
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-]
 /** What Grafana would use for `$__rate_interval` with a 1 s scrape interval (4 x the interval). */
 const RATE_INTERVAL = '4s'
 const STEP_S = 1
@@ -805,7 +795,7 @@ async function main(): Promise<void> {
   await writeFile(htmlFile, html)
 
   console.log('screenshotting…')
-  const browser: Browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS })
+  const browser: Browser = await launchChromium()
   onCleanup('chromium', () => browser.close())
   const page = await browser.newPage({ viewport: { width: 1600, height: 900 } })
   await page.goto(`file://${htmlFile}`)

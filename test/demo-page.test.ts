@@ -1,28 +1,16 @@
 import { mkdir } from 'node:fs/promises'
-import { type Browser, chromium } from 'playwright-core'
+import type { Browser } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { launchChromium } from './support/chromium.ts'
 import { type DemoProcess, startDemoProcess } from './support/demo.ts'
 import { burst } from './support/http.ts'
-
-/** Debian's chromium (apt-get install chromium); the flags keep it offline, quiet and sandbox-free in CI. */
-const CHROMIUM = process.env.CHROMIUM_BIN ?? '/usr/bin/chromium'
-const ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-]
 
 describe('the demo page in headless Chromium', () => {
   let demo: DemoProcess
   let browser: Browser
   beforeAll(async () => {
     demo = await startDemoProcess({ QUERY_MS: '30' })
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS })
+    browser = await launchChromium()
   })
   afterAll(async () => {
     await browser?.close()
@@ -54,9 +42,9 @@ describe('the demo page in headless Chromium', () => {
     await expect.poll(() => value('hit'), { timeout: 10_000 }).toBeGreaterThan(50)
     await expect.poll(() => value('coalesced'), { timeout: 10_000 }).toBeGreaterThan(0)
     await load
-    // The sparklines hold the last samples.
-    const points = await page.getAttribute('#rps polyline', 'points')
-    expect(points?.split(' ').length).toBeGreaterThan(3)
+    // The sparklines hold the last samples (one a second).
+    const points = async () => (await page.getAttribute('#rps polyline', 'points'))?.split(' ').length ?? 0
+    await expect.poll(points, { timeout: 10_000 }).toBeGreaterThan(3)
 
     // The page's own button: a cold start from the browser, reported in words.
     await page.click('#herd')
