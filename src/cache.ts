@@ -1,5 +1,6 @@
 import pLimit from 'p-limit'
 import { Bus } from './bus.ts'
+import { nowMicros } from './clock.ts'
 import { type Duration, toMs } from './duration.ts'
 import { type BatchLoader, buildEntry, Engine, type Loader, type ReadRequest } from './engine.ts'
 import { CorralConfigError, CorralError } from './errors.ts'
@@ -148,8 +149,7 @@ export class Cache {
     assertKey(key)
     const policy = this.#policy(options, 'set')
     const tags = this.#tags(options)
-    const now = Date.now()
-    const built = buildEntry(value, policy, tags, now, 0, undefined, this.#options.serializer)
+    const built = buildEntry(value, policy, tags, nowMicros(), 0, undefined, this.#options.serializer)
     const storeKey = namespaced(this.#options.namespace, key)
     if (!built) return this.delete(key)
     await this.#write('set', () => this.#store.set(storeKey, built.entry, built.payload, built.storeTtl))

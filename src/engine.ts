@@ -1,5 +1,6 @@
 import { LRUCache } from 'lru-cache'
 import type { Bus } from './bus.ts'
+import { nowMicros } from './clock.ts'
 import { type Duration, toMs } from './duration.ts'
 import { classify, type Entry } from './entry.ts'
 import { OriginTimeoutError } from './errors.ts'
@@ -241,7 +242,7 @@ export class Engine {
           ),
         ),
       )
-      const createdAt = begun.find((b) => b?.now !== undefined)?.now ?? Date.now()
+      const createdAt = begun.find((b) => b?.now !== undefined)?.now ?? nowMicros()
       const { value, ms } = await this.origin.call(`batch of ${items.length}`, policy.hardMs, (signal) =>
         loadMany(
           items.map((item) => item.key),
@@ -454,13 +455,13 @@ export class Engine {
   async #loadAndStore<T>(req: ReadRequest<T>, seen: Entry | undefined): Promise<Loaded & { written?: boolean }> {
     const startedAt = Date.now()
     // Tag times come from the store's clock, so the entry's birth does too when the store has one.
-    let createdAt = startedAt
+    let createdAt = nowMicros()
     let token: FenceToken | undefined
     let current = seen
     try {
       const begun = await this.#store.begin(req.storeKey)
       token = begun.token
-      createdAt = begun.now ?? startedAt
+      createdAt = begun.now ?? createdAt
       if (begun.entry && begun.entry.createdAt !== seen?.createdAt) {
         const voided = begun.entry.tags.length > 0 && (await this.#voidedByTags([begun.entry]))[0]
         if (!voided) current = begun.entry

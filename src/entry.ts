@@ -14,7 +14,10 @@ export interface Entry {
   staleUntil: number
   /** How long the load that produced this value took (ms): XFetch's delta. */
   delta: number
-  /** When the load that produced this value started; a tag invalidated at or after it voids it. */
+  /**
+   * When the load that produced this value began, in µs on the store's clock (Redis TIME; this
+   * process's clock for the memory store and `set`); a tag invalidated at or after it voids it.
+   */
   createdAt: number
   tags: readonly string[]
   /** Fresh only because stale-if-error extended a stale value (counted as stale, not hit). */

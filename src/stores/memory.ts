@@ -1,4 +1,5 @@
 import { LRUCache } from 'lru-cache'
+import { nowMicros } from '../clock.ts'
 import { counterEntry, type Entry } from '../entry.ts'
 import { CorralConfigError, NotACounterError } from '../errors.ts'
 import type { Serializer } from '../serializer.ts'
@@ -70,7 +71,7 @@ export class MemoryStore implements Store {
 
   async begin(key: string): Promise<Begun> {
     const token = this.#fences.get(key) ?? this.#advance(key)
-    return { entry: this.#entries.get(key)?.entry, token, now: Date.now() }
+    return { entry: this.#entries.get(key)?.entry, token, now: nowMicros() }
   }
 
   async commit(key: string, entry: Entry, payload: string | Buffer, ttlMs: number, token: FenceToken) {
@@ -109,7 +110,7 @@ export class MemoryStore implements Store {
   }
 
   async invalidateTags(tags: readonly string[]): Promise<number> {
-    const at = Date.now()
+    const at = nowMicros()
     for (const tag of tags) this.#tags.set(tag, Math.max(at, this.#tags.get(tag) ?? 0))
     return at
   }

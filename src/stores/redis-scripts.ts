@@ -40,21 +40,21 @@ end
 /** How long a fence outlives the entry it guards (a paused writer older than this is not caught). */
 export const FENCE_MARGIN_MS = 3_600_000
 
-/** ARGV: fence keep-alive ms. Returns { entry bytes or false, token, Redis time ms }; creates the fence if absent. */
+/** ARGV: fence keep-alive ms. Returns { entry bytes or false, token, Redis time in µs }; creates the fence if absent. */
 export const BEGIN = `${ADVANCE}
 local token = redis.call('GET', KEYS[2])
 if not token then token = advance(KEYS[2], tonumber(ARGV[1])) end
 local t = redis.call('TIME')
-return { redis.call('GET', KEYS[1]), tonumber(token), tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) }
+return { redis.call('GET', KEYS[1]), tonumber(token), tonumber(t[1]) * 1000000 + tonumber(t[2]) }
 `
 
 /**
- * KEYS[1]: a tag's key. Records Redis's time (ms) as the tag's invalidation time, never moving it
+ * KEYS[1]: a tag's key. Records Redis's time (µs) as the tag's invalidation time, never moving it
  * back, and returns it. One tag per call: tags live in their own Cluster slots.
  */
 export const INVALIDATE_TAG = `
 local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local cur = tonumber(redis.call('GET', KEYS[1]) or '0')
 if cur >= now then now = cur + 1 end
 redis.call('SET', KEYS[1], string.format('%d', now))
