@@ -99,26 +99,7 @@ export interface ResolvedOptions {
   policy: Policy
 }
 
-const CACHE_KEYS = new Set([
-  'name',
-  'namespace',
-  'store',
-  'l1',
-  'lock',
-  'originConcurrency',
-  'metrics',
-  'serializer',
-  'logger',
-  'ttl',
-  'grace',
-  'negativeTtl',
-  'jitter',
-  'earlyRefresh',
-  'timeout',
-  'failSafeThrottle',
-  'errorTtl',
-  'invalidateAsStale',
-])
+/** The options that shape how one result is stored: on the cache, and per call. */
 const POLICY_KEYS = [
   'ttl',
   'grace',
@@ -129,6 +110,19 @@ const POLICY_KEYS = [
   'failSafeThrottle',
   'errorTtl',
 ] as const
+const CACHE_KEYS = new Set<string>([
+  'name',
+  'namespace',
+  'store',
+  'l1',
+  'lock',
+  'originConcurrency',
+  'metrics',
+  'serializer',
+  'logger',
+  'invalidateAsStale',
+  ...POLICY_KEYS,
+])
 
 /** Validates `createCache` options; every problem is a CorralConfigError naming the option. */
 export function resolveOptions(options: CacheOptions = {}): ResolvedOptions {
