@@ -23,8 +23,8 @@ import { parseArgs } from 'node:util'
 import type { Browser } from 'playwright-core'
 import { launchChromium } from '../test/support/chromium.ts'
 import { type DemoProcess, startDemoProcess } from '../test/support/demo.ts'
-import { freePort } from '../test/support/ports.ts'
-import { killAndWait, run, sleep, spawnTracked, type Tracked } from '../test/support/procs.ts'
+import { run, sleep } from '../test/support/procs.ts'
+import { startPrometheus } from '../test/support/prometheus.ts'
 import { type RedisServer, startRedis } from '../test/support/redis-server.ts'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
@@ -39,8 +39,6 @@ const OUT = resolve(argv.out)
 const SECONDS = Number(argv.seconds)
 if (!Number.isFinite(SECONDS) || SECONDS < 20) throw new Error(`--seconds must be a number >= 20, got ${argv.seconds}`)
 
-const PROMETHEUS = process.env.PROMETHEUS_BIN ?? '/usr/bin/prometheus'
-const PROMTOOL = process.env.PROMTOOL_BIN ?? '/usr/bin/promtool'
 /** What Grafana would use for `$__rate_interval` with a 1 s scrape interval (4 x the interval). */
 const RATE_INTERVAL = '4s'
 const STEP_S = 1
@@ -133,48 +131,6 @@ function legendOf(format: string | undefined, metric: Record<string, string>): s
 // ---------------------------------------------------------------------------------------------
 // Services: redis, the demo replicas, Prometheus
 // ---------------------------------------------------------------------------------------------
-
-async function startPrometheus(dir: string, targets: string[]): Promise<{ url: string; proc: Tracked }> {
-  const port = await freePort()
-  const config = join(dir, 'prometheus.yml')
-  await writeFile(
-    config,
-    [
-      'global:',
-      '  scrape_interval: 1s',
-      '  scrape_timeout: 1s',
-      '  evaluation_interval: 1s',
-      'scrape_configs:',
-      '  - job_name: corral-demo',
-      '    metrics_path: /metrics',
-      '    static_configs:',
-      `      - targets: [${targets.map((t) => `'${t}'`).join(', ')}]`,
-      '',
-    ].join('\n'),
-  )
-  const check = await run(PROMTOOL, ['check', 'config', config])
-  if (check.code !== 0) throw new Error(`promtool rejected the config:\n${check.stdout}${check.stderr}`)
-  const proc = spawnTracked(PROMETHEUS, [
-    `--config.file=${config}`,
-    `--storage.tsdb.path=${join(dir, 'data')}`,
-    `--web.listen-address=127.0.0.1:${port}`,
-    '--log.level=warn',
-  ])
-  onCleanup('prometheus', () => killAndWait(proc, 'SIGTERM', 10_000))
-  const url = `http://127.0.0.1:${port}`
-  await waitFor('prometheus /-/ready', 30_000, proc, async () => (await fetch(`${url}/-/ready`)).ok)
-  return { url, proc }
-}
-
-async function waitFor(what: string, ms: number, proc: Tracked, check: () => Promise<boolean>): Promise<void> {
-  const deadline = Date.now() + ms
-  while (Date.now() < deadline) {
-    if (proc.child.exitCode !== null) throw new Error(`${what}: the process exited:\n${proc.tail()}`)
-    if (await check().catch(() => false)) return
-    await sleep(200)
-  }
-  throw new Error(`timed out after ${ms} ms waiting for ${what}:\n${proc.tail()}`)
-}
 
 // ---------------------------------------------------------------------------------------------
 // Traffic
@@ -745,11 +701,13 @@ async function main(): Promise<void> {
   const replicas = demos.map((d) => d.url)
   const prometheus = await startPrometheus(
     dir,
+    'corral-demo',
     replicas.map((u) => new URL(u).host),
   )
+  onCleanup('prometheus', () => prometheus.stop())
   console.log(`  redis ${redis.url}, demo ${replicas.join(' ')}, prometheus ${prometheus.url}`)
   // Two scrapes before the traffic, so every rate starts from a sample.
-  await waitFor('two scrapes of every replica', 30_000, prometheus.proc, async () => {
+  await prometheus.waitFor('two scrapes of every replica', 30_000, async () => {
     const q = encodeURIComponent('count(count_over_time(up{job="corral-demo"}[1m]) >= 2)')
     const r = (await (await fetch(`${prometheus.url}/api/v1/query?query=${q}`)).json()) as RangeResult & {
       data?: { result: { value: [number, string] }[] }

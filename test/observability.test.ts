@@ -4,7 +4,7 @@
  * query of grafana/dashboard.json is then evaluated through Prometheus' HTTP API.
  */
 import { existsSync } from 'node:fs'
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { createServer, type Server } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -20,13 +20,12 @@ import {
   type StoreFactory,
 } from '../src/index.ts'
 import { freePort } from './support/ports.ts'
-import { killAndWait, run, sleep, spawnTracked, type Tracked, trackDir, untrackDir } from './support/procs.ts'
+import { run, sleep, trackDir, untrackDir } from './support/procs.ts'
+import { PROMETHEUS, PROMTOOL, type PrometheusServer, startPrometheus } from './support/prometheus.ts'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const DASHBOARD = join(ROOT, 'grafana', 'dashboard.json')
 const PROMETHEUS_YML = join(ROOT, 'grafana', 'prometheus.yml')
-const PROMETHEUS = '/usr/bin/prometheus'
-const PROMTOOL = '/usr/bin/promtool'
 const MISSING_PROMETHEUS =
   `Debian's prometheus is not installed (${PROMETHEUS}, ${PROMTOOL}): ` +
   'run `apt-get install -y --no-install-recommends prometheus` (.ci/run installs it when missing)'
@@ -472,25 +471,13 @@ interface QueryResult {
 }
 
 describe('the dashboard on a real Prometheus', () => {
-  let prom: Tracked | undefined
+  let prom: PrometheusServer | undefined
   let dir = ''
-  let promPort = 0
-  const base = () => `http://127.0.0.1:${promPort}`
+  const base = () => prom?.url ?? ''
 
   async function query(expr: string): Promise<QueryResult> {
     const res = await fetch(`${base()}/api/v1/query?query=${encodeURIComponent(expr)}`)
     return (await res.json()) as QueryResult
-  }
-
-  async function waitFor(what: string, ms: number, check: () => Promise<boolean>): Promise<void> {
-    const deadline = Date.now() + ms
-    while (Date.now() < deadline) {
-      if (prom && prom.child.exitCode !== null)
-        throw new Error(`prometheus exited while waiting for ${what}:\n${prom.tail()}`)
-      if (await check().catch(() => false)) return
-      await sleep(250)
-    }
-    throw new Error(`timed out after ${ms} ms waiting for ${what}; prometheus output:\n${prom?.tail() ?? ''}`)
   }
 
   beforeAll(async () => {
@@ -498,34 +485,9 @@ describe('the dashboard on a real Prometheus', () => {
     startTraffic({ users, orders })
     dir = await mkdtemp(join(tmpdir(), 'corral-prometheus-'))
     trackDir(dir)
-    promPort = await freePort()
-    const config = join(dir, 'prometheus.yml')
-    await writeFile(
-      config,
-      [
-        'global:',
-        '  scrape_interval: 1s',
-        '  scrape_timeout: 1s',
-        '  evaluation_interval: 1s',
-        'scrape_configs:',
-        '  - job_name: corral-test',
-        '    metrics_path: /metrics',
-        '    static_configs:',
-        `      - targets: ['127.0.0.1:${metricsPort}']`,
-        '',
-      ].join('\n'),
-    )
-    const check = await run(PROMTOOL, ['check', 'config', config])
-    expect(check.code, check.stdout + check.stderr).toBe(0)
-    prom = spawnTracked(PROMETHEUS, [
-      `--config.file=${config}`,
-      `--storage.tsdb.path=${join(dir, 'data')}`,
-      `--web.listen-address=127.0.0.1:${promPort}`,
-      '--log.level=warn',
-    ])
-    await waitFor('/-/ready', 30_000, async () => (await fetch(`${base()}/-/ready`)).status === 200)
+    prom = await startPrometheus(dir, 'corral-test', [`127.0.0.1:${metricsPort}`])
     // at least 3 successful scrapes of the test server
-    await waitFor('3 scrapes', 30_000, async () => {
+    await prom.waitFor('3 scrapes', 30_000, async () => {
       const r = await query('sum_over_time(up{job="corral-test"}[1m])')
       return Number(r.data?.result[0]?.value[1] ?? 0) >= 3
     })
@@ -536,7 +498,7 @@ describe('the dashboard on a real Prometheus', () => {
   afterAll(async () => {
     if (traffic) clearInterval(traffic)
     traffic = undefined
-    if (prom) await killAndWait(prom, 'SIGTERM', 10_000)
+    await prom?.stop()
     if (dir) {
       await rm(dir, { recursive: true, force: true })
       untrackDir(dir)

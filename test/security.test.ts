@@ -23,6 +23,7 @@ import { freePort } from './support/ports.ts'
 import { killAndWait, spawnTracked, type Tracked, trackDir, untrackDir } from './support/procs.ts'
 import { type RedisServer, startRedis } from './support/redis-server.ts'
 import { sleep } from './support/stores.ts'
+import { useRedis } from './support/use-redis.ts'
 
 /**
  * Security (issue 8, item 5): Redis with a password and a least-privilege ACL user, Redis over TLS,
@@ -451,21 +452,12 @@ describe('Redis over TLS (a throwaway CA made with openssl)', () => {
 })
 
 describe('one Redis, several tenants', () => {
-  let server: RedisServer
-  let raw: Redis
-  beforeAll(async () => {
-    server = await startRedis()
-    raw = new Redis(server.url, { protocol: 2 })
-  })
-  afterAll(async () => {
-    raw?.disconnect()
-    await server?.stop()
-  })
+  const redis = useRedis()
 
   it('namespaces isolate tenants: same key and tag names, and A cannot read, delete or invalidate B', async () => {
     const make = (namespace: string) =>
       createCache({
-        store: redisStore({ url: server.url }),
+        store: redisStore({ url: redis.server.url }),
         namespace,
         l1: { maxEntries: 100 },
         lock: true,
@@ -491,8 +483,8 @@ describe('one Redis, several tenants', () => {
       expect(await b.increment('visits')).toBe(6)
       expect(await b.wrapMany(['user:1', 'user:2'], () => ({}))).toEqual(['B', 'B2'])
       // And the data sits under each tenant's own prefix.
-      expect(await raw.exists('{tenant-a:user:1}', '{tenant-b:user:1}', '{tenant-b:user:2}')).toBe(3)
-      expect(await raw.exists('{tenant-a:org:1}:tag', '{tenant-b:org:1}:tag')).toBe(1)
+      expect(await redis.raw.exists('{tenant-a:user:1}', '{tenant-b:user:1}', '{tenant-b:user:2}')).toBe(3)
+      expect(await redis.raw.exists('{tenant-a:org:1}:tag', '{tenant-b:org:1}:tag')).toBe(1)
     } finally {
       await a.close()
       await b.close()
@@ -535,14 +527,14 @@ describe('one Redis, several tenants', () => {
     const sha1 = (text: string) => createHash('sha1').update(text).digest('hex')
     const corralShas = new Set(texts.map(([, text]) => sha1(text)))
 
-    const monitor = await new Redis(server.url, { protocol: 2 }).monitor()
+    const monitor = await new Redis(redis.server.url, { protocol: 2 }).monitor()
     const seen: { source: string; args: string[] }[] = []
     monitor.on('monitor', (_time: string, args: string[], source: string) => void seen.push({ source, args }))
     const scriptsUsedBy = async (namespace: string) => {
       const from = seen.length
       const marker = `MARKER-${namespace}`
       const cache = createCache({
-        store: redisStore({ url: server.url }),
+        store: redisStore({ url: redis.server.url }),
         namespace,
         l1: { maxEntries: 10 },
         lock: true,
@@ -589,20 +581,20 @@ describe('one Redis, several tenants', () => {
   })
 
   it('someone who can write to Redis can forge an entry (values are trusted), but not a prototype', async () => {
-    const json = createCache({ store: redisStore({ url: server.url }), namespace: 'forge', logger: false })
+    const json = createCache({ store: redisStore({ url: redis.server.url }), namespace: 'forge', logger: false })
     const msgpack = createCache({
-      store: redisStore({ url: server.url }),
+      store: redisStore({ url: redis.server.url }),
       namespace: 'forge-mp',
       serializer: 'msgpack',
       logger: false,
     })
     try {
-      await raw.set('{forge:price}', 'C1[null,null,0,0,[],0]\n{"amount":0}')
+      await redis.raw.set('{forge:price}', 'C1[null,null,0,0,[],0]\n{"amount":0}')
       expect(await json.get('price')).toEqual({ amount: 0 })
       // JSON: the __proto__ key is dropped however it is spelled in the stored text.
       const spellings = ['"__proto__"', '"\\u005f_proto__"', '"\\u005F\\u005Fproto\\u005F\\u005F"', '"__pr\\u006fto__"']
       for (const [i, spelling] of spellings.entries()) {
-        await raw.set(`{forge:evil${i}}`, `C1[null,null,0,0,[],0]\n{${spelling}:{"polluted":true},"name":"x"}`)
+        await redis.raw.set(`{forge:evil${i}}`, `C1[null,null,0,0,[],0]\n{${spelling}:{"polluted":true},"name":"x"}`)
         const value = (await json.get<Record<string, unknown>>(`evil${i}`)) as Record<string, unknown>
         expect(value.name, spelling).toBe('x')
         expect(Object.hasOwn(value, '__proto__'), spelling).toBe(false)
@@ -620,7 +612,7 @@ describe('one Redis, several tenants', () => {
         Buffer.from([0xa1]),
         Buffer.from('x'),
       ])
-      await raw.set('{forge-mp:evil}', Buffer.concat([Buffer.from('C1[null,null,0,0,[],8]\n'), map]))
+      await redis.raw.set('{forge-mp:evil}', Buffer.concat([Buffer.from('C1[null,null,0,0,[],8]\n'), map]))
       // corral's msgpack reads a plain MessagePack map as a Map (objects travel as records), so the
       // key is just a Map key: nothing to merge into a prototype.
       const packed = (await msgpack.get<Map<string, unknown>>('evil')) as Map<string, unknown>
@@ -639,7 +631,7 @@ describe('one Redis, several tenants', () => {
     const worker = spawnWorker<{ event?: string; id?: number; value?: string; error?: string }>(
       new URL('./fixtures/bus-victim-worker.ts', import.meta.url).pathname,
       [],
-      { REDIS_URL: server.url, NAMESPACE: namespace },
+      { REDIS_URL: redis.server.url, NAMESPACE: namespace },
     )
     try {
       await worker.waitFor((m) => m.event === 'started', 20_000)
@@ -660,7 +652,7 @@ describe('one Redis, several tenants', () => {
       ]
       let id = 0
       for (const message of forged) {
-        expect(await raw.publish(`corral:${namespace}:victim`, message)).toBe(1)
+        expect(await redis.raw.publish(`corral:${namespace}:victim`, message)).toBe(1)
         await sleep(20)
         worker.send({ id: ++id, op: 'wrap', key: `k${id}` })
         const answer = await worker
@@ -679,16 +671,7 @@ describe('one Redis, several tenants', () => {
 })
 
 describe('hostile keys', () => {
-  let server: RedisServer
-  let raw: Redis
-  beforeAll(async () => {
-    server = await startRedis()
-    raw = new Redis(server.url, { protocol: 2 })
-  })
-  afterAll(async () => {
-    raw?.disconnect()
-    await server?.stop()
-  })
+  const redis = useRedis()
 
   const HOSTILE = [
     'x',
@@ -728,7 +711,7 @@ describe('hostile keys', () => {
     'on %s: each is stored and found exactly, and none collides with another',
     async (kind) => {
       const cache = createCache({
-        store: kind === 'memory' ? memoryStore() : redisStore({ url: server.url }),
+        store: kind === 'memory' ? memoryStore() : redisStore({ url: redis.server.url }),
         namespace: 'hostile',
         ...(kind === 'redis' ? { l1: { maxEntries: 100 }, lock: true } : {}),
         logger: false,
@@ -737,7 +720,7 @@ describe('hostile keys', () => {
         await Promise.all(HOSTILE.map((key, i) => cache.set(key, { i, key }, { tags: [key] })))
         for (const [i, key] of HOSTILE.entries()) expect(await cache.get(key), JSON.stringify(key)).toEqual({ i, key })
         if (kind === 'redis') {
-          for (const key of HOSTILE) expect(await raw.exists(`{hostile:${key}}`), JSON.stringify(key)).toBe(1)
+          for (const key of HOSTILE) expect(await redis.raw.exists(`{hostile:${key}}`), JSON.stringify(key)).toBe(1)
         }
         // Deleting, invalidating by tag and reloading one key touch that key only.
         const victim = 'x}:f'
