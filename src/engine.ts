@@ -9,7 +9,7 @@ import { assertTags } from './keys.ts'
 import type { Logger } from './logger.ts'
 import type { CacheMetrics, RefreshReason, StaleReason, StoreOp } from './metrics.ts'
 import type { Policy } from './options.ts'
-import { OriginGuard } from './origin.ts'
+import { OriginGuard, withSignal } from './origin.ts'
 import { type Serializer, serializeOrThrow } from './serializer.ts'
 import type { FenceToken, Store } from './stores/store.ts'
 import { withTimeout } from './timers.ts'
@@ -257,10 +257,10 @@ export class Engine {
         ),
       )
       const createdAtUs = begun.find((b) => b?.nowUs !== undefined)?.nowUs ?? nowMicros()
-      const { value, ms } = await this.origin.call(`batch of ${items.length}`, policy.hardMs, (signal) =>
+      const { value, ms } = await this.origin.call(`batch of ${items.length}`, policy.hardMs, (abort) =>
         loadMany(
           items.map((item) => item.key),
-          { signal },
+          withSignal({}, abort),
         ),
       )
       const found = batchResults(value)
@@ -484,7 +484,7 @@ export class Engine {
     }
     let result: { value: T; ms: number }
     try {
-      result = await this.origin.call(req.key, req.policy.hardMs, (signal) => req.loader({ ...ctx, signal }))
+      result = await this.origin.call(req.key, req.policy.hardMs, (abort) => req.loader(withSignal(ctx, abort)))
     } catch (error) {
       if (!stale || Date.now() >= stale.staleUntilMs) throw error
       const reason: StaleReason = error instanceof OriginTimeoutError ? 'timeout' : 'origin_error'

@@ -1,7 +1,7 @@
 import pLimit, { type LimitFunction } from 'p-limit'
 import { OriginTimeoutError } from './errors.ts'
 import type { CacheMetrics } from './metrics.ts'
-import { setLongTimeout } from './timers.ts'
+import { type LongTimer, setLongTimeout } from './timers.ts'
 
 /** What a loader call produced, and how long it took (XFetch's delta). */
 export interface OriginResult<T> {
@@ -30,35 +30,74 @@ export class OriginGuard {
   /**
    * Calls `loader` once a slot is free. The hard timeout counts from now, queueing included: a
    * caller waits at most `hardMs` in all. A loader that ignores its signal is abandoned at the
-   * timeout, and its slot is freed.
+   * timeout, and its slot is freed. The loader gets the call's AbortController as an `Abortable`:
+   * its `signal` is made only when read (creating an AbortSignal costs microseconds, most of what
+   * a memory-store miss used to cost), and with no hard timeout no timer or race is armed.
    */
-  call<T>(key: string, hardMs: number, loader: (signal: AbortSignal) => T | Promise<T>): Promise<OriginResult<T>> {
+  call<T>(key: string, hardMs: number, loader: (abort: Abortable) => T | Promise<T>): Promise<OriginResult<T>> {
     const controller = new AbortController()
-    const timeout = new OriginTimeoutError(key, hardMs)
-    let onAbort: (() => void) | undefined
-    const aborted = new Promise<never>((_, reject) => {
-      onAbort = () => reject(timeout)
-      controller.signal.addEventListener('abort', onAbort, { once: true })
+    if (!Number.isFinite(hardMs)) return this.#limit(() => this.#run(controller, loader, undefined))
+    let timer: LongTimer | undefined
+    const expiry: Expiry = { error: undefined, promise: undefined as unknown as Promise<never> }
+    // The error is made when the timer fires, not for every call: an Error captures a stack.
+    expiry.promise = new Promise<never>((_, reject) => {
+      timer = setLongTimeout(() => {
+        expiry.error = new OriginTimeoutError(key, hardMs)
+        controller.abort(expiry.error)
+        reject(expiry.error)
+      }, hardMs)
     })
-    aborted.catch(() => {})
-    const timer = setLongTimeout(() => controller.abort(timeout), hardMs)
-    const run = async (): Promise<OriginResult<T>> => {
-      if (controller.signal.aborted) throw timeout
-      const started = performance.now()
-      this.#metrics.originStarted()
-      try {
-        const value = await Promise.race([Promise.resolve().then(() => loader(controller.signal)), aborted])
-        const ms = performance.now() - started
-        this.#metrics.originFinished('success', ms / 1_000)
-        return { value, ms }
-      } catch (error) {
-        this.#metrics.originFinished(error === timeout ? 'timeout' : 'error', (performance.now() - started) / 1_000)
-        throw error
-      }
+    expiry.promise.catch(() => {})
+    return Promise.race([this.#limit(() => this.#run(controller, loader, expiry)), expiry.promise]).finally(() =>
+      timer?.clear(),
+    )
+  }
+
+  async #run<T>(
+    controller: AbortController,
+    loader: (abort: Abortable) => T | Promise<T>,
+    expiry: Expiry | undefined,
+  ): Promise<OriginResult<T>> {
+    if (expiry?.error) throw expiry.error
+    const started = performance.now()
+    this.#metrics.originStarted()
+    try {
+      const value = expiry
+        ? await Promise.race([Promise.resolve().then(() => loader(controller)), expiry.promise])
+        : await loader(controller)
+      const ms = performance.now() - started
+      this.#metrics.originFinished('success', ms / 1_000)
+      return { value, ms }
+    } catch (error) {
+      this.#metrics.originFinished(
+        expiry?.error !== undefined && error === expiry.error ? 'timeout' : 'error',
+        (performance.now() - started) / 1_000,
+      )
+      throw error
     }
-    return Promise.race([this.#limit(run), aborted]).finally(() => {
-      timer.clear()
-      if (onAbort) controller.signal.removeEventListener('abort', onAbort)
-    })
+  }
+}
+
+/** The hard timeout of one call: its error once it fired, and the promise that rejects with it. */
+interface Expiry {
+  error: OriginTimeoutError | undefined
+  promise: Promise<never>
+}
+
+/** What a loader call is handed: the abort signal of the hard timeout, made when first read. */
+export interface Abortable {
+  readonly signal: AbortSignal
+}
+
+/**
+ * `fields` plus a `signal` read from `abort` only when the loader asks for it: most loaders never
+ * do, and an AbortSignal costs microseconds to create.
+ */
+export function withSignal<C extends object>(fields: C, abort: Abortable): C & { readonly signal: AbortSignal } {
+  return {
+    ...fields,
+    get signal() {
+      return abort.signal
+    },
   }
 }
