@@ -126,7 +126,7 @@ export class Engine {
   }
 
   async #wrapThroughStore<T>(req: ReadRequest<T>): Promise<T> {
-    const entry = await this.readValid(req.storeKey)
+    const entry = await this.readValid(req.storeKey, req.tags)
     if (entry) {
       const state = classify(entry, Date.now(), req.policy.beta)
       if (state === 'fresh' || state === 'early') return this.#serveFresh(req, entry, state)
@@ -170,7 +170,7 @@ export class Engine {
   /** Loads now whatever the store holds, joining a load already in flight (Caffeine's refresh). */
   async refresh<T>(req: ReadRequest<T>): Promise<T> {
     this.#metrics.refresh('manual')
-    const seen = await this.readValid(req.storeKey)
+    const seen = await this.readValid(req.storeKey, req.tags)
     return (await this.#join(req, seen)).value as T
   }
 
@@ -290,17 +290,30 @@ export class Engine {
     )
   }
 
-  /** The store's entry for a key, or undefined when absent, unreadable, or voided by a tag. */
-  async readValid(storeKey: string): Promise<Entry | undefined> {
+  /**
+   * The store's entry for a key, or undefined when absent, unreadable, or voided by a tag. With
+   * `tags` (the ones the caller stores it with), their times are read in the same round trip as
+   * the entry when the store can; tags the entry carries beyond those cost one more read.
+   */
+  async readValid(storeKey: string, tags: readonly string[] = []): Promise<Entry | undefined> {
     let entry: Entry | undefined
+    let times: Map<string, number> | undefined
     try {
-      entry = await this.#store.get(storeKey)
+      if (tags.length > 0 && this.#store.getWithTagTimes) {
+        const read = await this.#store.getWithTagTimes(storeKey, tags.map(this.#tagPrefix))
+        entry = read.entry
+        times = new Map(tags.map((tag, i) => [tag, read.tagTimesUs[i] ?? 0]))
+      } else entry = await this.#store.get(storeKey)
     } catch (error) {
       this.#storeFailed('get', error)
       return undefined
     }
     if (!entry || entry.tags.length === 0) return entry
-    return (await this.#voidedByTags([entry]))[0] ? this.#afterInvalidation(entry) : entry
+    const voided =
+      times && entry.tags.every((tag) => times.has(tag))
+        ? entry.tags.some((tag) => (times.get(tag) as number) >= (entry as Entry).createdAtUs)
+        : (await this.#voidedByTags([entry]))[0]
+    return voided ? this.#afterInvalidation(entry) : entry
   }
 
   /**
@@ -413,7 +426,7 @@ export class Engine {
         case 'skip':
           return { value: seen?.value, stale: 'revalidate' }
         case 'ready': {
-          const landed = await this.readValid(req.storeKey)
+          const landed = await this.readValid(req.storeKey, req.tags)
           if (landed && Date.now() < landed.freshUntilMs) {
             this.#metrics.coalesced('distributed')
             return { value: landed.value }
@@ -502,7 +515,9 @@ export class Engine {
   async #commit(storeKey: string, built: BuiltEntry, token: FenceToken): Promise<boolean> {
     try {
       const written = await this.#store.commit(storeKey, built.entry, built.payload, built.storeTtlMs, token)
-      if (!written) this.#logger.warn('a newer write or load won; this result was not stored', { key: storeKey })
+      // Overlapping loads are normal without `lock` (and at a cold start, common): counted, not a warning.
+      this.#metrics.fencedWrite(written ? 'written' : 'superseded')
+      if (!written) this.#logger.debug?.('a newer write or load won; this result was not stored', { key: storeKey })
       return written
     } catch (error) {
       this.#storeFailed('commit', error)

@@ -2,6 +2,8 @@
 export interface Logger {
   warn(message: string, details?: Record<string, unknown>): void
   error(message: string, details?: Record<string, unknown>): void
+  /** Normal events worth a line when debugging (optional: pino and winston have it, console too). */
+  debug?(message: string, details?: Record<string, unknown>): void
 }
 
 /** Logs nothing: for callers who count failures through metrics instead. */

@@ -10,6 +10,8 @@ export const STALE_REASONS = ['revalidate', 'origin_error', 'timeout', 'store_er
 export const LOCK_OUTCOMES = ['acquired', 'contended', 'timeout', 'error'] as const
 export const INVALIDATION_KINDS = ['key', 'tag'] as const
 export const L1_CLEARED_REASONS = ['bus_lost'] as const
+/** How a load's fenced write ended: stored, or refused because a newer write or load got there first. */
+export const FENCED_WRITE_OUTCOMES = ['written', 'superseded'] as const
 /** The store operations whose failures are counted (`corral_store_errors_total{op}`). */
 export const STORE_OPS = [
   'get',
@@ -30,6 +32,7 @@ export type StaleReason = (typeof STALE_REASONS)[number]
 export type LockOutcome = (typeof LOCK_OUTCOMES)[number]
 export type InvalidationKind = (typeof INVALIDATION_KINDS)[number]
 export type StoreOp = (typeof STORE_OPS)[number]
+export type FencedWriteOutcome = (typeof FENCED_WRITE_OUTCOMES)[number]
 
 /** What the engine reports; the only way metrics see the engine. Labels are fixed words, never keys. */
 export interface CacheMetrics {
@@ -46,6 +49,8 @@ export interface CacheMetrics {
   invalidation(kind: InvalidationKind, count?: number): void
   /** The L1 tier was cleared because the bus dropped and invalidations may have been missed. */
   l1Cleared(): void
+  /** A load's result reached the store's fence: written, or superseded (normal when loads overlap). */
+  fencedWrite(outcome: FencedWriteOutcome): void
   /** The cache closed: hand over what is still counted and let go of the registry. */
   close(): void
 }
@@ -63,6 +68,7 @@ export const noMetrics: CacheMetrics = {
   storeError() {},
   invalidation() {},
   l1Cleared() {},
+  fencedWrite() {},
   close() {},
 }
 
@@ -192,6 +198,14 @@ export function promMetrics(registry: MetricsRegistry, cache: string): CacheMetr
     counter('corral_l1_cleared_total', 'Times the L1 tier was cleared because its bus connection dropped.', 'reason'),
     L1_CLEARED_REASONS,
   )
+  const byFencedWrite = bind(
+    counter(
+      'corral_fenced_writes_total',
+      'Loaded values that reached the fence: written, or superseded by a newer write or load.',
+      'outcome',
+    ),
+    FENCED_WRITE_OUTCOMES,
+  )
   // Every store operation corral runs, created at 0 so the first failure of each shows in rate().
   const byStoreOp = bind(storeErrors, STORE_OPS)
   return {
@@ -210,6 +224,7 @@ export function promMetrics(registry: MetricsRegistry, cache: string): CacheMetr
     storeError: (op) => byStoreOp[op].inc(),
     invalidation: (kind, count = 1) => byInvalidation[kind].inc(count),
     l1Cleared: () => l1Cleared.bus_lost.inc(),
+    fencedWrite: (outcome) => byFencedWrite[outcome].inc(),
     close: () => {
       for (const unbind of unbinds.splice(0)) unbind()
     },

@@ -13,6 +13,7 @@ const COUNTERS = [
   'corral_store_errors_total',
   'corral_invalidations_total',
   'corral_l1_cleared_total',
+  'corral_fenced_writes_total',
 ]
 
 async function requests(registry: Registry, result: string): Promise<number> {

@@ -51,6 +51,7 @@ const CONTRACT: Record<string, { type: string; label?: string; values?: string[]
 /** Metrics corral adds beyond the contract (API.md allows additions; the dashboard need not chart them). */
 const ADDED: typeof CONTRACT = {
   corral_l1_cleared_total: { type: 'counter', label: 'reason', values: ['bus_lost'] },
+  corral_fenced_writes_total: { type: 'counter', label: 'outcome', values: ['written', 'superseded'] },
 }
 const EXPOSED = { ...CONTRACT, ...ADDED }
 const CACHES = ['users', 'orders'] as const

@@ -5,13 +5,14 @@ import { decodeEntry, type Entry, encodeEntry } from '../entry.ts'
 import { CorralConfigError, NotACounterError, StoreUnavailableError } from '../errors.ts'
 import type { Logger } from '../logger.ts'
 import type { Serializer } from '../serializer.ts'
-import type { Begun, FenceToken, Store, StoreContext, StoreFactory } from '../stores/store.ts'
+import type { Begun, EntryWithTagTimes, FenceToken, Store, StoreContext, StoreFactory } from '../stores/store.ts'
 import { withTimeout } from '../timers.ts'
 import { Breaker } from './breaker.ts'
 import { Bus } from './bus.ts'
 import { createOwnedClient, isReady, type RedisClient, whenReady } from './client.ts'
 import { redisKeys, tagKey } from './keys.ts'
 import { RedisLock } from './lock.ts'
+import { ReadFlight } from './read-flight.ts'
 import { BEGIN, COMMIT, DELETE, FENCE_MARGIN_MS, INCREMENT, INVALIDATE_TAG, SET } from './scripts.ts'
 
 export interface RedisStoreOptions {
@@ -66,6 +67,9 @@ export class RedisStore implements Store {
   readonly #logger: Logger
   /** One wait shared by every command sent before the first connect (one listener, not one each). */
   #firstConnect: Promise<boolean> | undefined
+  /** Concurrent reads of one key share one GET (read-flight.ts). */
+  readonly #reads = new ReadFlight<Entry | undefined>()
+  readonly #taggedReads = new ReadFlight<EntryWithTagTimes>()
 
   constructor(options: RedisStoreOptions, context: StoreContext) {
     if (!options.client === !options.url) {
@@ -97,6 +101,12 @@ export class RedisStore implements Store {
       timeoutMs: this.#timeoutMs,
     })
     const bus = this.#bus
+    // Another process wrote, deleted or invalidated: reads starting now must not join older ones.
+    bus.onOthers((message) => {
+      if (message.kind === 'ready') this.#forgetReads(message.key)
+      else if (message.kind === 'drop') for (const key of message.keys) this.#forgetReads(key)
+      else if (message.kind === 'tags') this.#taggedReads.clear()
+    })
     this.coordinator = { crossProcess: true, channel: bus, lock: (settings) => this.#lock(settings) }
   }
 
@@ -114,9 +124,41 @@ export class RedisStore implements Store {
     })
   }
 
-  async get(key: string): Promise<Entry | undefined> {
+  /** The entry; concurrent reads of one key share one GET. */
+  get(key: string): Promise<Entry | undefined> {
+    return this.#reads.join(key, '', () => this.#getOnce(key))
+  }
+
+  /**
+   * The entry and its tags' times in one round trip: one MGET on a single Redis (a tag's key may
+   * live in any slot, so a Cluster gets one GET per key, sent back to back). Shared like `get`.
+   */
+  getWithTagTimes(key: string, tags: readonly string[]): Promise<EntryWithTagTimes> {
+    if (tags.length === 0) return this.get(key).then((entry) => ({ entry, tagTimesUs: [] }))
+    return this.#taggedReads.join(key, tags.join('\n'), async () => {
+      const names = [redisKeys(key).entry, ...tags.map(tagKey)]
+      const raws = await this.#run(() =>
+        this.client.isCluster
+          ? Promise.all(names.map((name) => this.client.getBuffer(name)))
+          : this.client.mgetBuffer(...names),
+      )
+      const raw = raws[0]
+      return {
+        entry: raw ? decodeEntry(raw, this.#serializer) : undefined,
+        tagTimesUs: raws.slice(1).map((time) => Number(time?.toString('latin1') ?? 0) || 0),
+      }
+    })
+  }
+
+  async #getOnce(key: string): Promise<Entry | undefined> {
     const raw = await this.#run(() => this.client.getBuffer(redisKeys(key).entry))
     return raw ? decodeEntry(raw, this.#serializer) : undefined
+  }
+
+  /** A write or delete of `key` begins (here or elsewhere): later reads send their own GET. */
+  #forgetReads(key: string): void {
+    this.#reads.forget(key)
+    this.#taggedReads.forget(key)
   }
 
   async getMany(keys: readonly string[]): Promise<(Entry | undefined)[]> {
@@ -138,6 +180,7 @@ export class RedisStore implements Store {
   }
 
   async commit(key: string, entry: Entry, payload: string | Buffer, ttlMs: number, token: FenceToken) {
+    this.#forgetReads(key)
     const k = redisKeys(key)
     const written = await this.#run(() =>
       this.#commands.corralCommit(k.entry, k.fence, String(token), encodeEntry(entry, payload), px(ttlMs)),
@@ -146,16 +189,19 @@ export class RedisStore implements Store {
   }
 
   async set(key: string, entry: Entry, payload: string | Buffer, ttlMs: number): Promise<void> {
+    this.#forgetReads(key)
     const k = redisKeys(key)
     await this.#run(() => this.#commands.corralSet(k.entry, k.fence, encodeEntry(entry, payload), px(ttlMs)))
   }
 
   async delete(key: string): Promise<void> {
+    this.#forgetReads(key)
     const k = redisKeys(key)
     await this.#run(() => this.#commands.corralDelete(k.entry, k.fence))
   }
 
   async increment(key: string, by: number, ttlMs: number): Promise<number> {
+    this.#forgetReads(key)
     try {
       return await this.#run(() => this.#commands.corralIncrement(redisKeys(key).entry, by, px(ttlMs)))
     } catch (error) {
@@ -174,6 +220,7 @@ export class RedisStore implements Store {
   }
 
   async invalidateTags(tags: readonly string[]): Promise<number> {
+    this.#taggedReads.clear()
     const times = await this.#run(() => Promise.all(tags.map((tag) => this.#commands.corralInvalidateTag(tagKey(tag)))))
     return Math.max(0, ...times.map(Number))
   }

@@ -1,34 +1,54 @@
 import { LRUCache } from 'lru-cache'
 import { nowMicros } from '../clock.ts'
 import { localCoordinator } from '../coordination-local.ts'
-import { counterEntry, type Entry } from '../entry.ts'
+import type { Entry } from '../entry.ts'
 import { NotACounterError } from '../errors.ts'
-import { boundedLru, checkLruBounds, type LruBounds, lruSetOptions } from '../lru.ts'
+import { boundedLru, checkLruBounds, type LruBounds } from '../lru.ts'
 import type { Serializer } from '../serializer.ts'
+import { MemoryFences } from './memory-fences.ts'
+import { heldValue } from './plain-copy.ts'
 import type { Begun, FenceToken, Store, StoreContext, StoreFactory } from './store.ts'
 
 /** The memory store's bounds (see LruBounds); `maxEntries` defaults to 10,000. */
 export type MemoryStoreOptions = Partial<LruBounds>
 
-interface Slot {
-  entry: Entry
+/**
+ * An entry as the memory store keeps it: every field of Entry as an own property (engine code
+ * spreads entries), in one class so that all of them share one compact shape, with the load time
+ * in whole milliseconds (as a Redis entry has it) so no field but the three times holds a double.
+ */
+class HeldEntry implements Entry {
+  constructor(
+    readonly value: unknown,
+    readonly negative: boolean,
+    readonly freshUntilMs: number,
+    readonly staleUntilMs: number,
+    readonly deltaMs: number,
+    readonly createdAtUs: number,
+    readonly tags: readonly string[],
+    readonly failSafe: boolean,
+  ) {}
 }
 
 /**
- * An in-process store on lru-cache: the default, and the model of what a store must do. Values
- * are stored as the serializer's round trip of what was written, so a writer that mutates its
- * object afterwards does not change the cache, and reads see what a Redis store would return.
- * Readers share the stored object: treat cached values as read-only.
+ * An in-process store on lru-cache: the default, and the model of what a store must do.
+ *
+ * What it holds for a written value is never the writer's own object: a writer that changes its
+ * object afterwards does not change the cache, and reads see what a Redis store would return (the
+ * serializer's round trip; with the JSON serializer, plain data is copied directly, which gives
+ * the same result much faster: see plain-copy.ts). Readers share the held object: treat cached
+ * values as read-only.
+ *
+ * Kept per entry: the lru-cache slot and one HeldEntry, nothing else. An entry past its
+ * `staleUntilMs` is dropped when next read (lru-cache's own TTL would add per-entry timestamps
+ * and a clock read to every operation). Fences exist only for keys with a load in flight
+ * (memory-fences.ts).
  */
 export class MemoryStore implements Store {
   readonly kind = 'memory'
   readonly coordinator = localCoordinator
-  readonly #entries: LRUCache<string, Slot>
-  /**
-   * Fence per key (see redis/scripts.ts for the rules). Tokens come from one store-wide
-   * clock, so a key whose fence was evicted refuses the loads pending on it: the safe side.
-   */
-  readonly #fences: LRUCache<string, number>
+  readonly #entries: LRUCache<string, HeldEntry>
+  readonly #fences: MemoryFences
   /**
    * Tag invalidation times. Bounded; a tag pushed out of it stops voiding entries (see docs/tags.md).
    * Made at the first invalidation: an lru-cache this size takes milliseconds to create.
@@ -36,62 +56,58 @@ export class MemoryStore implements Store {
   #tags: LRUCache<string, number> | undefined
   readonly #serializer: Serializer
   readonly #sized: boolean
-  #clock = 0
 
   constructor(options: MemoryStoreOptions, context: StoreContext) {
     const bounds = checkLruBounds('store', { maxEntries: options.maxEntries ?? 10_000, maxBytes: options.maxBytes })
     this.#serializer = context.serializer
     this.#sized = bounds.maxBytes !== undefined
-    this.#entries = boundedLru<Slot>(bounds)
-    this.#fences = new LRUCache<string, number>({ max: bounds.maxEntries * 2 })
+    this.#entries = boundedLru<HeldEntry>(bounds)
+    this.#fences = new MemoryFences(Math.max(10_000, bounds.maxEntries))
   }
 
   async get(key: string): Promise<Entry | undefined> {
-    return this.#entries.get(key)?.entry
+    return this.#live(key)
   }
 
+  /** The held entry without a clock read: the engine classifies what it peeks (an expired entry is a miss). */
   peek(key: string): Entry | undefined {
-    return this.#entries.get(key)?.entry
+    return this.#entries.get(key)
   }
 
   async getMany(keys: readonly string[]): Promise<(Entry | undefined)[]> {
-    return keys.map((key) => this.#entries.get(key)?.entry)
+    return keys.map((key) => this.#live(key))
   }
 
   async begin(key: string): Promise<Begun> {
-    const token = this.#fences.get(key) ?? this.#advance(key)
-    return { entry: this.#entries.get(key)?.entry, token, nowUs: nowMicros() }
+    return { entry: this.#live(key), token: this.#fences.begin(key), nowUs: nowMicros() }
   }
 
-  async commit(key: string, entry: Entry, payload: string | Buffer, ttlMs: number, token: FenceToken) {
-    if (this.#fences.get(key) !== token) return false
-    this.#advance(key)
-    this.#write(key, entry, payload, ttlMs)
+  async commit(key: string, entry: Entry, payload: string | Buffer, _ttlMs: number, token: FenceToken) {
+    if (!this.#fences.commit(key, token)) return false
+    this.#write(key, entry, payload)
     return true
   }
 
-  async set(key: string, entry: Entry, payload: string | Buffer, ttlMs: number): Promise<void> {
-    this.#advance(key)
-    this.#write(key, entry, payload, ttlMs)
+  async set(key: string, entry: Entry, payload: string | Buffer, _ttlMs: number): Promise<void> {
+    this.#fences.wrote(key)
+    this.#write(key, entry, payload)
   }
 
   async delete(key: string): Promise<void> {
-    this.#advance(key)
+    this.#fences.wrote(key)
     this.#entries.delete(key)
   }
 
   async increment(key: string, by: number, ttlMs: number): Promise<number> {
-    const slot = this.#entries.get(key)
-    if (slot && (slot.entry.negative || typeof slot.entry.value !== 'number' || !Number.isInteger(slot.entry.value))) {
+    const held = this.#live(key)
+    if (held && (held.negative || typeof held.value !== 'number' || !Number.isInteger(held.value))) {
       throw new NotACounterError(key)
     }
-    if (slot) {
-      // Counters change in place so the key keeps the life it was created with.
-      slot.entry = counterEntry((slot.entry.value as number) + by)
-      return slot.entry.value as number
-    }
-    this.#entries.set(key, { entry: counterEntry(by) }, lruSetOptions(this.#sized, ttlMs, String(by)))
-    return by
+    // A counter keeps the life it was created with; a new one lives `ttlMs`.
+    const untilMs = held ? held.staleUntilMs : Date.now() + ttlMs
+    const value = ((held?.value as number | undefined) ?? 0) + by
+    this.#entries.set(key, counter(value, untilMs), this.#sized ? { size: 8 } : undefined)
+    return value
   }
 
   async tagTimes(tags: readonly string[]): Promise<number[]> {
@@ -111,17 +127,41 @@ export class MemoryStore implements Store {
     this.#fences.clear()
   }
 
-  #advance(key: string): number {
-    this.#clock += 1
-    this.#fences.set(key, this.#clock)
-    return this.#clock
+  /** The entry for `key` unless it is past its grace (then it goes). */
+  #live(key: string): HeldEntry | undefined {
+    const held = this.#entries.get(key)
+    if (held === undefined || Date.now() < held.staleUntilMs) return held
+    this.#entries.delete(key)
+    return undefined
   }
 
-  #write(key: string, entry: Entry, payload: string | Buffer, ttlMs: number): void {
-    const stored = entry.negative ? entry : { ...entry, value: this.#serializer.deserialize(payload) }
-    this.#entries.set(key, { entry: stored }, lruSetOptions(this.#sized, ttlMs, payload))
+  #write(key: string, entry: Entry, payload: string | Buffer): void {
+    const held = new HeldEntry(
+      entry.negative ? entry.value : heldValue(this.#serializer, entry.value, payload),
+      entry.negative,
+      entry.freshUntilMs,
+      entry.staleUntilMs,
+      Math.round(entry.deltaMs),
+      entry.createdAtUs,
+      entry.tags,
+      entry.failSafe,
+    )
+    this.#entries.set(
+      key,
+      held,
+      this.#sized
+        ? { size: Math.max(1, typeof payload === 'string' ? Buffer.byteLength(payload) : payload.length) }
+        : undefined,
+    )
   }
 }
+
+/** A counter: a bare integer that stays fresh until `untilMs` (Infinity: until evicted or deleted). */
+function counter(value: number, untilMs: number): HeldEntry {
+  return new HeldEntry(value, false, untilMs, untilMs, 0, 0, NO_TAGS, false)
+}
+
+const NO_TAGS: readonly string[] = Object.freeze([])
 
 /** The default store: in this process only, bounded by `maxEntries` (and `maxBytes` if given). */
 export function memoryStore(options: MemoryStoreOptions = {}): StoreFactory {

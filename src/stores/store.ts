@@ -18,6 +18,12 @@ export interface Begun {
   nowUs?: number
 }
 
+/** What `getWithTagTimes` returns: the entry, and a time per tag asked for (0: never invalidated). */
+export interface EntryWithTagTimes {
+  entry: Entry | undefined
+  tagTimesUs: number[]
+}
+
 /** What a store is handed when a cache is created around it. */
 export interface StoreContext {
   serializer: Serializer
@@ -53,6 +59,11 @@ export interface Store {
   peek?(key: string): Entry | undefined
   /** Tag times this store knows in process memory, or undefined if it would have to ask. Optional. */
   peekTagTimes?(tags: readonly string[]): number[] | undefined
+  /**
+   * The entry and the invalidation times (µs) of `tags` in one round trip. Optional: a read of a
+   * tagged key (`wrap` with `tags`) uses it, so a tagged hit costs one round trip, not two.
+   */
+  getWithTagTimes?(key: string, tags: readonly string[]): Promise<EntryWithTagTimes>
   getMany(keys: readonly string[]): Promise<(Entry | undefined)[]>
   /** Reads the entry and the key's current fence token for a load that starts now, atomically. */
   begin(key: string): Promise<Begun>

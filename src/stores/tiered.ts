@@ -3,7 +3,8 @@ import type { InvalidationChannel } from '../coordination.ts'
 import type { Entry } from '../entry.ts'
 import { boundedLru, type LruBounds, lruSetOptions } from '../lru.ts'
 import type { Serializer } from '../serializer.ts'
-import type { Begun, FenceToken, Store } from './store.ts'
+import { heldValue } from './plain-copy.ts'
+import type { Begun, EntryWithTagTimes, FenceToken, Store } from './store.ts'
 
 /** The `l1` option: how many entries (and bytes) this process keeps in front of the shared store. */
 export type L1Options = LruBounds
@@ -73,6 +74,26 @@ export class TieredStore implements Store {
     const entry = await this.#l2.get(key)
     if (entry && epoch === this.#epoch) this.#keep(key, entry)
     return entry
+  }
+
+  /**
+   * The entry and its tags' times: from process memory when both are there, else in one read of
+   * the shared store (whose answer fills the tier as `get` and `tagTimes` would).
+   */
+  async getWithTagTimes(key: string, tags: readonly string[]): Promise<EntryWithTagTimes> {
+    const live = this.#channel.live
+    const local = live ? this.#l1.get(key) : undefined
+    const known = this.peekTagTimes(tags)
+    if (local && known) return { entry: local, tagTimesUs: known }
+    if (known || !this.#l2.getWithTagTimes) return { entry: await this.get(key), tagTimesUs: await this.tagTimes(tags) }
+    const epoch = this.#epoch
+    const read = await this.#l2.getWithTagTimes(key, tags)
+    if (read.entry && epoch === this.#epoch) this.#keep(key, read.entry)
+    if (live) for (const [i, tag] of tags.entries()) this.#raiseTag(tag, read.tagTimesUs[i] ?? 0)
+    return {
+      entry: local ?? read.entry,
+      tagTimesUs: tags.map((tag, i) => Math.max(read.tagTimesUs[i] ?? 0, (live && this.#tagTimes.get(tag)) || 0)),
+    }
   }
 
   peek(key: string): Entry | undefined {
@@ -169,7 +190,7 @@ export class TieredStore implements Store {
 
   /** A loader's own object must not be shared with other callers: they get the round trip, like from the store. */
   #copy(entry: Entry, payload: string | Buffer): Entry {
-    return entry.negative ? entry : { ...entry, value: this.#serializer.deserialize(payload) }
+    return entry.negative ? entry : { ...entry, value: heldValue(this.#serializer, entry.value, payload) }
   }
 
   #raiseTag(tag: string, at: number): void {

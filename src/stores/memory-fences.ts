@@ -1,0 +1,73 @@
+import type { FenceToken } from './store.ts'
+
+/** A key with loads in flight: how many, and the clock of the last write to it since the first began. */
+interface Pending {
+  loads: number
+  writtenAt: number
+}
+
+/**
+ * Fences for a store in one process (the rules are those of redis/scripts.ts), kept only for keys
+ * with a load in flight, so a filled cache holds no fence per entry. One store-wide clock moves on
+ * every write and delete; a load's token is the clock when it began, and its commit is refused if
+ * its key was written since. A key nobody is loading needs no record: a write to it only moves the
+ * clock. Records are bounded: a load that never commits (its loader failed, its value was not
+ * cacheable) leaves one behind until the bound pushes the oldest out, and a load whose record was pushed
+ * out is refused when it commits: the safe side.
+ */
+export class MemoryFences {
+  #clock = 0
+  /**
+   * In order of the first load begun (a Map, not an lru-cache: lru-cache clears all its slots
+   * whenever its last entry goes, and this map empties after every burst of loads).
+   */
+  readonly #pending = new Map<string, Pending>()
+  readonly #maxPending: number
+
+  constructor(maxPending: number) {
+    this.#maxPending = maxPending
+  }
+
+  /** A load of `key` begins: its token. */
+  begin(key: string): FenceToken {
+    const pending = this.#pending.get(key)
+    if (pending) pending.loads += 1
+    else {
+      if (this.#pending.size >= this.#maxPending) {
+        for (const [oldest] of this.#pending) {
+          this.#pending.delete(oldest)
+          break
+        }
+      }
+      this.#pending.set(key, { loads: 1, writtenAt: 0 })
+    }
+    return this.#clock
+  }
+
+  /** True if the load that took `token` may write `key` now; then the write counts as one. */
+  commit(key: string, token: FenceToken): boolean {
+    const pending = this.#pending.get(key)
+    if (!pending) return false
+    const allowed = pending.writtenAt <= token
+    if (allowed) this.wrote(key)
+    pending.loads -= 1
+    if (pending.loads <= 0) this.#pending.delete(key)
+    return allowed
+  }
+
+  /** `key` was written or deleted outside a load: loads in flight on it can no longer write. */
+  wrote(key: string): void {
+    this.#clock += 1
+    const pending = this.#pending.get(key)
+    if (pending) pending.writtenAt = this.#clock
+  }
+
+  /** Loads with a record now (at rest: only those that never committed). */
+  get size(): number {
+    return this.#pending.size
+  }
+
+  clear(): void {
+    this.#pending.clear()
+  }
+}

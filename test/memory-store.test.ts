@@ -1,0 +1,166 @@
+import fc from 'fast-check'
+import { describe, expect, it } from 'vitest'
+import { createCache, type Entry, jsonSerializer, memoryStore, msgpackSerializer } from '../src/index.ts'
+import { silentLogger } from '../src/logger.ts'
+import { MemoryFences } from '../src/stores/memory-fences.ts'
+import { copyPlain, NOT_PLAIN } from '../src/stores/plain-copy.ts'
+import type { Store } from '../src/stores/store.ts'
+
+const storeWith = (serializer = jsonSerializer): Store =>
+  memoryStore({ maxEntries: 100 }).create({ serializer, logger: silentLogger, channelName: 'test' })
+
+function entry(value: unknown, overrides: Partial<Entry> = {}): Entry {
+  const now = Date.now()
+  return {
+    value,
+    negative: value === null || value === undefined,
+    freshUntilMs: now + 60_000,
+    staleUntilMs: now + 120_000,
+    deltaMs: 3.7,
+    createdAtUs: now * 1000,
+    tags: [],
+    failSafe: false,
+    ...overrides,
+  }
+}
+
+/** Every object reachable from `value`. */
+function objectsIn(value: unknown, into = new Set<object>()): Set<object> {
+  if (typeof value === 'object' && value !== null) {
+    into.add(value)
+    for (const item of Object.values(value)) objectsIn(item, into)
+  }
+  return into
+}
+
+describe('memory store: what it holds', () => {
+  it('a loader that changes its object after returning it does not change the cache', async () => {
+    const cache = createCache({ logger: false })
+    const row = { id: 1, name: 'Ada', roles: ['admin'], address: { city: 'London' } }
+    expect(await cache.wrap('u:1', async () => row)).toBe(row)
+    row.name = 'Changed'
+    row.roles.push('root')
+    row.address.city = 'Paris'
+    expect(await cache.wrap('u:1', async () => ({ id: 0 }))).toEqual({
+      id: 1,
+      name: 'Ada',
+      roles: ['admin'],
+      address: { city: 'London' },
+    })
+    await cache.close()
+  })
+
+  it('holds what a Redis store would return: the JSON round trip, also for values JSON changes', async () => {
+    const cache = createCache({ logger: false })
+    class Point {
+      constructor(
+        readonly x: number,
+        readonly y: number,
+      ) {}
+    }
+    const value = { at: new Date(0), point: new Point(1, 2), gone: undefined, list: [1, undefined], zero: -0 }
+    await cache.wrap('odd', async () => value)
+    const held: unknown = await cache.wrap('odd', async () => null)
+    expect(held).toEqual(JSON.parse(JSON.stringify(value)))
+    expect(Object.getPrototypeOf((held as { point: object }).point)).toBe(Object.prototype)
+    await cache.close()
+  })
+
+  it('with msgpack, holds its round trip (a Map stays a Map, and is not the writer’s)', async () => {
+    const store = storeWith(msgpackSerializer())
+    const map = new Map([['a', 1]])
+    const serializer = msgpackSerializer()
+    await store.set('m', entry(map), serializer.serialize(map), 60_000)
+    const held = (await store.get('m'))?.value as Map<string, number>
+    expect(held).toBeInstanceOf(Map)
+    expect(held).not.toBe(map)
+    expect([...held]).toEqual([['a', 1]])
+  })
+
+  it('copyPlain gives what the JSON round trip gives, or NOT_PLAIN, and shares no object with its input', () => {
+    const check = (value: unknown) => {
+      const copy = copyPlain(value)
+      if (copy === NOT_PLAIN) return
+      expect(copy).toStrictEqual(jsonSerializer.deserialize(jsonSerializer.serialize(value)))
+      const mine = objectsIn(value)
+      for (const object of objectsIn(copy)) expect(mine.has(object)).toBe(false)
+    }
+    fc.assert(fc.property(fc.jsonValue(), check), { numRuns: 500 })
+    fc.assert(
+      fc.property(
+        fc.anything({ withDate: true, withMap: true, withNullPrototype: true, withSparseArray: true }),
+        (value) => {
+          try {
+            jsonSerializer.serialize(value)
+          } catch {
+            return // what JSON refuses never reaches a store
+          }
+          check(value)
+        },
+      ),
+      { numRuns: 500 },
+    )
+    // Plain rows are copied, not left to the serializer.
+    expect(copyPlain({ id: 1, tags: ['a'], nested: { ok: true, none: null } })).not.toBe(NOT_PLAIN)
+  })
+
+  it('drops an entry past its grace when it is read', async () => {
+    const store = storeWith()
+    const now = Date.now()
+    await store.set('old', entry('v', { freshUntilMs: now - 2, staleUntilMs: now - 1 }), '"v"', 1)
+    expect(await store.get('old')).toBeUndefined()
+    expect((await store.begin('old')).entry).toBeUndefined()
+  })
+
+  it('a counter keeps the life it was created with', async () => {
+    const store = storeWith()
+    expect(await store.increment('c', 2, 60_000)).toBe(2)
+    const until = (await store.get('c'))?.staleUntilMs as number
+    expect(until).toBeGreaterThan(Date.now())
+    expect(await store.increment('c', 3, 1)).toBe(5)
+    expect((await store.get('c'))?.staleUntilMs).toBe(until)
+  })
+})
+
+describe('memory store: fences', () => {
+  it('of overlapping loads, the first to commit writes; the others are refused', async () => {
+    const store = storeWith()
+    const a = await store.begin('k')
+    const b = await store.begin('k')
+    expect(await store.commit('k', entry('b'), '"b"', 60_000, b.token)).toBe(true)
+    expect(await store.commit('k', entry('a'), '"a"', 60_000, a.token)).toBe(false)
+    expect((await store.get('k'))?.value).toBe('b')
+  })
+
+  it('a load begun before a set or a delete cannot write after it', async () => {
+    const store = storeWith()
+    const before = await store.begin('k')
+    await store.set('k', entry('set'), '"set"', 60_000)
+    expect(await store.commit('k', entry('load'), '"load"', 60_000, before.token)).toBe(false)
+    expect((await store.get('k'))?.value).toBe('set')
+
+    const beforeDelete = await store.begin('k')
+    await store.delete('k')
+    expect(await store.commit('k', entry('load'), '"load"', 60_000, beforeDelete.token)).toBe(false)
+    expect(await store.get('k')).toBeUndefined()
+
+    // A load begun after them writes.
+    const after = await store.begin('k')
+    expect(await store.commit('k', entry('load'), '"load"', 60_000, after.token)).toBe(true)
+  })
+
+  it('keeps records only for loads in flight, bounded; a load whose record was pushed out is refused', () => {
+    const fences = new MemoryFences(2)
+    const one = fences.begin('one')
+    expect(fences.commit('one', one)).toBe(true)
+    expect(fences.size).toBe(0) // a committed load leaves nothing behind
+    fences.wrote('unloaded') // a write to a key nobody loads keeps no record
+    expect(fences.size).toBe(0)
+
+    const a = fences.begin('a') // never commits (its loader failed)
+    fences.begin('b')
+    fences.begin('c') // pushes out 'a', the oldest
+    expect(fences.size).toBe(2)
+    expect(fences.commit('a', a)).toBe(false)
+  })
+})

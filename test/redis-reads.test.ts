@@ -1,0 +1,175 @@
+import { Redis } from 'ioredis'
+import { Registry } from 'prom-client'
+import { describe, expect, it } from 'vitest'
+import { type CacheOptions, createCache, type Logger, redisStore } from '../src/index.ts'
+import { useRedis } from './support/use-redis.ts'
+
+let counter = 0
+const ns = () => `reads${process.pid}-${++counter}`
+
+/**
+ * The commands clients sent while `work` ran, as Redis saw them (MONITOR; commands a script runs
+ * are left out). An ECHO sent once `work` settles marks the end: MONITOR lists commands in the
+ * order Redis ran them.
+ */
+async function commandsDuring(url: string, work: () => Promise<unknown>): Promise<string[]> {
+  // Connected before MONITOR starts, so its own handshake is not counted.
+  const echo = new Redis(url, { protocol: 2 })
+  await echo.ping()
+  const watcher = new Redis(url, { protocol: 2 })
+  const marker = `end-${Math.random()}`
+  const seen: string[] = []
+  try {
+    const monitor = await watcher.monitor()
+    let done = false
+    const ended = new Promise<void>((resolve) => {
+      monitor.on('monitor', (_time: string, args: string[], source: string) => {
+        if (done) return
+        if (args[0]?.toLowerCase() === 'echo' && args[1] === marker) {
+          done = true
+          resolve()
+        } else if (source !== 'lua') seen.push(String(args[0]).toLowerCase())
+      })
+    })
+    try {
+      await work()
+      await echo.echo(marker)
+      await ended
+    } finally {
+      monitor.disconnect()
+    }
+  } finally {
+    echo.disconnect()
+    watcher.disconnect()
+  }
+  return seen
+}
+
+describe('reads on Redis', () => {
+  const redis = useRedis()
+  /** A cache on a client of its own, connected (and, with l1, subscribed) before it is used. */
+  const cacheWith = async (options: CacheOptions = {}) => {
+    const client = new Redis(redis.server.url, { protocol: 2 })
+    await client.ping()
+    const cache = createCache({ namespace: ns(), store: redisStore({ client }), logger: false, ...options })
+    // One wrap of another key: the scripts are loaded and (with l1) the subscription is confirmed.
+    await cache.wrap('warm-up', async () => 0)
+    return {
+      cache,
+      close: async () => {
+        await cache.close()
+        client.disconnect()
+      },
+    }
+  }
+
+  it('five concurrent cold wraps on L1 + Redis send one GET and make one loader call', async () => {
+    const { cache, close } = await cacheWith({ l1: { maxEntries: 100 } })
+    let calls = 0
+    const loader = async () => {
+      calls++
+      return { id: 1 }
+    }
+    let values: unknown[] = []
+    const sent = await commandsDuring(redis.server.url, async () => {
+      values = await Promise.all(Array.from({ length: 5 }, () => cache.wrap('cold', loader)))
+    })
+    expect(values).toEqual(Array.from({ length: 5 }, () => ({ id: 1 })))
+    expect(calls).toBe(1)
+    expect(sent.filter((command) => command === 'get')).toEqual(['get'])
+    await close()
+  })
+
+  it('64 concurrent hits of one key send one GET', async () => {
+    const { cache, close } = await cacheWith()
+    await cache.set('hot', { n: 1 })
+    let values: unknown[] = []
+    const sent = await commandsDuring(redis.server.url, async () => {
+      values = await Promise.all(Array.from({ length: 64 }, () => cache.wrap('hot', async () => ({ n: -1 }))))
+    })
+    expect(values.every((v) => (v as { n: number }).n === 1)).toBe(true)
+    expect(sent).toEqual(['get'])
+    await close()
+  })
+
+  it('a read that starts after a write from this process does not join a read sent before it', async () => {
+    const { cache, close } = await cacheWith()
+    await cache.set('k', 'old')
+    const early = cache.get('k') // in flight
+    await cache.set('k', 'new')
+    expect(await cache.get('k')).toBe('new')
+    expect(['old', 'new']).toContain(await early)
+    await close()
+  })
+
+  it('a tagged hit reads the entry and its tag times in one command', async () => {
+    const { cache, close } = await cacheWith()
+    const tags = { tags: ['org:7', 'plan:pro'] }
+    await cache.wrap('tagged', async () => 'v1', tags)
+    const sent = await commandsDuring(redis.server.url, async () => {
+      expect(await cache.wrap('tagged', async () => 'v2', tags)).toBe('v1')
+    })
+    expect(sent).toEqual(['mget'])
+    await cache.invalidateTags(['plan:pro'])
+    expect(await cache.wrap('tagged', async () => 'v2', tags)).toBe('v2')
+    await close()
+  })
+
+  it('a tag the entry carries beyond those asked for still voids it', async () => {
+    const { cache, close } = await cacheWith()
+    const load = (value: string) => async (ctx: { setTags(tags: string[]): void }) => {
+      ctx.setTags(['org:7', 'extra'])
+      return value
+    }
+    await cache.wrap('k', load('v1'), { tags: ['org:7'] })
+    expect(await cache.wrap('k', load('v2'), { tags: ['org:7'] })).toBe('v1')
+    await cache.invalidateTags(['extra'])
+    expect(await cache.wrap('k', load('v3'), { tags: ['org:7'] })).toBe('v3')
+    await close()
+  })
+
+  it('a load superseded by an overlapping one is counted and logged at debug level, not warned about', async () => {
+    const namespace = ns()
+    const logged: Array<{ level: string; message: string }> = []
+    const logger: Logger = {
+      warn: (message) => void logged.push({ level: 'warn', message }),
+      error: (message) => void logged.push({ level: 'error', message }),
+      debug: (message) => void logged.push({ level: 'debug', message }),
+    }
+    const registry = new Registry()
+    const first = createCache({ name: 'first', namespace, store: redisStore({ url: redis.server.url }), logger })
+    const second = createCache({
+      name: 'second',
+      namespace,
+      store: redisStore({ url: redis.server.url }),
+      logger,
+      metrics: { registry },
+    })
+    // Both loads begin (their fences are read) before either loader returns.
+    let startedCount = 0
+    let bothStartedNow = () => {}
+    const bothStarted = new Promise<void>((resolve) => {
+      bothStartedNow = resolve
+    })
+    const release: Record<string, () => void> = {}
+    const gated = (name: 'first' | 'second', value: string) => () =>
+      new Promise<string>((resolve) => {
+        release[name] = () => resolve(value)
+        if (++startedCount === 2) bothStartedNow()
+      })
+    const one = first.wrap('k', gated('first', 'one'))
+    const two = second.wrap('k', gated('second', 'two'))
+    await bothStarted
+    release.first?.()
+    expect(await one).toBe('one')
+    release.second?.()
+    expect(await two).toBe('two') // the caller still gets its own result
+    expect(await second.get('k')).toBe('one') // but the first write stands
+    const counted = await registry.getSingleMetricAsString('corral_fenced_writes_total')
+    expect(counted).toMatch(/corral_fenced_writes_total\{cache="second",outcome="superseded"\} 1/)
+    expect(logged.filter((line) => line.level === 'warn')).toEqual([])
+    expect(logged).toContainEqual({ level: 'debug', message: 'a newer write or load won; this result was not stored' })
+    await first.close()
+    await second.close()
+  })
+})
