@@ -37,6 +37,8 @@ export function classify(entry: Entry, now: number, beta: number): EntryState {
 }
 
 const MAGIC = 'C1'
+const MAGIC_0 = MAGIC.charCodeAt(0)
+const MAGIC_1 = MAGIC.charCodeAt(1)
 const NEGATIVE_NULL = 1
 const NEGATIVE_UNDEFINED = 2
 const FAIL_SAFE = 4
@@ -74,7 +76,7 @@ export function encodeEntry(entry: Entry, payload: string | Buffer): Buffer | st
 export function decodeEntry(raw: Buffer, serializer: Serializer): Entry | undefined {
   try {
     if (raw.length <= 17 && INTEGER.test(raw.toString('latin1'))) return counterEntry(Number(raw.toString('latin1')))
-    if (raw.length < 4 || raw.toString('latin1', 0, 2) !== MAGIC) return undefined
+    if (raw.length < 4 || raw[0] !== MAGIC_0 || raw[1] !== MAGIC_1) return undefined
     const newline = raw.indexOf(10)
     if (newline < 0) return undefined
     const header: unknown = JSON.parse(raw.toString('utf8', 2, newline))
@@ -84,8 +86,8 @@ export function decodeEntry(raw: Buffer, serializer: Serializer): Entry | undefi
     let value: unknown
     if (negative) value = flags & NEGATIVE_NULL ? null : undefined
     else {
-      const body = raw.subarray(newline + 1)
-      value = serializer.deserialize(flags & BINARY ? body : body.toString('utf8'))
+      // A text payload is decoded straight from the reply: no Buffer view is made for it.
+      value = serializer.deserialize(flags & BINARY ? raw.subarray(newline + 1) : raw.toString('utf8', newline + 1))
     }
     return {
       value,

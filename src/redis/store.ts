@@ -126,7 +126,7 @@ export class RedisStore implements Store {
 
   /** The entry; concurrent reads of one key share one GET. */
   get(key: string): Promise<Entry | undefined> {
-    return this.#reads.join(key, '', () => this.#getOnce(key))
+    return this.#reads.join(key, () => this.#getOnce(key))
   }
 
   /**
@@ -135,7 +135,7 @@ export class RedisStore implements Store {
    */
   getWithTagTimes(key: string, tags: readonly string[]): Promise<EntryWithTagTimes> {
     if (tags.length === 0) return this.get(key).then((entry) => ({ entry, tagTimesUs: [] }))
-    return this.#taggedReads.join(key, tags.join('\n'), async () => {
+    return this.#taggedReads.join(`${key}\n${tags.join('\n')}`, async () => {
       const names = [redisKeys(key).entry, ...tags.map(tagKey)]
       const raws = await this.#run(() =>
         this.client.isCluster
