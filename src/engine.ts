@@ -39,6 +39,7 @@ export interface ReadRequest<T> {
 }
 
 const FAILED = Symbol('failed')
+const NONE: readonly string[] = Object.freeze([])
 const LATE = Symbol('late')
 
 /** Loads several keys in one origin call. */
@@ -295,7 +296,7 @@ export class Engine {
    * `tags` (the ones the caller stores it with), their times are read in the same round trip as
    * the entry when the store can; tags the entry carries beyond those cost one more read.
    */
-  async readValid(storeKey: string, tags: readonly string[] = []): Promise<Entry | undefined> {
+  async readValid(storeKey: string, tags: readonly string[] = NONE): Promise<Entry | undefined> {
     let entry: Entry | undefined
     let times: Map<string, number> | undefined
     try {
