@@ -87,7 +87,14 @@ export class Cache {
       : undefined
     this.#store =
       this.#bus && options.l1
-        ? new TieredStore(base, options.l1, this.#bus, options.serializer, () => this.#metrics.l1Cleared())
+        ? new TieredStore(
+            base,
+            options.l1,
+            this.#bus,
+            options.serializer,
+            () => this.#metrics.l1Cleared(),
+            (reason) => this.#metrics.l1Evicted(reason),
+          )
         : base
     // L1 copies are trusted only while subscribed, so subscribe now rather than at the first miss.
     if (this.#bus && options.l1) void this.#bus.ready()
@@ -105,6 +112,7 @@ export class Cache {
           })
         : undefined
     this.#engine = new Engine({
+      cache: options.name,
       fleet: lock,
       bus: this.#bus,
       invalidateAsStale: options.invalidateAsStale,
@@ -114,6 +122,14 @@ export class Cache {
       serializer: options.serializer,
       originConcurrency: options.originConcurrency,
       tagPrefix: (tag) => namespaced(options.namespace, tag),
+    })
+    const tier = this.#store instanceof TieredStore ? this.#store : undefined
+    const breaker = base.breaker
+    breaker?.onTransition((to) => this.#metrics.breakerTransition(to))
+    this.#metrics.watch({
+      originQueue: () => this.#engine.origin.queued,
+      ...(tier ? { l1: { entries: () => tier.size, bytes: () => tier.bytes } } : {}),
+      ...(breaker ? { breaker: { store: base.kind, state: () => breaker.state } } : {}),
     })
   }
 
@@ -289,6 +305,7 @@ export class Cache {
   async close(): Promise<void> {
     if (this.#closed) return
     this.#closed = true
+    this.#metrics.close()
     await this.#bus?.close()
     await this.#store.close()
   }

@@ -4,11 +4,12 @@ import { nowMicros } from './clock.ts'
 import { type Duration, toMs } from './duration.ts'
 import { classify, type Entry } from './entry.ts'
 import { OriginTimeoutError } from './errors.ts'
+import { channels, type LockEvent } from './events.ts'
 import { Flight } from './flight.ts'
 import { assertTags } from './keys.ts'
 import type { FleetLock, HeldLock } from './lock.ts'
 import type { Logger } from './logger.ts'
-import type { CacheMetrics, RefreshReason, StaleReason, StoreOp } from './metrics.ts'
+import type { CacheMetrics, RefreshReason, StaleReason, StoreOp, WrapResult } from './metrics.ts'
 import type { Policy } from './options.ts'
 import { OriginGuard } from './origin.ts'
 import { type Serializer, serializeOrThrow } from './serializer.ts'
@@ -71,7 +72,17 @@ function batchResults(result: unknown): (key: string) => unknown {
 interface Loaded {
   value: unknown
   stale?: StaleReason
+  /** Another process loaded it (the fleet lock's winner). */
+  coalesced?: boolean
 }
+
+const LOCK_OUTCOME = {
+  lead: 'acquired',
+  skip: 'skipped',
+  ready: 'loaded_elsewhere',
+  failed: 'failed_elsewhere',
+  timeout: 'timeout',
+} as const
 
 /**
  * The read path: classify what the store holds, serve what can be served at once, and funnel
@@ -92,8 +103,11 @@ export class Engine {
   readonly #recentErrors = new LRUCache<string, { error: unknown; until: number }>({ max: 10_000 })
   /** Background refreshes start only while the origin queue is shorter than this. */
   readonly #backlog: number
+  /** The cache's name, for events. */
+  readonly #cache: string
 
   constructor(deps: {
+    cache: string
     store: Store
     metrics: CacheMetrics
     logger: Logger
@@ -104,6 +118,7 @@ export class Engine {
     bus?: Bus
     invalidateAsStale?: boolean
   }) {
+    this.#cache = deps.cache
     this.#invalidateAsStale = deps.invalidateAsStale ?? false
     this.#fleet = deps.fleet
     this.#bus = deps.bus
@@ -112,7 +127,7 @@ export class Engine {
     this.#logger = deps.logger
     this.#serializer = deps.serializer
     this.#tagPrefix = deps.tagPrefix
-    this.origin = new OriginGuard(deps.originConcurrency, deps.metrics)
+    this.origin = new OriginGuard(deps.originConcurrency, deps.metrics, deps.cache)
     this.#backlog = Number.isFinite(deps.originConcurrency) ? deps.originConcurrency * 4 : 10_000
   }
 
@@ -122,23 +137,45 @@ export class Engine {
     const local = this.#store.peek?.(req.storeKey)
     if (local && (local.tags.length === 0 || this.#validLocally(local))) {
       const state = classify(local, Date.now(), req.policy.beta)
-      if (state === 'fresh' || state === 'early') return Promise.resolve(this.#serveFresh(req, local, state))
+      if (state === 'fresh' || state === 'early') return Promise.resolve(this.#serveFresh(req, local, state, -1))
     }
     return this.#wrapThroughStore(req)
   }
 
   async #wrapThroughStore<T>(req: ReadRequest<T>): Promise<T> {
-    const entry = await this.readValid(req.storeKey)
-    if (entry) {
-      const state = classify(entry, Date.now(), req.policy.beta)
-      if (state === 'fresh' || state === 'early') return this.#serveFresh(req, entry, state)
-      if (state === 'stale') return this.#serveStale(req, entry)
+    const started = performance.now()
+    let result: WrapResult = 'miss'
+    try {
+      const entry = await this.readValid(req.storeKey)
+      if (entry) {
+        const state = classify(entry, Date.now(), req.policy.beta)
+        if (state === 'fresh' || state === 'early') {
+          result = served(entry)
+          return this.#serveFresh(req, entry, state, started)
+        }
+        if (state === 'stale') {
+          const answer = await this.#serveStale(req, entry)
+          result = answer.result
+          return answer.value as T
+        }
+      }
+      this.#metrics.request('miss')
+      const { promise, shared } = this.#join(req, entry)
+      if (shared) result = 'coalesced'
+      const loaded = await promise
+      if (loaded.coalesced) result = 'coalesced'
+      // A miss can still end on a graced value: the load found one and then failed or timed out.
+      if (loaded.stale) {
+        result = 'stale'
+        this.#metrics.staleServed(loaded.stale)
+        if (channels.stale.hasSubscribers)
+          channels.stale.publish({ cache: this.#cache, key: req.key, reason: loaded.stale })
+      }
+      return loaded.value as T
+    } finally {
+      // Before the caller's promise settles, rejections included.
+      this.#metrics.wrapDone(result, (performance.now() - started) / 1_000)
     }
-    this.#metrics.request('miss')
-    const loaded = await this.#join(req, entry)
-    // A miss can still end on a graced value: the load found one and then failed or timed out.
-    if (loaded.stale) this.#metrics.staleServed(loaded.stale)
-    return loaded.value as T
   }
 
   /** True when the store knows every tag time of `entry` in memory and none voids it. */
@@ -147,17 +184,29 @@ export class Engine {
     return times?.every((time) => time < entry.createdAt) ?? false
   }
 
-  #serveFresh<T>(req: ReadRequest<T>, entry: Entry, state: 'fresh' | 'early'): T {
-    this.#countServed(entry)
+  /** Serves a fresh entry; `started` is -1 for an answer from memory that awaited nothing. */
+  #serveFresh<T>(req: ReadRequest<T>, entry: Entry, state: 'fresh' | 'early', started: number): T {
+    const result = served(entry)
+    if (started < 0) this.#metrics.answeredAtOnce(result)
+    else this.#metrics.request(result)
+    if (result === 'stale') this.#metrics.staleServed('origin_error')
+    if (result === 'stale' ? channels.stale.hasSubscribers : channels.hit.hasSubscribers)
+      this.#publishServed(req, result, started)
     if (state === 'early') this.#refreshInBackground(req, entry, 'early')
     return entry.value as T
+  }
+
+  #publishServed<T>(req: ReadRequest<T>, result: ReturnType<typeof served>, started: number): void {
+    if (result === 'stale') channels.stale.publish({ cache: this.#cache, key: req.key, reason: 'origin_error' })
+    else channels.hit.publish({ cache: this.#cache, key: req.key, result, from: started < 0 ? 'memory' : 'store' })
   }
 
   /** Loads now whatever the store holds, joining a load already in flight (Caffeine's refresh). */
   async refresh<T>(req: ReadRequest<T>): Promise<T> {
     this.#metrics.refresh('manual')
+    this.#publishRefresh(req.key, 'manual')
     const seen = await this.readValid(req.storeKey)
-    return (await this.#join(req, seen)).value as T
+    return (await this.#join(req, seen).promise).value as T
   }
 
   /**
@@ -197,15 +246,19 @@ export class Engine {
         if (state === 'stale') {
           this.#metrics.request('stale')
           this.#metrics.staleServed('revalidate')
-        } else this.#countServed(entry)
+        } else {
+          const result = served(entry)
+          this.#metrics.request(result)
+          if (result === 'stale') this.#metrics.staleServed('origin_error')
+        }
         if (state !== 'fresh' && !this.flights.has(storeKey)) refreshing.push({ key, storeKey, seen: entry })
         return
       }
       this.#metrics.request('miss')
       if (this.flights.has(storeKey)) {
-        this.#metrics.coalesced('local')
+        // Joins the running load (counted as coalesced by #join).
         waiting.push(
-          this.#join({ key, storeKey, loader: () => undefined, policy, tags }, undefined).then(
+          this.#join({ key, storeKey, loader: () => undefined, policy, tags }, undefined).promise.then(
             (l) => void values.set(key, l.value),
           ),
         )
@@ -218,8 +271,11 @@ export class Engine {
       }
     }
     if (refreshing.length > 0 && this.origin.queued < this.#backlog) {
-      for (const item of refreshing)
-        this.#metrics.refresh(classify(item.seen as Entry, now, 0) === 'stale' ? 'stale' : 'early')
+      for (const item of refreshing) {
+        const reason = classify(item.seen as Entry, now, 0) === 'stale' ? 'stale' : 'early'
+        this.#metrics.refresh(reason)
+        this.#publishRefresh(item.key, reason)
+      }
       for (const load of this.#loadBatch(refreshing, loadMany, policy, tags)) load.catch(() => {})
     }
     await Promise.all(waiting)
@@ -243,11 +299,12 @@ export class Engine {
         ),
       )
       const createdAt = begun.find((b) => b?.now !== undefined)?.now ?? nowMicros()
-      const { value, ms } = await this.origin.call(`batch of ${items.length}`, policy.hardMs, (signal) =>
-        loadMany(
-          items.map((item) => item.key),
-          { signal },
-        ),
+      const keys = items.map((item) => item.key)
+      const { value, ms } = await this.origin.call(
+        `batch of ${items.length}`,
+        policy.hardMs,
+        (signal) => loadMany(keys, { signal }),
+        keys,
       )
       const found = batchResults(value)
       const written: string[] = []
@@ -324,17 +381,18 @@ export class Engine {
     return entries.map((e) => !!e && e.tags.some((tag) => (at.get(tag) ?? 0) >= e.createdAt))
   }
 
-  #countServed(entry: Entry): void {
-    if (entry.failSafe) {
-      this.#metrics.request('stale')
-      this.#metrics.staleServed('origin_error')
-    } else this.#metrics.request(entry.negative ? 'negative_hit' : 'hit')
+  #publishRefresh(key: string, reason: RefreshReason): void {
+    if (channels.refresh.hasSubscribers) channels.refresh.publish({ cache: this.#cache, key, reason })
   }
 
   /** Stale within grace: revalidate in the flight, and wait for it at most the soft timeout. */
-  async #serveStale<T>(req: ReadRequest<T>, entry: Entry): Promise<T> {
-    if (this.flights.has(req.storeKey)) this.#metrics.coalesced('local')
-    else this.#metrics.refresh('stale')
+  async #serveStale<T>(req: ReadRequest<T>, entry: Entry): Promise<{ value: T; result: WrapResult }> {
+    const joined = this.flights.has(req.storeKey)
+    if (joined) this.#metrics.coalesced('local')
+    else {
+      this.#metrics.refresh('stale')
+      this.#publishRefresh(req.key, 'stale')
+    }
     const { promise } = this.flights.do(req.storeKey, () => this.#load(req, entry, 'try'))
     const soft = req.policy.softMs
     let reason: StaleReason = 'revalidate'
@@ -348,7 +406,7 @@ export class Engine {
       ])
       if (typeof raced === 'object' && raced.stale === undefined) {
         this.#metrics.request('miss')
-        return raced.value as T
+        return { value: raced.value as T, result: joined || raced.coalesced ? 'coalesced' : 'miss' }
       }
       reason = raced === LATE ? 'timeout' : raced === FAILED ? 'origin_error' : ((raced as Loaded).stale as StaleReason)
     } else {
@@ -356,20 +414,24 @@ export class Engine {
     }
     this.#metrics.request('stale')
     this.#metrics.staleServed(reason)
-    return entry.value as T
+    if (channels.stale.hasSubscribers) channels.stale.publish({ cache: this.#cache, key: req.key, reason })
+    return { value: entry.value as T, result: 'stale' }
   }
 
   /** Joins the key's flight, starting the load if none runs. */
-  #join<T>(req: ReadRequest<T>, seen: Entry | undefined): Promise<Loaded> {
-    const { promise, shared } = this.flights.do(req.storeKey, () => this.#load(req, seen, 'wait'))
-    if (shared) this.#metrics.coalesced('local')
-    return promise
+  #join<T>(req: ReadRequest<T>, seen: Entry | undefined): { promise: Promise<Loaded>; shared: boolean } {
+    const joined = this.flights.do(req.storeKey, () => this.#load(req, seen, 'wait'))
+    if (joined.shared) this.#metrics.coalesced('local')
+    if (channels.miss.hasSubscribers)
+      channels.miss.publish({ cache: this.#cache, key: req.key, coalesced: joined.shared })
+    return joined
   }
 
   /** One refresh at a time per key, and none while the origin is backed up: early refresh is optional. */
   #refreshInBackground<T>(req: ReadRequest<T>, seen: Entry, reason: RefreshReason): void {
     if (this.flights.has(req.storeKey) || this.origin.queued >= this.#backlog) return
     this.#metrics.refresh(reason)
+    this.#publishRefresh(req.key, reason)
     this.flights.do(req.storeKey, () => this.#load(req, seen, 'try')).promise.catch(() => {})
   }
 
@@ -394,9 +456,19 @@ export class Engine {
   async #coordinateAndLoad<T>(req: ReadRequest<T>, seen: Entry | undefined, mode: LoadMode): Promise<Loaded> {
     const fleet = this.#fleet
     if (!fleet) return this.#loadHere(req, seen, undefined)
-    const deadline = Date.now() + fleet.waitMs
+    const asked = Date.now()
+    const deadline = asked + fleet.waitMs
     for (;;) {
       const next = await fleet.coordinate(req.storeKey, seen ? mode : 'wait', deadline)
+      if (channels.lock.hasSubscribers) {
+        const event: LockEvent = {
+          cache: this.#cache,
+          key: req.key,
+          outcome: LOCK_OUTCOME[next.kind],
+          waitedMs: Date.now() - asked,
+        }
+        channels.lock.publish(event)
+      }
       switch (next.kind) {
         case 'lead':
           return this.#loadHere(req, seen, next.held)
@@ -406,7 +478,7 @@ export class Engine {
           const landed = await this.readValid(req.storeKey)
           if (landed && Date.now() < landed.freshUntil) {
             this.#metrics.coalesced('distributed')
-            return { value: landed.value }
+            return { value: landed.value, coalesced: true }
           }
           break // announced but not readable (not cacheable, or overwritten): try again
         }
@@ -528,8 +600,14 @@ export class Engine {
 
   #storeFailed(op: StoreOp, error: unknown): void {
     this.#metrics.storeError(op)
+    if (channels.error.hasSubscribers) channels.error.publish({ cache: this.#cache, source: 'store', op, error })
     this.#logger.warn(`store ${op} failed; answering without the cache`, { error: String(error) })
   }
+}
+
+/** How a fresh entry answers: a value, a cached absence, or a fail-safe (stale) copy. */
+function served(entry: Entry): 'hit' | 'negative_hit' | 'stale' {
+  return entry.failSafe ? 'stale' : entry.negative ? 'negative_hit' : 'hit'
 }
 
 export interface BuiltEntry {

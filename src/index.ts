@@ -3,6 +3,16 @@ export type { Duration } from './duration.ts'
 export type { BatchLoader, Loader, LoaderContext } from './engine.ts'
 export type { Entry } from './entry.ts'
 export {
+  CHANNEL_NAMES,
+  type ErrorEvent,
+  type HitEvent,
+  type LoadEvent,
+  type LockEvent,
+  type MissEvent,
+  type RefreshEvent,
+  type StaleEvent,
+} from './events.ts'
+export {
   CorralConfigError,
   CorralError,
   InvalidKeyError,
@@ -12,6 +22,7 @@ export {
 } from './errors.ts'
 export { RemoteLoaderError } from './lock.ts'
 export type { Logger } from './logger.ts'
+export type { WrapResult } from './metrics.ts'
 export type { CacheOptions, LockOptions, MetricsRegistry, PolicyOptions } from './options.ts'
 export { jsonSerializer, type Serializer } from './serializer.ts'
 export { msgpackSerializer } from './serializer-msgpack.ts'

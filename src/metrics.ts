@@ -1,7 +1,17 @@
 import { createRequire } from 'node:module'
 import type { MetricsRegistry } from './options.ts'
+import { WrapHistogram } from './wrap-histogram.ts'
 
 export type RequestResult = 'hit' | 'stale' | 'miss' | 'negative_hit'
+/**
+ * How one wrap call was answered, as its caller saw it: from the cache ('hit', 'negative_hit'), a
+ * stale value ('stale'), its own load ('miss'), or a load another caller started here or in another
+ * process ('coalesced'). The `result` label of `corral_wrap_duration_seconds`.
+ */
+export type WrapResult = RequestResult | 'coalesced'
+export type BreakerState = 'closed' | 'half-open' | 'open'
+export type BreakerTransition = 'open' | 'half_open' | 'closed'
+export type L1EvictionReason = 'size' | 'invalidation' | 'cleared'
 export type OriginOutcome = 'success' | 'error' | 'timeout'
 export type StaleReason = 'revalidate' | 'origin_error' | 'timeout' | 'store_error'
 export type RefreshReason = 'early' | 'stale' | 'manual'
@@ -35,6 +45,24 @@ export interface CacheMetrics {
   invalidation(kind: 'key' | 'tag', count?: number): void
   /** The L1 tier was cleared because the bus dropped and invalidations may have been missed. */
   l1Cleared(): void
+  /** A wrap answered without awaiting anything (a memory hit): one request and one zero-second wrap. */
+  answeredAtOnce(result: 'hit' | 'negative_hit' | 'stale'): void
+  /** A wrap that awaited something, as it settles (rejections included). */
+  wrapDone(result: WrapResult, seconds: number): void
+  breakerTransition(to: BreakerTransition): void
+  /** L1 entries removed before their time: pushed out by the bounds, invalidated, or cleared. */
+  l1Evicted(reason: L1EvictionReason, count?: number): void
+  /** Exposes the cache's state as gauges, read when the registry is scraped (never on the read path). */
+  watch(state: CacheState): void
+  /** Stops exposing this cache's gauges: it was closed. */
+  close(): void
+}
+
+/** What gauges read at scrape time. */
+export interface CacheState {
+  originQueue(): number
+  l1?: { entries(): number; bytes(): number }
+  breaker?: { store: string; state(): BreakerState }
 }
 
 /** Records nothing: the cost of metrics when they are off is one empty call. */
@@ -50,7 +78,15 @@ export const noMetrics: CacheMetrics = {
   storeError() {},
   invalidation() {},
   l1Cleared() {},
+  answeredAtOnce() {},
+  wrapDone() {},
+  breakerTransition() {},
+  l1Evicted() {},
+  watch() {},
+  close() {},
 }
+
+const BREAKER_VALUE: Record<BreakerState, number> = { closed: 0, 'half-open': 1, open: 2 }
 
 /** 0.5 ms to ~4 s, doubling: resolves sub-millisecond loads and multi-second ones alike. */
 export const ORIGIN_BUCKETS = [
@@ -62,7 +98,8 @@ interface PromCounter {
   labels(...values: string[]): { inc(n?: number): void }
 }
 interface PromGauge {
-  labels(...values: string[]): { inc(n?: number): void; dec(n?: number): void }
+  labels(...values: string[]): { inc(n?: number): void; dec(n?: number): void; set(v: number): void }
+  reset(): void
 }
 interface PromHistogram {
   labels(...values: string[]): { observe(v: number): void }
@@ -138,6 +175,33 @@ export function promMetrics(registry: MetricsRegistry, cache: string): CacheMetr
     'op',
   )
   const invalidations = counter('corral_invalidations_total', 'Invalidations, by kind.', 'kind')
+  const wrapHistogram = getOrCreate(registry, 'corral_wrap_duration_seconds', () => {
+    const created = new WrapHistogram()
+    registry.registerMetric(created)
+    return created
+  }) as WrapHistogram
+  const wrapSeries = wrapHistogram.series(cache)
+  /** Gauges read from the cache when scraped; a closed cache's series go with it. */
+  const gauge = (name: string, help: string, read: (set: (value: number, store?: string) => void) => void) => {
+    const metric = getOrCreate(registry, name, () => {
+      const readers = new Map<string, typeof read>()
+      const created = new prom.Gauge({
+        name,
+        help,
+        labelNames: name === 'corral_breaker_state' ? ['cache', 'store'] : ['cache'],
+        registers: [registry],
+        collect(this: PromGauge) {
+          this.reset()
+          for (const [c, r] of readers) r((v, store) => (store ? this.labels(c, store) : this.labels(c)).set(v))
+        },
+      })
+      gaugeReaders.set(created, readers)
+      return created
+    }) as PromGauge
+    gaugeReaders.get(metric)?.set(cache, read)
+    return metric
+  }
+  const gauges: PromGauge[] = []
 
   /**
    * Counter children that count in a plain number and hand the sum to prom-client when the
@@ -178,6 +242,14 @@ export function promMetrics(registry: MetricsRegistry, cache: string): CacheMetr
   )
   // Every store operation corral runs, created at 0 so the first failure of each shows in rate().
   const byStoreOp = bind(storeErrors, STORE_OPS)
+  const byTransition = bind(
+    counter('corral_breaker_transitions_total', 'Circuit breaker state changes, by the state entered.', 'to'),
+    ['open', 'half_open', 'closed'],
+  )
+  const byEviction = bind(
+    counter('corral_l1_evictions_total', 'L1 entries removed before their time, by reason.', 'reason'),
+    ['size', 'invalidation', 'cleared'],
+  )
   return {
     request: (result) => byResult[result].inc(),
     originStarted: () => inflight.inc(),
@@ -194,8 +266,45 @@ export function promMetrics(registry: MetricsRegistry, cache: string): CacheMetr
     storeError: (op) => byStoreOp[op].inc(),
     invalidation: (kind, count = 1) => byInvalidation[kind].inc(count),
     l1Cleared: () => l1Cleared.bus_lost.inc(),
+    answeredAtOnce: (result) => {
+      byResult[result].inc()
+      wrapSeries[result].atOnce++
+    },
+    wrapDone: (result, seconds) => wrapSeries[result].observe(seconds),
+    breakerTransition: (to) => byTransition[to].inc(),
+    l1Evicted: (reason, count = 1) => byEviction[reason].inc(count),
+    watch: (state) => {
+      gauges.push(
+        gauge('corral_origin_queue', 'Loader calls waiting for an originConcurrency slot.', (set) =>
+          set(state.originQueue()),
+        ),
+      )
+      const { l1, breaker } = state
+      if (l1) {
+        gauges.push(
+          gauge('corral_l1_entries', 'Entries in the in-process L1 tier.', (set) => set(l1.entries())),
+          gauge('corral_l1_bytes', 'Serialized bytes in the L1 tier (measured when l1.maxBytes is set).', (set) =>
+            set(l1.bytes()),
+          ),
+        )
+      }
+      if (breaker) {
+        gauges.push(
+          gauge('corral_breaker_state', "The store's circuit breaker: 0 closed, 1 half-open, 2 open.", (set) =>
+            set(BREAKER_VALUE[breaker.state()], breaker.store),
+          ),
+        )
+      }
+    },
+    close: () => {
+      for (const g of gauges) gaugeReaders.get(g)?.delete(cache)
+      wrapHistogram.remove(cache)
+    },
   }
 }
+
+/** Per gauge, the function of each cache that reads its current value. */
+const gaugeReaders = new WeakMap<object, Map<string, (set: (value: number, store?: string) => void) => void>>()
 
 /** Per prom-client metric, the flushers of every cache that counts into it. */
 const pendingFlushers = new WeakMap<object, Set<() => void>>()

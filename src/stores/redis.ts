@@ -59,6 +59,11 @@ export class RedisStore implements Store {
   readonly #owned: boolean
   readonly #serializer: Serializer
   readonly #timeoutMs: number
+  /** The circuit breaker in front of the commands, unless turned off. */
+  get breaker(): Breaker | undefined {
+    return this.#breaker
+  }
+
   /** False while the circuit breaker keeps commands away from Redis: others using this Redis should too. */
   get healthy(): boolean {
     return this.#breaker === undefined || this.#breaker.state === 'closed'

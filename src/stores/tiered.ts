@@ -1,6 +1,7 @@
 import { LRUCache } from 'lru-cache'
 import type { Bus } from '../bus.ts'
 import type { Entry } from '../entry.ts'
+import type { L1EvictionReason } from '../metrics.ts'
 import type { Serializer } from '../serializer.ts'
 import type { Begun, FenceToken, Store } from './store.ts'
 
@@ -31,8 +32,17 @@ export class TieredStore implements Store {
   readonly #sized: boolean
   /** Moves on every invalidation heard; a read that straddles one does not fill the tier. */
   #epoch = 0
+  /** Why entries are being removed right now, for the eviction count; undefined: not counted. */
+  #removing: L1EvictionReason | undefined = 'invalidation'
 
-  constructor(l2: Store, options: L1Options, bus: Bus, serializer: Serializer, onCleared: () => void) {
+  constructor(
+    l2: Store,
+    options: L1Options,
+    bus: Bus,
+    serializer: Serializer,
+    onCleared: () => void,
+    onEvicted: (reason: L1EvictionReason) => void = () => {},
+  ) {
     this.#l2 = l2
     this.#bus = bus
     this.#serializer = serializer
@@ -40,6 +50,11 @@ export class TieredStore implements Store {
     this.#l1 = new LRUCache<string, Entry>({
       max: options.maxEntries,
       ...(options.maxBytes ? { maxSize: options.maxBytes, maxEntrySize: options.maxBytes } : {}),
+      // Expiry and overwrites are the normal life of an entry; only early removals are counted.
+      dispose: (_value, _key, reason) => {
+        if (reason === 'evict') onEvicted('size')
+        else if (reason === 'delete' && this.#removing) onEvicted(this.#removing)
+      },
     })
     bus.onOthers((message) => {
       this.#epoch += 1
@@ -49,7 +64,9 @@ export class TieredStore implements Store {
     })
     bus.onLost(() => {
       this.#epoch += 1
+      this.#removing = 'cleared'
       this.#l1.clear()
+      this.#removing = 'invalidation'
       this.#tagTimes.clear()
       onCleared()
     })
@@ -58,6 +75,11 @@ export class TieredStore implements Store {
   /** Entries held in this process now. */
   get size(): number {
     return this.#l1.size
+  }
+
+  /** Their serialized size in bytes, measured only when `maxBytes` bounds the tier (else 0). */
+  get bytes(): number {
+    return this.#l1.calculatedSize ?? 0
   }
 
   async get(key: string): Promise<Entry | undefined> {
@@ -151,6 +173,7 @@ export class TieredStore implements Store {
   }
 
   async close(): Promise<void> {
+    this.#removing = undefined
     this.#l1.clear()
     await this.#l2.close()
   }
