@@ -3,6 +3,14 @@ export type { Duration } from './duration.ts'
 export type { BatchLoader, Loader, LoaderContext } from './engine.ts'
 export type { Entry } from './entry.ts'
 export {
+  CorralConfigError,
+  CorralError,
+  InvalidKeyError,
+  NotACounterError,
+  OriginTimeoutError,
+  SerializationError,
+} from './errors.ts'
+export {
   CHANNEL_NAMES,
   type ErrorEvent,
   type HitEvent,
@@ -12,14 +20,6 @@ export {
   type RefreshEvent,
   type StaleEvent,
 } from './events.ts'
-export {
-  CorralConfigError,
-  CorralError,
-  InvalidKeyError,
-  NotACounterError,
-  OriginTimeoutError,
-  SerializationError,
-} from './errors.ts'
 export { RemoteLoaderError } from './lock.ts'
 export type { Logger } from './logger.ts'
 export type { WrapResult } from './metrics.ts'
