@@ -199,9 +199,9 @@ export function promMetrics(registry: MetricsRegistry, cache: string): CacheMetr
       return created
     }) as PromGauge
     gaugeReaders.get(metric)?.set(cache, read)
-    return metric
+    return { metric, read }
   }
-  const gauges: PromGauge[] = []
+  const gauges: { metric: PromGauge; read: unknown }[] = []
 
   /**
    * Counter children that count in a plain number and hand the sum to prom-client when the
@@ -296,9 +296,12 @@ export function promMetrics(registry: MetricsRegistry, cache: string): CacheMetr
         )
       }
     },
+    // Counters and histograms keep their totals, as prom-client's do; gauges describe a live cache.
     close: () => {
-      for (const g of gauges) gaugeReaders.get(g)?.delete(cache)
-      wrapHistogram.remove(cache)
+      for (const { metric, read } of gauges) {
+        const readers = gaugeReaders.get(metric)
+        if (readers && readers.get(cache) === read) readers.delete(cache)
+      }
     },
   }
 }

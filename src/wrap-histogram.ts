@@ -56,11 +56,6 @@ export class WrapHistogram {
     return found
   }
 
-  /** Drops a closed cache's series. */
-  remove(cache: string): void {
-    this.#caches.delete(cache)
-  }
-
   /** What prom-client's Registry reads when it is scraped. */
   async get(): Promise<{ name: string; help: string; type: string; aggregator: string; values: Sample[] }> {
     const values: Sample[] = []

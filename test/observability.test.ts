@@ -16,12 +16,15 @@ import {
   createCache,
   memoryStore,
   OriginTimeoutError,
+  redisStore,
   type Store,
   type StoreFactory,
 } from '../src/index.ts'
+import { type FaultProxy, startFaultProxy } from './support/fault-proxy.ts'
 import { freePort } from './support/ports.ts'
 import { run, sleep, trackDir, untrackDir } from './support/procs.ts'
 import { PROMETHEUS, PROMTOOL, type PrometheusServer, startPrometheus } from './support/prometheus.ts'
+import { type RedisServer, startRedis } from './support/redis-server.ts'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const DASHBOARD = join(ROOT, 'grafana', 'dashboard.json')
@@ -47,13 +50,26 @@ const CONTRACT: Record<string, { type: string; label?: string; values?: string[]
   corral_lock_wait_seconds: { type: 'histogram' },
   corral_store_errors_total: { type: 'counter', label: 'op' },
   corral_invalidations_total: { type: 'counter', label: 'kind', values: ['key', 'tag'] },
+  corral_wrap_duration_seconds: {
+    type: 'histogram',
+    label: 'result',
+    values: ['hit', 'stale', 'miss', 'coalesced', 'negative_hit'],
+  },
+  corral_breaker_state: { type: 'gauge', label: 'store', values: ['redis', 'memcached'] },
+  corral_breaker_transitions_total: { type: 'counter', label: 'to', values: ['open', 'half_open', 'closed'] },
+  corral_origin_queue: { type: 'gauge' },
+  corral_l1_entries: { type: 'gauge' },
+  corral_l1_bytes: { type: 'gauge' },
+  corral_l1_evictions_total: { type: 'counter', label: 'reason', values: ['size', 'invalidation', 'cleared'] },
 }
-/** Metrics corral adds beyond the contract (API.md allows additions; the dashboard need not chart them). */
+/** Metrics corral adds beyond the contract (API.md allows additions). */
 const ADDED: typeof CONTRACT = {
   corral_l1_cleared_total: { type: 'counter', label: 'reason', values: ['bus_lost'] },
 }
 const EXPOSED = { ...CONTRACT, ...ADDED }
-const CACHES = ['users', 'orders'] as const
+/** Caches on the memory store, and one on Redis (through a fault proxy) with an L1 tier, a lock and a breaker. */
+const MEMORY_CACHES = ['users', 'orders'] as const
+const CACHES = [...MEMORY_CACHES, 'sessions'] as const
 // biome-ignore lint/suspicious/noTemplateCurlyInString: Grafana's variable syntax, not a JS template
 const DATASOURCE_VAR = '${datasource}'
 const DATASOURCE = { type: 'prometheus', uid: DATASOURCE_VAR }
@@ -160,16 +176,16 @@ describe('grafana/dashboard.json model', () => {
       expect(names.length, `${panel.title}: ${expr}`).toBeGreaterThan(0)
       for (const name of names) {
         const base = name.replace(/_(bucket|sum|count)$/, '')
-        const contract = CONTRACT[base] ?? CONTRACT[name]
+        const contract = EXPOSED[base] ?? EXPOSED[name]
         expect(contract, `${panel.title}: unknown metric ${name}`).toBeDefined()
-        if (name !== base) expect(CONTRACT[base]?.type, `${name} is a histogram series`).toBe('histogram')
-        used.add(CONTRACT[base] ? base : name)
+        if (name !== base) expect(EXPOSED[base]?.type, `${name} is a histogram series`).toBe('histogram')
+        used.add(EXPOSED[base] ? base : name)
       }
       const selectors = [...expr.matchAll(/\bcorral_\w+(\{[^}]*\})?/g)]
       for (const s of selectors) expect(s[1] ?? '', `${panel.title}: ${s[0]}`).toContain('cache=~"$cache"')
       for (const r of expr.matchAll(/\brate\([^)]*\)/g)) expect(r[0], panel.title).toContain('[$__rate_interval]')
     }
-    expect([...used].sort()).toEqual(Object.keys(CONTRACT).sort())
+    expect([...used].sort()).toEqual(Object.keys(EXPOSED).sort())
   })
 })
 
@@ -319,6 +335,95 @@ const users = createCache({ name: 'users', metrics: { registry }, store: flakySt
 const orders = createCache({ name: 'orders', metrics: { registry }, store: flakyStore(), logger: false })
 let server: Server
 let metricsPort = 0
+let redis: RedisServer | undefined
+let proxy: FaultProxy | undefined
+let sessions: Cache | undefined
+
+/**
+ * The Redis-only series: an L1 tier of 4 entries (size evictions), a delete (an invalidation), a
+ * dropped connection (the tier cleared, the breaker opened), and Redis back (half-open, closed).
+ */
+async function driveSessions(): Promise<void> {
+  redis = await startRedis()
+  proxy = await startFaultProxy(redis.port)
+  const cache = createCache({
+    name: 'sessions',
+    store: redisStore({ url: proxy.url, timeout: 100, breaker: { failures: 2, cooldown: 100 } }),
+    l1: { maxEntries: 4, maxBytes: 100_000 },
+    lock: true,
+    metrics: { registry },
+    logger: false,
+  })
+  sessions = cache
+  const sample = async (name: string, labels: Record<string, string> = {}) =>
+    parseExposition(await scrape()).samples.find(
+      (s) => s.name === name && Object.entries({ cache: 'sessions', ...labels }).every(([k, v]) => s.labels[k] === v),
+    )?.value ?? 0
+  let n = 0
+  /** Reads keys of `prefix` until `done` (the L1 tier fills only once its bus is subscribed). */
+  const readUntil = async (prefix: string, done: () => Promise<boolean>, what: string, limit = 2_000) => {
+    while (!(await done())) {
+      expect(await cache.wrap(key(`sessions:${prefix}:${n++}`), () => loaded('from origin', 1))).toBe('from origin')
+      expect(n, what).toBeLessThan(limit)
+    }
+  }
+  await readUntil(
+    'fill',
+    async () => (await sample('corral_l1_evictions_total', { reason: 'size' })) > 0,
+    'no size eviction',
+  )
+  const last = key(`sessions:fill:${n - 1}`)
+  expect(await cache.wrap(last, () => loaded('reloaded'))).toBe('from origin') // from L1
+  await cache.delete(last)
+  expect(await sample('corral_l1_evictions_total', { reason: 'invalidation' })).toBeGreaterThan(0)
+  // Another instance of the cache (as in another process) asks for a key this one is loading: it
+  // waits on the lock and takes the value, one load in all.
+  const peer = createCache({
+    name: 'sessions',
+    store: redisStore({ url: redis.url, breaker: false }),
+    lock: true,
+    metrics: { registry },
+    logger: false,
+  })
+  try {
+    let loads = 0
+    let started!: () => void
+    const loading = new Promise<void>((resolve) => (started = resolve))
+    const shared = key('sessions:shared')
+    const first = cache.wrap(shared, async () => {
+      loads++
+      started()
+      return loaded('shared', 100)
+    })
+    await loading
+    expect(await peer.wrap(shared, () => loaded('peer', 1))).toBe('shared')
+    expect(await first).toBe('shared')
+    expect(loads).toBe(1)
+    expect(await sample('corral_coalesced_total', { scope: 'distributed' })).toBeGreaterThan(0)
+    expect(await sample('corral_wrap_duration_seconds_count', { result: 'coalesced' })).toBeGreaterThan(0)
+  } finally {
+    await peer.close()
+  }
+  // The connection drops: the bus is lost (L1 cleared) and commands time out until the breaker opens.
+  proxy.set({ kind: 'reset' })
+  await readUntil(
+    'down',
+    async () => (await sample('corral_breaker_transitions_total', { to: 'open' })) > 0,
+    'never opened',
+  )
+  expect(await sample('corral_breaker_state', { store: 'redis' })).toBe(2)
+  proxy.set({ kind: 'pass' })
+  await readUntil(
+    'up',
+    async () => (await sample('corral_breaker_transitions_total', { to: 'closed' })) > 0,
+    'never closed',
+  )
+  expect(await sample('corral_breaker_state', { store: 'redis' })).toBe(0)
+  expect(await sample('corral_breaker_transitions_total', { to: 'half_open' })).toBeGreaterThan(0)
+  await readUntil('again', async () => (await sample('corral_l1_entries')) > 0, 'L1 never filled again')
+  expect(await sample('corral_l1_evictions_total', { reason: 'cleared' })).toBeGreaterThan(0)
+  expect(await sample('corral_l1_cleared_total', { reason: 'bus_lost' })).toBeGreaterThan(0)
+}
 
 async function scrape(): Promise<string> {
   const res = await fetch(`http://127.0.0.1:${metricsPort}/metrics`)
@@ -370,13 +475,15 @@ beforeAll(async () => {
     server.once('error', reject)
     server.listen(metricsPort, '127.0.0.1', () => resolve())
   })
-  await Promise.all([driveOnce(users, 'users'), driveOnce(orders, 'orders')])
+  await Promise.all([driveOnce(users, 'users'), driveOnce(orders, 'orders'), driveSessions()])
 }, 60_000)
 
 afterAll(async () => {
   if (traffic) clearInterval(traffic)
   await sleep(50)
-  await Promise.all([users.close(), orders.close()])
+  await Promise.all([users.close(), orders.close(), sessions?.close()])
+  await proxy?.close()
+  await redis?.stop()
   await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()))
 })
 
@@ -416,6 +523,40 @@ describe('metrics on the registry given, served on /metrics', () => {
     }
   })
 
+  it('has a sample line of every series: each metric, each value of its label', async () => {
+    const { samples } = parseExposition(await scrape())
+    for (const [name, contract] of Object.entries(EXPOSED)) {
+      const names = contract.type === 'histogram' ? [`${name}_bucket`, `${name}_sum`, `${name}_count`] : [name]
+      for (const series of names) {
+        const values = contract.label && contract.values ? contract.values : [undefined]
+        for (const value of values) {
+          // Memcached is another store: its breaker series appears only on caches that use it.
+          if (value === 'memcached') continue
+          const found = samples.find(
+            (s) => s.name === series && (value === undefined || s.labels[contract.label as string] === value),
+          )
+          expect(found, `${series}${value ? `{${contract.label}="${value}"}` : ''}`).toBeDefined()
+        }
+      }
+    }
+    const wrap = (cache: string, result: string) =>
+      samples.find(
+        (s) =>
+          s.name === 'corral_wrap_duration_seconds_count' && s.labels.cache === cache && s.labels.result === result,
+      )?.value ?? 0
+    // What callers waited for: 7 of the 8 concurrent callers of a cold key joined the first one's load.
+    for (const cache of MEMORY_CACHES) {
+      for (const result of ['hit', 'stale', 'miss', 'negative_hit'])
+        expect(wrap(cache, result), result).toBeGreaterThan(0)
+      expect(wrap(cache, 'coalesced')).toBeGreaterThanOrEqual(7)
+    }
+    const l1 = (name: string) => samples.find((s) => s.name === name && s.labels.cache === 'sessions')?.value
+    expect(l1('corral_l1_entries')).toBeGreaterThan(0)
+    expect(l1('corral_l1_entries')).toBeLessThanOrEqual(4)
+    expect(l1('corral_l1_bytes')).toBeGreaterThan(0)
+    expect(samples.find((s) => s.name === 'corral_origin_queue' && s.labels.cache === 'users')?.value).toBe(0)
+  })
+
   it('never puts a key, a tag or error text in a label value', async () => {
     const { samples } = parseExposition(await scrape())
     expect(usedKeys.size).toBeGreaterThan(20)
@@ -434,7 +575,7 @@ describe('metrics on the registry given, served on /metrics', () => {
     const { samples } = parseExposition(text)
     const value = (name: string, labels: Record<string, string>): number | undefined =>
       samples.find((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v))?.value
-    for (const cache of CACHES) {
+    for (const cache of MEMORY_CACHES) {
       const has = (name: string, labels: Record<string, string> = {}) =>
         expect(value(name, { cache, ...labels }), `${name} ${JSON.stringify(labels)} for ${cache}`).toBeGreaterThan(0)
       for (const result of ['hit', 'miss', 'stale', 'negative_hit']) has('corral_requests_total', { result })
@@ -519,7 +660,7 @@ describe('the dashboard on a real Prometheus', () => {
     const res = await fetch(`${base()}/api/v1/label/cache/values?match[]=corral_requests_total`)
     const body = (await res.json()) as { status: string; data: string[] }
     expect(body.status).toBe('success')
-    expect(body.data.sort()).toEqual(['orders', 'users'])
+    expect(body.data.sort()).toEqual(['orders', 'sessions', 'users'])
   })
 
   it('evaluates every panel query', { timeout: 60_000 }, async () => {
