@@ -3,7 +3,9 @@
  * and that nothing is received once it unsubscribes.
  */
 import { subscribe, unsubscribe } from 'node:diagnostics_channel'
+import type { Tracer } from '@opentelemetry/api'
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
+import { traceCorral } from '../examples/otel-spans.ts'
 import {
   CHANNEL_NAMES,
   createCache,
@@ -182,6 +184,73 @@ describe('diagnostics_channel events', () => {
       unsubscribe(CHANNEL_NAMES.loadEnd, onEnd)
       await cache.close()
     }
+  })
+})
+
+describe('examples/otel-spans.ts', () => {
+  interface Recorded {
+    name: string
+    attributes: Record<string, unknown>
+    status?: { code: number }
+    ended: boolean
+  }
+  /** Records what the example asks of a tracer (the OpenTelemetry SDK is not installed here). */
+  function recordingTracer(spans: Recorded[]): Tracer {
+    return {
+      startSpan(name: string, options: { attributes?: Record<string, unknown> }) {
+        const span = {
+          name,
+          attributes: { ...options.attributes },
+          ended: false,
+          status: undefined as { code: number } | undefined,
+          setAttribute(k: string, v: unknown) {
+            span.attributes[k] = v
+            return span
+          },
+          recordException() {},
+          setStatus(status: { code: number }) {
+            span.status = status
+            return span
+          },
+          end() {
+            span.ended = true
+          },
+        }
+        spans.push(span)
+        return span
+      },
+    } as unknown as Tracer
+  }
+
+  it('turns each loader call into an ended span, keys left out unless asked for', async () => {
+    const spans: Recorded[] = []
+    const stop = traceCorral(recordingTracer(spans))
+    const cache = createCache({ name: 'users', logger: false })
+    try {
+      await cache.wrap('user:ada@example.com', () => 1)
+      await cache.wrap('user:ada@example.com', () => 2) // a hit: no load, no span
+      await expect(cache.wrap('user:bad', () => Promise.reject(new Error('down')))).rejects.toThrow('down')
+    } finally {
+      stop()
+      await cache.close()
+    }
+    expect(spans.map((s) => [s.name, s.ended, s.attributes['corral.outcome']])).toEqual([
+      ['corral.load users', true, 'success'],
+      ['corral.load users', true, 'error'],
+    ])
+    expect(spans[1]?.status?.code).toBe(2) // SpanStatusCode.ERROR
+    expect(JSON.stringify(spans)).not.toContain('ada@example.com')
+
+    const withKeys: Recorded[] = []
+    const stopKeys = traceCorral(recordingTracer(withKeys), { recordKeys: true })
+    const other = createCache({ name: 'users', logger: false })
+    try {
+      await other.wrap('user:1', () => 1)
+    } finally {
+      stopKeys()
+      await other.close()
+    }
+    expect(withKeys[0]?.attributes['corral.key']).toBe('user:1')
   })
 })
 
