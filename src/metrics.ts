@@ -184,7 +184,7 @@ export function promMetrics(registry: MetricsRegistry, cache: string): CacheMetr
   /** Gauges read from the cache when scraped; a closed cache's series go with it. */
   const gauge = (name: string, help: string, read: (set: (value: number, store?: string) => void) => void) => {
     const metric = getOrCreate(registry, name, () => {
-      const readers = new Map<string, typeof read>()
+      const readers: Readers = new Map()
       const created = new prom.Gauge({
         name,
         help,
@@ -192,16 +192,28 @@ export function promMetrics(registry: MetricsRegistry, cache: string): CacheMetr
         registers: [registry],
         collect(this: PromGauge) {
           this.reset()
-          for (const [c, r] of readers) r((v, store) => (store ? this.labels(c, store) : this.labels(c)).set(v))
+          // Caches of one name in one process (two instances) add up, as their counters do; of two
+          // breakers, the worse state shows.
+          const sums = new Map<string, { labels: string[]; value: number }>()
+          for (const { cache: c, read: r } of readers.values())
+            r((v, store) => {
+              const labels = store ? [c, store] : [c]
+              const key = labels.join('\u0000')
+              const found = sums.get(key)
+              if (found) found.value = name === 'corral_breaker_state' ? Math.max(found.value, v) : found.value + v
+              else sums.set(key, { labels, value: v })
+            })
+          for (const { labels, value } of sums.values()) this.labels(...labels).set(value)
         },
       })
       gaugeReaders.set(created, readers)
       return created
     }) as PromGauge
-    gaugeReaders.get(metric)?.set(cache, read)
-    return { metric, read }
+    const token = {}
+    gaugeReaders.get(metric)?.set(token, { cache, read })
+    return { metric, token }
   }
-  const gauges: { metric: PromGauge; read: unknown }[] = []
+  const gauges: { metric: PromGauge; token: object }[] = []
 
   /**
    * Counter children that count in a plain number and hand the sum to prom-client when the
@@ -298,16 +310,14 @@ export function promMetrics(registry: MetricsRegistry, cache: string): CacheMetr
     },
     // Counters and histograms keep their totals, as prom-client's do; gauges describe a live cache.
     close: () => {
-      for (const { metric, read } of gauges) {
-        const readers = gaugeReaders.get(metric)
-        if (readers && readers.get(cache) === read) readers.delete(cache)
-      }
+      for (const { metric, token } of gauges) gaugeReaders.get(metric)?.delete(token)
     },
   }
 }
 
 /** Per gauge, the function of each cache that reads its current value. */
-const gaugeReaders = new WeakMap<object, Map<string, (set: (value: number, store?: string) => void) => void>>()
+type Readers = Map<object, { cache: string; read: (set: (value: number, store?: string) => void) => void }>
+const gaugeReaders = new WeakMap<object, Readers>()
 
 /** Per prom-client metric, the flushers of every cache that counts into it. */
 const pendingFlushers = new WeakMap<object, Set<() => void>>()

@@ -100,16 +100,22 @@ interface Dashboard {
 }
 
 const dashboard = JSON.parse(await readFile(DASHBOARD, 'utf8')) as Dashboard
+/** The panels that chart something (rows only group them). */
+const charts = dashboard.panels.filter((p) => p.type !== 'row')
+const ROWS = ['Origin protection', 'Callers', 'Fleet coordination', 'Store and breaker', 'L1']
+const FILTER = 'job=~"$job",instance=~"$instance",cache=~"$cache"'
 
 function allTargets(): { panel: Panel; target: Target; expr: string }[] {
-  return dashboard.panels.flatMap((panel) =>
-    (panel.targets ?? []).map((target) => ({ panel, target, expr: target.expr ?? '' })),
-  )
+  return charts.flatMap((panel) => (panel.targets ?? []).map((target) => ({ panel, target, expr: target.expr ?? '' })))
 }
 
-/** What Grafana would send for "All" on `$cache` and a 1 s scrape interval. */
+/** What Grafana would send for "All" on `$job`, `$instance` and `$cache`, and a 1 s scrape interval. */
 function substitute(expr: string, cache = '.*'): string {
-  return expr.replaceAll('$__rate_interval', '15s').replaceAll('$cache', cache)
+  return expr
+    .replaceAll('$__rate_interval', '15s')
+    .replaceAll('$cache', cache)
+    .replaceAll('$job', '.*')
+    .replaceAll('$instance', '.*')
 }
 
 function panelByTitle(title: string): Panel {
@@ -127,6 +133,7 @@ describe('grafana/dashboard.json model', () => {
 
   it('has unique integer panel ids and no overlapping panels on a 24-column grid', () => {
     const ids = dashboard.panels.map((p) => p.id)
+    expect(dashboard.panels.filter((p) => p.type === 'row')).toHaveLength(5)
     for (const id of ids) expect(Number.isInteger(id) && id > 0, `panel id ${id}`).toBe(true)
     expect(new Set(ids).size).toBe(ids.length)
     const cells = new Map<string, string>()
@@ -142,23 +149,41 @@ describe('grafana/dashboard.json model', () => {
     }
   })
 
-  it('has a prometheus datasource variable and a multi/all `cache` variable', () => {
+  it('has a prometheus datasource variable and multi/all `job`, `instance` and `cache` variables, each narrowing the next', () => {
     const vars = dashboard.templating.list
+    expect(vars.map((v) => v.name)).toEqual(['datasource', 'job', 'instance', 'cache'])
     const ds = vars.find((v) => v.name === 'datasource')
     expect(ds).toMatchObject({ type: 'datasource', query: 'prometheus' })
-    const cache = vars.find((v) => v.name === 'cache')
-    expect(cache).toMatchObject({
-      type: 'query',
-      multi: true,
-      includeAll: true,
-      datasource: DATASOURCE,
-      definition: 'label_values(corral_requests_total, cache)',
-    })
-    expect((cache?.query as { query?: string } | undefined)?.query).toBe('label_values(corral_requests_total, cache)')
+    const queries = {
+      job: 'label_values(corral_requests_total, job)',
+      instance: 'label_values(corral_requests_total{job=~"$job"}, instance)',
+      cache: 'label_values(corral_requests_total{job=~"$job",instance=~"$instance"}, cache)',
+    }
+    for (const [name, query] of Object.entries(queries)) {
+      const v = vars.find((x) => x.name === name)
+      expect(v).toMatchObject({ type: 'query', multi: true, includeAll: true, allValue: '.*', datasource: DATASOURCE })
+      expect((v?.query as { query?: string } | undefined)?.query).toBe(query)
+    }
+  })
+
+  it('groups the panels in rows, in order, with caller latency next to origin latency', () => {
+    const rows = dashboard.panels.filter((p) => p.type === 'row')
+    expect(rows.map((r) => r.title)).toEqual(ROWS)
+    for (const r of rows) expect(r.gridPos).toMatchObject({ x: 0, w: 24, h: 1 })
+    // Each panel sits below its row and above the next one.
+    for (const [i, r] of rows.entries()) {
+      const next = rows[i + 1]?.gridPos.y ?? Number.POSITIVE_INFINITY
+      const inRow = charts.filter((p) => p.gridPos.y > r.gridPos.y && p.gridPos.y < next)
+      expect(inRow.length, r.title).toBeGreaterThan(0)
+    }
+    const caller = panelByTitle('Caller latency p50 / p95 / p99 (wrap)')
+    const origin = panelByTitle('Origin latency p50 / p95 / p99')
+    expect(caller.gridPos.y).toBe(origin.gridPos.y)
+    expect(Math.abs(caller.gridPos.x - origin.gridPos.x)).toBe(caller.gridPos.w)
   })
 
   it(`points every panel and every target at ${DATASOURCE_VAR}`, () => {
-    for (const panel of dashboard.panels) {
+    for (const panel of charts) {
       expect(panel.datasource, panel.title).toEqual(DATASOURCE)
       expect(panel.targets?.length, `${panel.title} has queries`).toBeGreaterThan(0)
       for (const target of panel.targets ?? []) {
@@ -169,7 +194,7 @@ describe('grafana/dashboard.json model', () => {
     }
   })
 
-  it('queries only contract metrics, each filtered by $cache, rates over $__rate_interval, and covers all of them', () => {
+  it('queries only corral metrics, each filtered by $job, $instance and $cache, rates over $__rate_interval, and covers all of them', () => {
     const used = new Set<string>()
     for (const { panel, expr } of allTargets()) {
       const names = [...expr.matchAll(/\b(corral_\w+)/g)].map((m) => m[1] as string)
@@ -182,7 +207,7 @@ describe('grafana/dashboard.json model', () => {
         used.add(EXPOSED[base] ? base : name)
       }
       const selectors = [...expr.matchAll(/\bcorral_\w+(\{[^}]*\})?/g)]
-      for (const s of selectors) expect(s[1] ?? '', `${panel.title}: ${s[0]}`).toContain('cache=~"$cache"')
+      for (const s of selectors) expect(s[1] ?? '', `${panel.title}: ${s[0]}`).toContain(FILTER)
       for (const r of expr.matchAll(/\brate\([^)]*\)/g)) expect(r[0], panel.title).toContain('[$__rate_interval]')
     }
     expect([...used].sort()).toEqual(Object.keys(EXPOSED).sort())
@@ -694,7 +719,7 @@ describe('the dashboard on a real Prometheus', () => {
     const share = await values('Origin share (origin calls / requests)')
     expect(share).toHaveLength(1)
     share.forEach(ratio)
-    const hit = await values('Hit ratio')
+    const hit = await values('Hit ratio (fresh hits)')
     expect(hit).toHaveLength(1)
     hit.forEach(ratio)
     // the steady traffic is ~8 hits per miss, and bursts coalesce
@@ -705,9 +730,9 @@ describe('the dashboard on a real Prometheus', () => {
     const byCache = await values('Origin share by cache')
     expect(byCache.map((v) => JSON.parse(v.legend).cache).sort()).toEqual(['orders', 'users'])
     byCache.forEach(ratio)
-    ;(await values('Hit ratio by cache')).forEach(ratio)
+    ;(await values('Hit ratio by cache (fresh hits)')).forEach(ratio)
     // a Grafana multi-value selection of one cache
-    const onlyUsers = await values('Hit ratio by cache', '(users)')
+    const onlyUsers = await values('Hit ratio by cache (fresh hits)', '(users)')
     expect(onlyUsers.map((v) => JSON.parse(v.legend).cache)).toEqual(['users'])
 
     const vs = await values('Origin calls/s vs requests/s')
@@ -725,8 +750,40 @@ describe('the dashboard on a real Prometheus', () => {
       expect(q.value).toBeLessThan(4.2)
     }
     expect(latency[0]?.value).toBeLessThanOrEqual(latency[2]?.value ?? 0) // p50 <= p99
-    const inflight = await values('In-flight loads')
+    const inflight = await values('Loads in flight and queued')
     for (const v of inflight) expect(v.value).toBeGreaterThanOrEqual(0)
+    expect(inflight.length).toBeGreaterThanOrEqual(2 * CACHES.length) // in flight and queued, per cache
+
+    // Callers: the wrap histogram, next to the origin's; memory hits make the caller p50 tiny.
+    const caller = await values('Caller latency p50 / p95 / p99 (wrap)')
+    expect(caller).toHaveLength(3)
+    expect(caller[0]?.value).toBeLessThanOrEqual(caller[2]?.value ?? 0)
+    expect(caller[0]?.value).toBeLessThan(latency[0]?.value ?? 0)
+    const answers = (await values('Answers/s by kind')).map((v) => JSON.parse(v.legend).result)
+    expect(answers).toEqual(expect.arrayContaining(['hit', 'miss', 'coalesced', 'stale', 'negative_hit']))
+    await values('Caller p99 by answer')
+    const stale = await values('Stale ratio')
+    expect(stale).toHaveLength(1)
+    expect(stale[0]?.value).toBeGreaterThanOrEqual(0)
+
+    // Store, breaker and L1: the Redis cache's series (its traffic ran before the scrapes).
+    expect((await values('Breakers open')).map((v) => v.value)).toEqual([0])
+    expect((await values('Breaker state by instance')).map((v) => [JSON.parse(v.legend).store, v.value])).toEqual([
+      ['redis', 0],
+    ])
+    expect((await values('Breaker transitions')).map((v) => JSON.parse(v.legend).to).sort()).toEqual([
+      'closed',
+      'half_open',
+      'open',
+    ])
+    const entries = await values('L1 entries')
+    expect(entries.map((v) => JSON.parse(v.legend).cache)).toEqual(['sessions'])
+    expect(entries[0]?.value).toBeGreaterThan(0)
+    expect((await values('L1 bytes'))[0]?.value).toBeGreaterThan(0)
+    const evictions = (await values('L1 evictions by reason')).map((v) => v.legend)
+    expect(evictions).toEqual(
+      expect.arrayContaining(['{"reason":"size"}', '{"reason":"invalidation"}', '{"reason":"cleared"}', '{}']),
+    )
     await values('Invalidations by kind')
     await values('Stale served by reason')
     await values('Refreshes by reason')
