@@ -32,6 +32,8 @@ export interface DemoConfig {
   /** Prefix of every cache key: a fresh one starts cold on a shared Redis. */
   namespace?: string
   statsIntervalMs?: number
+  /** With Redis: an in-process L1 tier of this many entries (L1_ENTRIES), bounded to 1 MB too. */
+  l1Entries?: number
 }
 
 export interface Demo {
@@ -58,13 +60,15 @@ export async function startDemo(config: DemoConfig): Promise<Demo> {
     namespace: config.namespace ?? 'demo',
     store: config.redisUrl ? redisStore({ url: config.redisUrl }) : memoryStore(),
     lock: Boolean(config.redisUrl),
+    ...(config.redisUrl && config.l1Entries ? { l1: { maxEntries: config.l1Entries, maxBytes: 1_000_000 } } : {}),
     ttl: config.ttl ?? '60s',
     // Stale-if-error: when the database is down, persons already read keep being served for 10 min.
     grace: '10m',
     timeout: { hard: '3s' },
     metrics: { registry },
   })
-  const store = config.redisUrl ? `Redis at ${new URL(config.redisUrl).host} (lock: true)` : 'memory store'
+  const l1 = config.redisUrl && config.l1Entries ? `, L1 of ${config.l1Entries} entries` : ''
+  const store = config.redisUrl ? `Redis at ${new URL(config.redisUrl).host} (lock: true${l1})` : 'memory store'
   const stats = new Stats(registry, () => origin.queries, config.statsIntervalMs)
   const sql = cachedQuery(cache, origin.pool)
   const areasCache = httpCache(cache, { ttl: '30s', tags: () => ['table:areas'] })

@@ -29,7 +29,7 @@ import { type RedisServer, startRedis } from '../test/support/redis-server.ts'
 import type { Dashboard } from './dashboard-preview/model.ts'
 import { queryPanels, type RangeResult } from './dashboard-preview/query.ts'
 import { type Frame, finite, format, renderHtml } from './dashboard-preview/render.ts'
-import { CACHE_TTL, REPLICAS } from './dashboard-preview/settings.ts'
+import { CACHE_TTL, L1_ENTRIES, REPLICAS } from './dashboard-preview/settings.ts'
 import { agent, drive, type Marker, statuses } from './dashboard-preview/traffic.ts'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
@@ -96,7 +96,12 @@ async function main(): Promise<void> {
   onCleanup('redis-server', () => redis.stop())
   const demos: DemoProcess[] = []
   for (let i = 0; i < REPLICAS; i++) {
-    const demo = await startDemoProcess({ REDIS_URL: redis.url, CACHE_TTL, STATS_INTERVAL_MS: '1000' })
+    const demo = await startDemoProcess({
+      REDIS_URL: redis.url,
+      CACHE_TTL,
+      STATS_INTERVAL_MS: '1000',
+      L1_ENTRIES: String(L1_ENTRIES),
+    })
     onCleanup(`demo ${demo.url}`, () => demo.stop())
     demos.push(demo)
   }

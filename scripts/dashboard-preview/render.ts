@@ -1,7 +1,7 @@
 /** Rendering: one self-contained HTML page, the panels on their gridPos as inline SVG, Grafana's dark theme. */
 import type { Dashboard, ThresholdStep } from './model.ts'
 import type { PanelData, Series } from './query.ts'
-import { CACHE_TTL, RATE_INTERVAL, REPLICAS, STEP_S } from './settings.ts'
+import { CACHE_TTL, L1_ENTRIES, RATE_INTERVAL, REPLICAS, STEP_S } from './settings.ts'
 
 const THEME = {
   page: '#111217',
@@ -347,7 +347,7 @@ export function renderHtml(dashboard: Dashboard, panels: PanelData[], frame: Fra
     <span class="var"><b>cache</b>All (.*)</span>
     <span class="var"><b>$__rate_interval</b>${RATE_INTERVAL}</span>
     <span class="var"><b>step</b>${STEP_S}s</span>
-    <span class="var"><b>scrape</b>1s, ${REPLICAS} demo replicas on one Redis, CACHE_TTL=${CACHE_TTL}</span>
+    <span class="var"><b>scrape</b>1s, ${REPLICAS} demo replicas on one Redis, CACHE_TTL=${CACHE_TTL}, L1 of ${L1_ENTRIES}</span>
     <span class="var"><b>range</b>${range}</span>
   </div>
   <div class="notes">${notes.map((n, i) => `<span><i>${i + 1}</i>${escapeHtml(n)}</span>`).join(' ')}</div>

@@ -7,3 +7,5 @@ export const STEP_S = 1
 export const REPLICAS = 2
 /** Short enough that entries expire (stale serves, refreshes) a few times during the run. */
 export const CACHE_TTL = '10s'
+/** Fewer than the Zipf ids read, so the L1 panels show evictions by size. */
+export const L1_ENTRIES = 150
