@@ -19,8 +19,8 @@ const CACHE = join(ROOT, 'node_modules', '.cache')
  * Grafana's enums (ThresholdsMode, MappingType...) are TypeScript string enums, which a JSON string
  * cannot be typed as; this maps each to the union of its values and leaves the rest as is.
  */
-// biome-ignore lint/suspicious/noTemplateCurlyInString: TypeScript source for tsc, not a JS template
 const JSON_OF =
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: TypeScript source for tsc, not a JS template
   'type Json<T> = T extends string ? `${T}` : T extends (infer U)[] ? Json<U>[] : T extends object ? { [K in keyof T]: Json<T[K]> } : T'
 
 async function typecheck(dir: string, name: string, model: Record<string, unknown>) {
