@@ -373,7 +373,7 @@ async function driveSessions(): Promise<void> {
   proxy = await startFaultProxy(redis.port)
   const cache = createCache({
     name: 'sessions',
-    store: redisStore({ url: proxy.url, timeout: 100, breaker: { failures: 2, cooldown: 100 } }),
+    store: redisStore({ url: proxy.url, timeout: 100, breaker: { failures: 2, cooldown: '1s' } }),
     l1: { maxEntries: 4, maxBytes: 100_000 },
     lock: true,
     metrics: { registry },
@@ -442,6 +442,7 @@ async function driveSessions(): Promise<void> {
     'up',
     async () => (await sample('corral_breaker_transitions_total', { to: 'closed' })) > 0,
     'never closed',
+    10_000,
   )
   expect(await sample('corral_breaker_state', { store: 'redis' })).toBe(0)
   expect(await sample('corral_breaker_transitions_total', { to: 'half_open' })).toBeGreaterThan(0)
@@ -780,6 +781,10 @@ describe('the dashboard on a real Prometheus', () => {
     expect(entries.map((v) => JSON.parse(v.legend).cache)).toEqual(['sessions'])
     expect(entries[0]?.value).toBeGreaterThan(0)
     expect((await values('L1 bytes'))[0]?.value).toBeGreaterThan(0)
+    // The memory caches answer (nearly) every hit without awaiting; the Redis cache's L1 some.
+    const fromMemory = await values('Hits answered from memory')
+    expect(fromMemory.map((v) => JSON.parse(v.legend).cache).sort()).toEqual(['orders', 'users'])
+    for (const v of fromMemory) expect(v.value).toBeGreaterThan(0.5)
     const evictions = (await values('L1 evictions by reason')).map((v) => v.legend)
     expect(evictions).toEqual(
       expect.arrayContaining(['{"reason":"size"}', '{"reason":"invalidation"}', '{"reason":"cleared"}', '{}']),
