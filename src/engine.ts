@@ -3,7 +3,7 @@ import { nowMicros } from './clock.ts'
 import type { InvalidationChannel, KeyLock, LockLease, LockMode } from './coordination.ts'
 import { type Duration, toMs } from './duration.ts'
 import { classify, type Entry } from './entry.ts'
-import { OriginTimeoutError } from './errors.ts'
+import { OriginTimeoutError, RemoteLoaderError } from './errors.ts'
 import { channels, type LockEvent } from './events.ts'
 import { Flight } from './flight.ts'
 import { assertTags } from './keys.ts'
@@ -68,8 +68,8 @@ function batchResults(result: unknown): (key: string) => unknown {
 interface Loaded {
   value: unknown
   stale?: StaleReason
-  /** Another process loaded it (the fleet lock's winner). */
-  coalesced?: boolean
+  /** Another process loaded it (the lock's winner). */
+  remote?: boolean
 }
 
 const LOCK_OUTCOME = {
@@ -164,8 +164,15 @@ export class Engine {
       this.#metrics.request('miss')
       const { promise, shared } = this.#join(req, entry)
       if (shared) result = 'coalesced'
-      const loaded = await promise
-      if (loaded.coalesced) result = 'coalesced'
+      let loaded: Loaded
+      try {
+        loaded = await promise
+      } catch (error) {
+        // Another process's load failed and this caller gets its error: it waited for that load.
+        if (error instanceof RemoteLoaderError) result = 'coalesced'
+        throw error
+      }
+      if (loaded.remote) result = 'coalesced'
       // A miss can still end on a graced value: the load found one and then failed or timed out.
       if (loaded.stale) {
         result = 'stale'
@@ -422,7 +429,7 @@ export class Engine {
       const raced = await withTimeout(settled, soft, () => LATE)
       if (typeof raced === 'object' && raced.stale === undefined) {
         this.#metrics.request('miss')
-        return { value: raced.value as T, result: joined || raced.coalesced ? 'coalesced' : 'miss' }
+        return { value: raced.value as T, result: joined || raced.remote ? 'coalesced' : 'miss' }
       }
       reason = raced === LATE ? 'timeout' : raced === FAILED ? 'origin_error' : ((raced as Loaded).stale as StaleReason)
     } else {
@@ -492,7 +499,7 @@ export class Engine {
           const landed = await this.readValid(req.storeKey)
           if (landed && Date.now() < landed.freshUntilMs) {
             this.#metrics.coalesced('distributed')
-            return { value: landed.value, coalesced: true }
+            return { value: landed.value, remote: true }
           }
           break // announced but not readable (not cacheable, or overwritten): try again
         }
