@@ -2,7 +2,7 @@ import pLimit from 'p-limit'
 import { Bus } from './bus.ts'
 import { nowMicros } from './clock.ts'
 import { type Duration, toMs } from './duration.ts'
-import { type BatchLoader, buildEntry, Engine, type Loader, type ReadRequest } from './engine.ts'
+import { type BatchLoader, buildEntry, Engine, type Loader, type ReadRequest, type WrapResult } from './engine.ts'
 import { CorralConfigError, CorralError } from './errors.ts'
 import { assertKey, assertTags, namespaced } from './keys.ts'
 import { FleetLock } from './lock.ts'
@@ -23,6 +23,11 @@ import { TieredStore } from './stores/tiered.ts'
 /** Per-call options of `wrap`: the policy knobs plus the tags this result is stored with. */
 export interface WrapOptions extends PolicyOptions {
   tags?: string[]
+  /**
+   * Told how this call was answered ('hit', 'stale', 'miss', 'coalesced', 'negative_hit'), once,
+   * synchronously, just before the returned promise settles (also when it rejects).
+   */
+  onResult?: (result: WrapResult) => void
 }
 
 /** A memoized function made by `cache.fn`. */
@@ -297,12 +302,16 @@ export class Cache {
     this.#open()
     assertKey(key)
     if (typeof loader !== 'function') throw new CorralConfigError(`${where}.loader`, loader, 'must be a function')
+    const onResult = options?.onResult
+    if (onResult !== undefined && typeof onResult !== 'function')
+      throw new CorralConfigError(`${where}.onResult`, onResult, 'must be a function')
     return {
       key,
       storeKey: namespaced(this.#options.namespace, key),
       loader,
       policy: this.#policy(options, where),
       tags: this.#tags(options),
+      onResult,
     }
   }
 

@@ -1,6 +1,6 @@
 export { Cache, type CachedFunction, createCache, type FnOptions, type WarmOptions, type WrapOptions } from './cache.ts'
 export type { Duration } from './duration.ts'
-export type { BatchLoader, Loader, LoaderContext } from './engine.ts'
+export type { BatchLoader, Loader, LoaderContext, WrapResult } from './engine.ts'
 export type { Entry } from './entry.ts'
 export {
   CorralConfigError,
