@@ -5,8 +5,7 @@
  *
  *   node --expose-gc --import tsx scripts/http-stream.ts [runs]
  */
-import { get } from 'node:http'
-import { createServer, type ServerResponse } from 'node:http'
+import { createServer, get, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { createCache } from '../src/index.ts'
 import { httpCache } from '../src/integrations/http.ts'

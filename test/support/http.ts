@@ -1,7 +1,7 @@
 import {
-  type IncomingHttpHeaders,
-  request as httpRequest,
   createServer,
+  request as httpRequest,
+  type IncomingHttpHeaders,
   type RequestListener,
   type Server,
 } from 'node:http'
