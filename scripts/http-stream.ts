@@ -3,7 +3,9 @@
  * time and the server process's RSS growth (peak sampled every 5 ms). The handler writes like a
  * well-behaved stream: it waits for 'drain' whenever write() returns false.
  *
- *   node --expose-gc --import tsx scripts/http-stream.ts [runs]
+ *   node --expose-gc --import tsx scripts/http-stream.ts [runs] [--no-cache]
+ *
+ * `--no-cache` streams without the middleware: the floor to compare with.
  */
 import { createServer, get, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
@@ -48,10 +50,11 @@ async function once(url: string): Promise<{ ttfbMs: number; totalMs: number; byt
 
 const cache = createCache({ logger: false })
 const middleware = httpCache(cache, { ttl: '30s' })
-const server = createServer((req, res) => middleware(req, res, () => void stream(res)))
+const bare = process.argv.includes('--no-cache')
+const server = createServer((req, res) => (bare ? void stream(res) : middleware(req, res, () => void stream(res))))
 await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
 const { port } = server.address() as AddressInfo
-const runs = Number(process.argv[2] ?? 3)
+const runs = Number(process.argv.find((a) => /^\d+$/.test(a)) ?? 3)
 for (let i = 0; i < runs; i++) {
   // A new path each run: every run streams through the handler (a body this large is never stored).
   const r = await once(`http://127.0.0.1:${port}/download/${i}`)
