@@ -53,6 +53,32 @@ export class NotACounterError extends CorralError {
   }
 }
 
+/** Why `cachedQuery(...).query` refused a statement. */
+export type UnsafeQueryReason =
+  | 'unparsable'
+  | 'multiple-statements'
+  | 'not-a-read'
+  | 'literal'
+  | 'variable'
+  | 'side-effect'
+  | 'locking-read'
+  | 'select-into'
+
+/**
+ * SQL the cached-query helper will not run and cache: not a single read-only statement, or one
+ * with a value written into its text instead of passed as a parameter. Nothing reached the database.
+ */
+export class UnsafeQueryError extends CorralError {
+  override name = 'UnsafeQueryError'
+  constructor(
+    readonly reason: UnsafeQueryReason,
+    readonly sql: string,
+    detail: string,
+  ) {
+    super(`corral: query refused (${reason}): ${detail}`)
+  }
+}
+
 function describe(value: unknown): string {
   if (typeof value === 'string') return JSON.stringify(value.length > 80 ? `${value.slice(0, 80)}…` : value)
   if (typeof value === 'bigint') return `${value}n`

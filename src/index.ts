@@ -9,6 +9,8 @@ export {
   NotACounterError,
   OriginTimeoutError,
   SerializationError,
+  UnsafeQueryError,
+  type UnsafeQueryReason,
 } from './errors.ts'
 export { RemoteLoaderError } from './lock.ts'
 export type { Logger } from './logger.ts'
