@@ -16,6 +16,7 @@ export const EVERY_TABLE = 'table:*'
 /** Literal node types of the parser's AST: a value written into the SQL text. */
 const LITERALS = new Set([
   'number',
+  'bigint',
   'string',
   'single_quote_string',
   'double_quote_string',
@@ -135,17 +136,51 @@ function walk(node: unknown, where: string | undefined, sql: string): void {
   if (n.type === 'select' && 'columns' in n) return inspectSelect(n, sql)
   if (n.type === 'assign') throw refuse('side-effect', sql, 'an assignment (:=)')
   if (n.type === 'var') throw refuse('variable', sql, 'a variable: the result would depend on the session')
+  if (n.type === 'column_ref') {
+    // The parser reads `1e3` as a column name; MySQL reads a number. No column name starts with a
+    // digit here, quoted or not, since the two cannot be told apart.
+    if (where !== undefined && /^[\d.]/.test(columnName(n))) throw literalIn(n, where, sql)
+    return
+  }
   if (n.type === 'function') {
     const name = functionName(n)
     if (SIDE_EFFECTS.has(name)) throw refuse('side-effect', sql, `${name}()`)
+    walk(n.args, where, sql)
+    walk(n.over, where, sql)
+    return
   }
-  if (where !== undefined && typeof n.type === 'string' && LITERALS.has(n.type))
-    throw refuse('literal', sql, `a ${n.type.replace(/_/g, ' ')} literal in ${where}: pass it as a ? parameter`)
   // `x IS NULL` / `IS NOT NULL` test for absence; that NULL is not a value anyone passes in.
   if (n.type === 'binary_expr' && /^IS( NOT)?$/i.test(String(n.operator)) && (n.right as Node)?.type === 'null') {
     return walk(n.left, where, sql)
   }
+  if (where !== undefined && isLiteral(n)) throw literalIn(n, where, sql)
   for (const [key, value] of Object.entries(n)) walk(value, where ?? PREDICATES[key], sql)
+}
+
+/**
+ * A value written in the text: a literal type, or any other node carrying a plain value that is
+ * not a placeholder (`?`, `:name`) or a keyword-like name (CURRENT_TIMESTAMP): unknown node kinds
+ * count as literals rather than slip through.
+ */
+function isLiteral(n: Node): boolean {
+  if (typeof n.type !== 'string') return false
+  if (LITERALS.has(n.type)) return true
+  const value = n.value
+  if (value === undefined || (typeof value === 'object' && value !== null)) return false
+  if (n.type === 'origin') return value !== '?' && !/^[A-Z_]+$/i.test(String(value))
+  if (n.type === 'param' || n.type === 'star') return false
+  if (n.type === 'default') return /^[\d.+-]/.test(String(value))
+  return true
+}
+
+function literalIn(n: Node, where: string, sql: string): UnsafeQueryError {
+  const kind = n.type === 'column_ref' ? 'number' : String(n.type).replace(/_/g, ' ')
+  return refuse('literal', sql, `a ${kind} literal in ${where}: pass it as a ? parameter`)
+}
+
+function columnName(n: Node): string {
+  const column = n.column as string | { expr?: { value?: unknown } } | undefined
+  return typeof column === 'string' ? column : String(column?.expr?.value ?? '')
 }
 
 function functionName(n: Node): string {
