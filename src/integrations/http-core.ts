@@ -2,11 +2,12 @@ import { LRUCache } from 'lru-cache'
 import type { Cache } from '../cache.ts'
 import { type Duration, toMs } from '../duration.ts'
 import type { WrapResult } from '../engine.ts'
-import { CorralConfigError } from '../errors.ts'
+import { CorralConfigError, NotCacheable } from '../errors.ts'
 import { boundedKey, defaultKey, hasCredentials, type RequestLike, variantKey } from './http-key.ts'
 import { type HeaderMap, headerValue, judgeHeaders, type NotStoredReason } from './http-rules.ts'
 
 export type { RequestLike } from './http-key.ts'
+export { NotCacheable }
 
 /** `x-cache` of a response the cache answered or filled. */
 export type CacheLabel = 'hit' | 'stale' | 'miss' | 'coalesced'
@@ -59,14 +60,6 @@ export interface CachedResponse {
   vary?: Record<string, string>
   /** Marked `public` or `s-maxage`: may answer a request that carries credentials. */
   shared?: true
-}
-
-/** The handler's response was not stored: requests that waited for it run their own handler. */
-export class NotCacheable extends Error {
-  override name = 'NotCacheable'
-  constructor(readonly reason: NotStoredReason) {
-    super(`corral: response not stored (${reason})`)
-  }
 }
 
 /**
