@@ -132,8 +132,14 @@ function walk(node: unknown, where: string | undefined, sql: string): void {
   if (node === null || typeof node !== 'object') return
   const n = node as Node
   // A subquery: its own select list is not a predicate, its own WHERE is.
-  if (n.ast && typeof n.ast === 'object') return inspectSelect(n.ast as Node, sql)
-  if (n.type === 'select' && 'columns' in n) return inspectSelect(n, sql)
+  if (n.ast && typeof n.ast === 'object') {
+    inspectSelect(n.ast as Node, sql)
+    return
+  }
+  if (n.type === 'select' && 'columns' in n) {
+    inspectSelect(n, sql)
+    return
+  }
   if (n.type === 'assign') throw refuse('side-effect', sql, 'an assignment (:=)')
   if (n.type === 'var') throw refuse('variable', sql, 'a variable: the result would depend on the session')
   if (n.type === 'column_ref') {
@@ -151,7 +157,8 @@ function walk(node: unknown, where: string | undefined, sql: string): void {
   }
   // `x IS NULL` / `IS NOT NULL` test for absence; that NULL is not a value anyone passes in.
   if (n.type === 'binary_expr' && /^IS( NOT)?$/i.test(String(n.operator)) && (n.right as Node)?.type === 'null') {
-    return walk(n.left, where, sql)
+    walk(n.left, where, sql)
+    return
   }
   if (where !== undefined && isLiteral(n)) throw literalIn(n, where, sql)
   for (const [key, value] of Object.entries(n)) walk(value, where ?? PREDICATES[key], sql)
