@@ -183,7 +183,7 @@ describe('the key and Vary', () => {
     let calls = 0
     app.get('/greeting', httpCache(newCache(), { ttl: '1m' }), (req, res) => {
       calls += 1
-      res.set('vary', 'Accept-Language').send(req.headers['accept-language'] === 'fr' ? 'Bonjour' : 'Hello')
+      res.set('vary', 'Accept-Language, Cookie').send(req.headers['accept-language'] === 'fr' ? 'Bonjour' : 'Hello')
     })
     const server = await serve(app)
     const url = `${server.url}/greeting`
