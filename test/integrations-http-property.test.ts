@@ -1,8 +1,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import fc from 'fast-check'
+import Fastify from 'fastify'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createCache } from '../src/index.ts'
-import { type HttpCacheOptions, httpCache } from '../src/integrations/http.ts'
+import { fastifyCache, type HttpCacheOptions, httpCache } from '../src/integrations/http.ts'
 import type { RequestLike } from '../src/integrations/http-key.ts'
 import { listen, rawRequest } from './support/http.ts'
 
@@ -22,21 +23,43 @@ function identityOf(req: RequestLike): string {
   return cookie ?? bearer ?? 'anonymous'
 }
 
-/** Echoes who it served, for which host and language; some routes vary, set cookies or are public. */
-function handler(req: IncomingMessage, res: ServerResponse): void {
+/** What the app answers: who it served, for which host and language; some routes vary, set cookies or are public. */
+function answer(req: RequestLike) {
   const path = new URL(req.url ?? '/', 'http://x').pathname
-  const who = identityOf(req as RequestLike)
+  const who = identityOf(req)
   const body = { served: who, host: req.headers.host, lang: req.headers['accept-language'] ?? '' }
-  res.setHeader('content-type', 'application/json')
-  if (path === '/vary') res.setHeader('vary', 'Accept-Language')
-  if (path === '/login') res.setHeader('set-cookie', `uid=${who}`)
+  const headers: Record<string, string> = { 'content-type': 'application/json' }
+  if (path === '/vary') headers.vary = 'Accept-Language'
+  if (path === '/login') headers['set-cookie'] = `uid=${who}`
   if (path === '/public') {
     // Public means the same for everyone: the body must not depend on who asked.
-    res.setHeader('cache-control', 'public, max-age=60')
+    headers['cache-control'] = 'public, max-age=60'
     body.served = 'anyone'
   }
-  if (path === '/status') res.statusCode = who === 'anonymous' ? 404 : 200
-  res.end(JSON.stringify(body))
+  const status = path === '/status' && who === 'anonymous' ? 404 : 200
+  return { status, headers, body: JSON.stringify(body) }
+}
+
+function handler(req: IncomingMessage, res: ServerResponse): void {
+  const { status, headers, body } = answer(req as RequestLike)
+  res.statusCode = status
+  for (const [name, value] of Object.entries(headers)) res.setHeader(name, value)
+  res.end(body)
+}
+
+/** The same app on Fastify behind fastifyCache; a new one per run, so each starts with an empty cache. */
+async function fastifyApp(options: HttpCacheOptions) {
+  const cache = createCache({ logger: false })
+  const app = Fastify()
+  await app.register(fastifyCache(cache, options))
+  app.get('/*', async (req, reply) => {
+    const { status, headers, body } = answer(req as unknown as RequestLike)
+    reply.code(status).headers(headers)
+    return body
+  })
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  const url = `http://127.0.0.1:${(app.addresses()[0] as { port: number }).port}`
+  return { url, close: async () => (await app.close(), await cache.close()) }
 }
 
 const callArb: fc.Arbitrary<Call> = fc.record({
@@ -68,15 +91,21 @@ describe('httpCache never hands one user another user’s response (property)', 
       fc.asyncProperty(
         fc.array(fc.array(callArb, { minLength: 1, maxLength: 4 }), { minLength: 1, maxLength: 8 }),
         fc.boolean(),
-        async (batches, keyedByUser) => {
-          const cache = createCache({ logger: false })
+        fc.constantFrom('node:http', 'fastify'),
+        async (batches, keyedByUser, adapter) => {
           const options: HttpCacheOptions = { ttl: '1m', ...(keyedByUser ? { userKey: identityOf } : {}) }
-          current = httpCache(cache, options)
+          let target: { url: string; close(): Promise<unknown> }
+          if (adapter === 'fastify') target = await fastifyApp(options)
+          else {
+            const cache = createCache({ logger: false })
+            current = httpCache(cache, options)
+            target = { url: server.url, close: () => cache.close() }
+          }
           try {
             for (const batch of batches) {
               // Each batch goes out at once, so requests also meet in a shared load.
               const replies = await Promise.all(
-                batch.map((call) => rawRequest(`${server.url}${call.path}`, { headers: headersOf(call) })),
+                batch.map((call) => rawRequest(`${target.url}${call.path}`, { headers: headersOf(call) })),
               )
               for (const [i, reply] of replies.entries()) {
                 const call = batch[i] as Call
@@ -89,11 +118,11 @@ describe('httpCache never hands one user another user’s response (property)', 
               }
             }
           } finally {
-            await cache.close()
+            await target.close()
           }
         },
       ),
-      { numRuns: 40 },
+      { numRuns: 60 },
     )
   })
 })
