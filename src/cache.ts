@@ -24,7 +24,8 @@ export interface WrapOptions extends PolicyOptions {
   tags?: string[]
   /**
    * Told how this call was answered ('hit', 'stale', 'miss', 'coalesced', 'negative_hit'), once,
-   * synchronously, just before the returned promise settles (also when it rejects).
+   * synchronously, just before the returned promise settles (also when it rejects). Read by
+   * `wrap` and `refresh`; `set`, `wrapMany` and `warm` ignore it.
    */
   onResult?: (result: WrapResult) => void
 }
