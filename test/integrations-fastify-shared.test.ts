@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto'
+import { Readable } from 'node:stream'
 import fastifyCookie from '@fastify/cookie'
 import fastifySession from '@fastify/session'
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify'
@@ -115,5 +116,29 @@ describe('fastifyCache with shared-cache rules', () => {
     expect(await ask('tenant-b.example', 'fr')).toBe('Bonjour from tenant-b.example')
     expect(await ask('tenant-a.example', 'en')).toBe('Hello from tenant-a.example')
     expect(await ask('tenant-a.example', 'fr')).toBe('Bonjour from tenant-a.example')
+  })
+
+  it('copies a stream payload as it goes out: stored when small, passed through when over maxBytes', async () => {
+    const app = Fastify()
+    await app.register(newCache({ maxBytes: 1024 }))
+    const calls = { small: 0, large: 0 }
+    app.get('/small', async (_req, reply) => {
+      calls.small += 1
+      reply.type('text/plain')
+      return Readable.from(['one ', 'two ', 'three'])
+    })
+    app.get('/large', async (_req, reply) => {
+      calls.large += 1
+      reply.type('application/octet-stream')
+      return Readable.from(Array.from({ length: 64 }, () => Buffer.alloc(1024, 1)))
+    })
+    const url = await start(app)
+    expect(await rawRequest(`${url}/small`)).toMatchObject({ xCache: 'miss', body: 'one two three' })
+    expect(await rawRequest(`${url}/small`)).toMatchObject({ xCache: 'hit', body: 'one two three' })
+    expect((await rawRequest(`${url}/large`)).body.length).toBe(64 * 1024)
+    const again = await rawRequest(`${url}/large`)
+    expect(again).toMatchObject({ xCache: 'miss' })
+    expect(again.body.length).toBe(64 * 1024)
+    expect(calls).toEqual({ small: 1, large: 2 })
   })
 })

@@ -1,3 +1,4 @@
+import { Transform } from 'node:stream'
 import type { Cache } from '../cache.ts'
 import { bodyOf, type HandlerRun, HttpCacheCore, type HttpCacheOptions } from './http-core.ts'
 import type { RequestLike } from './http-key.ts'
@@ -65,10 +66,12 @@ export function fastifyCache(cache: Cache, options?: FastifyCacheOptions) {
       return reply.send(request.method === 'HEAD' ? undefined : bodyOf(response))
     })
 
-    // The serialized payload is what gets stored and replayed; a stream cannot be.
+    // The serialized payload is what gets stored and replayed; a stream is copied as it goes out.
     app.addHook('onSend', async (request: object, reply: FastifyReplyLike, payload: unknown) => {
       const entry = pending.get(request)
       if (!entry) return payload
+      entry.encoding = normalizeHeaders(reply.getHeaders())['content-encoding']
+      if (isStream(payload)) return payload.pipe(copyInto(entry))
       const body =
         payload === undefined || payload === null
           ? Buffer.alloc(0)
@@ -80,7 +83,6 @@ export function fastifyCache(cache: Cache, options?: FastifyCacheOptions) {
       if (body === undefined) entry.run.fail('streamed')
       else if (body.length > entry.run.maxBytes) entry.run.fail('too-large')
       else entry.body = body
-      entry.encoding = normalizeHeaders(reply.getHeaders())['content-encoding']
       return payload
     })
 
@@ -105,4 +107,36 @@ export function fastifyCache(cache: Cache, options?: FastifyCacheOptions) {
   }
 
   return Object.assign(plugin, { [SKIP_OVERRIDE]: true })
+}
+
+function isStream(payload: unknown): payload is NodeJS.ReadableStream {
+  return typeof (payload as { pipe?: unknown } | null)?.pipe === 'function'
+}
+
+/**
+ * Passes a stream payload through unchanged (Fastify pipes it to the socket, with backpressure)
+ * while copying it into `entry` until it passes `maxBytes`; then the copy is dropped and the
+ * requests waiting on this response run their own handler.
+ */
+function copyInto(entry: Pending): Transform {
+  let chunks: Buffer[] | undefined = []
+  let size = 0
+  return new Transform({
+    transform(chunk: Buffer | string, encoding, done) {
+      if (chunks) {
+        const bytes = Buffer.isBuffer(chunk) ? Buffer.from(chunk) : Buffer.from(chunk, encoding)
+        size += bytes.length
+        if (size > entry.run.maxBytes) {
+          chunks = undefined
+          entry.run.fail('too-large')
+        } else chunks.push(bytes)
+      }
+      done(null, chunk)
+    },
+    flush(done) {
+      if (chunks) entry.body = Buffer.concat(chunks, size)
+      chunks = undefined
+      done()
+    },
+  })
 }
