@@ -235,8 +235,9 @@ describe('the key and Vary', () => {
     expect((await rawRequest(`${server.url}/star`)).xCache).not.toBe('hit')
     expect(calls).toBe(2)
     for (const n of ['1', '2', '3', '4']) await rawRequest(`${server.url}/many`, { headers: { 'x-n': n } })
-    // The first response sits under the URL's key, one more variant fits; the others pass through.
+    // The first response sits under the URL's key, two variants beside it; the fourth passes through.
     expect((await rawRequest(`${server.url}/many`, { headers: { 'x-n': '2' } })).xCache).toBe('hit')
+    expect((await rawRequest(`${server.url}/many`, { headers: { 'x-n': '3' } })).xCache).toBe('hit')
     const beyond = await rawRequest(`${server.url}/many`, { headers: { 'x-n': '4' } })
     expect(beyond).toMatchObject({ xCache: undefined, body: '4' })
   })
