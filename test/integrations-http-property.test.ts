@@ -59,7 +59,11 @@ async function fastifyApp(options: HttpCacheOptions) {
   })
   await app.listen({ port: 0, host: '127.0.0.1' })
   const url = `http://127.0.0.1:${(app.addresses()[0] as { port: number }).port}`
-  return { url, close: async () => (await app.close(), await cache.close()) }
+  const close = async () => {
+    await app.close()
+    await cache.close()
+  }
+  return { url, close }
 }
 
 const callArb: fc.Arbitrary<Call> = fc.record({

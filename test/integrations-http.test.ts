@@ -181,6 +181,7 @@ describe('httpCache with Redis down', () => {
     expect((await request(`${server.url}/up`)).xCache).toBe('miss')
     expect((await request(`${server.url}/up`)).xCache).toBe('hit')
     await redis.kill('SIGKILL')
+    server.state.gate = server.state.arrived + 50
     const replies = await burst(50, `${server.url}/down`)
     expect(replies.every((r) => r.status === 200 && r.body === '{"path":"/down","n":1}')).toBe(true)
     expect(server.calls['/down']).toBe(1)
