@@ -134,7 +134,7 @@ export type UnsafeQueryReason =
   | 'select-into'
 
 /**
- * SQL the cached-query helper will not run and cache: not a single read-only statement, or one
+ * SQL `cachedQuery` will not run and cache: not a single read-only statement, or one
  * with a value written into its text instead of passed as a parameter. Nothing reached the database.
  */
 export class UnsafeQueryError extends CorralError {
