@@ -1,3 +1,5 @@
+import { gunzipSync } from 'node:zlib'
+import compression from 'compression'
 import cookieSession from 'cookie-session'
 import Tokens from 'csrf'
 import express, { type RequestHandler } from 'express'
@@ -241,4 +243,35 @@ describe('the key and Vary', () => {
     const beyond = await rawRequest(`${server.url}/many`, { headers: { 'x-n': '4' } })
     expect(beyond).toMatchObject({ xCache: undefined, body: '4' })
   })
+})
+
+describe('a body encoded by compression middleware', () => {
+  const big = 'east,west,north,south;'.repeat(200)
+
+  for (const order of ['cache first', 'compression first'] as const) {
+    it(`replays only bytes that match the Content-Encoding written (${order})`, async () => {
+      const app = express()
+      let calls = 0
+      const cached = httpCache(newCache(), { ttl: '1m' })
+      const handler: RequestHandler = (_req, res) => {
+        calls += 1
+        res.type('text/plain').send(big)
+      }
+      if (order === 'cache first') app.get('/areas', cached, compression(), handler)
+      else app.get('/areas', compression(), cached, handler)
+      const server = await serve(app)
+      const gzip = { 'accept-encoding': 'gzip' }
+      const replies = [
+        await rawRequest(`${server.url}/areas`, { headers: gzip }),
+        await rawRequest(`${server.url}/areas`, { headers: gzip }),
+      ]
+      for (const reply of replies) {
+        expect(reply.headers['content-encoding']).toBe('gzip')
+        expect(gunzipSync(reply.bytes).toString()).toBe(big)
+      }
+      // Above the cache, compression's bytes are what it copies: stored. Below it, the copy is
+      // of the bytes before encoding, which do not match the header written: not stored.
+      expect(calls).toBe(order === 'cache first' ? 1 : 2)
+    })
+  }
 })

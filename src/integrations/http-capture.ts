@@ -1,6 +1,6 @@
 import type { ServerResponse } from 'node:http'
 import type { CacheLabel, HandlerRun } from './http-core.ts'
-import { normalizeHeaders, parseHeaderBlock } from './http-rules.ts'
+import { type HeaderMap, normalizeHeaders, parseHeaderBlock } from './http-rules.ts'
 
 type Method = (this: ServerResponse, ...args: unknown[]) => unknown
 
@@ -18,17 +18,26 @@ export function teeResponse(res: ServerResponse, run: HandlerRun, label: CacheLa
   const writeHead = res.writeHead as unknown as Method
   const write = res.write as unknown as Method
   const end = res.end as unknown as Method
-  // A write or end wrapped before this one (compression, say) may change the bytes after we copy them.
-  const wrappedBelow = Object.hasOwn(res, 'write') || Object.hasOwn(res, 'end')
   let chunks: Buffer[] | undefined = []
   let size = 0
   let judged = false
   let ended = false
+  /**
+   * The Content-Encoding as the body reaches this wrapper (null until it does). A wrapper installed
+   * before this one (compression, say) sits below it and may encode the bytes after they are copied:
+   * then the header written differs from this one, and the copy is not what went out.
+   */
+  let encodingHere: string | null = null
+  let written: HeaderMap | undefined
 
   const stop = () => {
     chunks = undefined
   }
+  const noteEncoding = () => {
+    if (encodingHere === null) encodingHere = encodingOf(res)
+  }
   const take = (chunk: unknown, encoding: unknown) => {
+    noteEncoding()
     if (!chunks || chunk === undefined || chunk === null || typeof chunk === 'function') return
     const bytes =
       typeof chunk === 'string'
@@ -45,12 +54,8 @@ export function teeResponse(res: ServerResponse, run: HandlerRun, label: CacheLa
   const judge = () => {
     if (judged || !res.headersSent) return
     judged = true
-    const headers =
-      parseHeaderBlock((res as unknown as { _header?: unknown })._header) ?? normalizeHeaders(res.getHeaders())
-    if (wrappedBelow && headers['content-encoding'] !== undefined) {
-      stop()
-      run.fail('encoded-below')
-    } else if (!run.headers(res.statusCode, headers)) stop()
+    written = writtenHeaders(res)
+    if (!run.headers(res.statusCode, written)) stop()
   }
 
   res.writeHead = function (this: ServerResponse, ...args: unknown[]) {
@@ -69,9 +74,11 @@ export function teeResponse(res: ServerResponse, run: HandlerRun, label: CacheLa
     if (ended) return end.apply(this, args)
     ended = true
     take(args[0], args[1])
+    noteEncoding()
     const out = end.apply(this, args)
     judge()
-    if (chunks) run.finish(Buffer.concat(chunks, size))
+    if (chunks && String(written?.['content-encoding'] ?? '') !== (encodingHere ?? '')) run.fail('encoded-below')
+    else if (chunks) run.finish(Buffer.concat(chunks, size))
     else run.fail('too-large')
     stop()
     return out
@@ -81,4 +88,15 @@ export function teeResponse(res: ServerResponse, run: HandlerRun, label: CacheLa
     if (!ended) run.fail('aborted')
     stop()
   })
+}
+
+/** The headers Node wrote (its header block), or what `res` holds when there is no block to read. */
+function writtenHeaders(res: ServerResponse): HeaderMap {
+  return parseHeaderBlock((res as unknown as { _header?: unknown })._header) ?? normalizeHeaders(res.getHeaders())
+}
+
+/** The Content-Encoding `res` has now: written already, or set and not yet written. */
+function encodingOf(res: ServerResponse): string {
+  const value = res.headersSent ? writtenHeaders(res)['content-encoding'] : res.getHeader('content-encoding')
+  return value === undefined ? '' : String(value)
 }

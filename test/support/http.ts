@@ -57,6 +57,8 @@ export interface RawReply {
   /** Every Set-Cookie, as name=value (attributes dropped). */
   cookies: string[]
   body: string
+  /** The body as received (not decoded). */
+  bytes: Buffer
 }
 
 /** One request through node:http, which (unlike fetch) lets a test set `Host`. */
@@ -75,6 +77,7 @@ export function rawRequest(
           headers: res.headers,
           cookies: (res.headers['set-cookie'] ?? []).map((c) => c.split(';')[0] as string),
           body: Buffer.concat(chunks).toString('utf8'),
+          bytes: Buffer.concat(chunks),
         }),
       )
       res.on('error', reject)
