@@ -8,7 +8,7 @@ import { channels, type LockEvent } from './events.ts'
 import { Flight } from './flight.ts'
 import { assertTags } from './keys.ts'
 import type { Logger } from './logger.ts'
-import type { CacheMetrics, RefreshReason, StaleReason, StoreOp, WrapResult } from './metrics.ts'
+import type { CacheMetrics, RefreshReason, StaleReason, StoreOp } from './metrics.ts'
 import type { Policy } from './options.ts'
 import { OriginGuard } from './origin.ts'
 import { type Serializer, serializeOrThrow } from './serializer.ts'
@@ -30,6 +30,13 @@ export interface LoaderContext<T = unknown> {
 
 export type Loader<T> = (ctx: LoaderContext<T>) => T | Promise<T>
 
+/**
+ * How one `wrap` call was answered: from the cache ('hit', 'negative_hit', 'stale'), by this
+ * caller's own load ('miss'), or by joining a load another caller started, in this process or
+ * another ('coalesced').
+ */
+export type WrapResult = 'hit' | 'stale' | 'miss' | 'coalesced' | 'negative_hit'
+
 /** One read-through request, as the facade hands it over: key already validated and namespaced. */
 export interface ReadRequest<T> {
   key: string
@@ -37,6 +44,8 @@ export interface ReadRequest<T> {
   loader: Loader<T>
   policy: Policy
   tags: readonly string[]
+  /** Told how this call was answered, once, just before its promise settles. */
+  onResult?: ((result: WrapResult) => void) | undefined
 }
 
 const FAILED = Symbol('failed')
@@ -68,8 +77,8 @@ function batchResults(result: unknown): (key: string) => unknown {
 interface Loaded {
   value: unknown
   stale?: StaleReason
-  /** Another process loaded it (the lock's winner). */
-  remote?: boolean
+  /** The value was loaded by another process (announced by its lock, or found landed in `begin`). */
+  remote?: true
 }
 
 const LOCK_OUTCOME = {
@@ -139,51 +148,63 @@ export class Engine {
     const local = this.#store.peek?.(req.storeKey)
     if (local && (local.tags.length === 0 || this.#validLocally(local))) {
       const state = classify(local, Date.now(), req.policy.beta)
-      if (state === 'fresh' || state === 'early') return Promise.resolve(this.#serveFresh(req, local, state, -1))
+      if (state === 'fresh' || state === 'early') {
+        const value = this.#serveFresh(req, local, state, -1)
+        if (req.onResult) this.#report(req, servedAs(local))
+        return Promise.resolve(value)
+      }
     }
     return this.#wrapThroughStore(req)
   }
 
   async #wrapThroughStore<T>(req: ReadRequest<T>): Promise<T> {
     const started = performance.now()
+    // 'miss' unless found otherwise: a store or loader failure before anything is known is a miss.
     let result: WrapResult = 'miss'
     try {
       const entry = await this.readValid(req.storeKey)
       if (entry) {
         const state = classify(entry, Date.now(), req.policy.beta)
         if (state === 'fresh' || state === 'early') {
-          result = served(entry)
+          result = servedAs(entry)
           return this.#serveFresh(req, entry, state, started)
         }
         if (state === 'stale') {
-          const answer = await this.#serveStale(req, entry)
-          result = answer.result
-          return answer.value as T
+          const served = await this.#serveStale(req, entry)
+          result = served.result
+          return served.value
         }
       }
       this.#metrics.request('miss')
       const { promise, shared } = this.#join(req, entry)
       if (shared) result = 'coalesced'
-      let loaded: Loaded
       try {
-        loaded = await promise
+        const loaded = await promise
+        // A miss can still end on a graced value: the load found one and then failed or timed out.
+        if (loaded.stale) {
+          this.#metrics.staleServed(loaded.stale)
+          result = 'stale'
+          if (channels.stale.hasSubscribers)
+            channels.stale.publish({ cache: this.#cache, key: req.key, reason: loaded.stale })
+        } else if (loaded.remote) result = 'coalesced'
+        return loaded.value as T
       } catch (error) {
-        // Another process's load failed and this caller gets its error: it waited for that load.
         if (error instanceof RemoteLoaderError) result = 'coalesced'
         throw error
       }
-      if (loaded.remote) result = 'coalesced'
-      // A miss can still end on a graced value: the load found one and then failed or timed out.
-      if (loaded.stale) {
-        result = 'stale'
-        this.#metrics.staleServed(loaded.stale)
-        if (channels.stale.hasSubscribers)
-          channels.stale.publish({ cache: this.#cache, key: req.key, reason: loaded.stale })
-      }
-      return loaded.value as T
     } finally {
       // Before the caller's promise settles, rejections included.
       this.#metrics.wrapDone(result, (performance.now() - started) / 1_000)
+      if (req.onResult) this.#report(req, result)
+    }
+  }
+
+  /** Tells the caller how its call was answered; a throwing callback must not change the answer. */
+  #report<T>(req: ReadRequest<T>, result: WrapResult): void {
+    try {
+      req.onResult?.(result)
+    } catch (error) {
+      this.#logger.warn('onResult threw; ignored', { key: req.key, error: String(error) })
     }
   }
 
@@ -195,7 +216,7 @@ export class Engine {
 
   /** Serves a fresh entry; `started` is -1 for an answer from memory that awaited nothing. */
   #serveFresh<T>(req: ReadRequest<T>, entry: Entry, state: 'fresh' | 'early', started: number): T {
-    const result = served(entry)
+    const result = servedAs(entry) as 'hit' | 'negative_hit' | 'stale'
     if (started < 0) this.#metrics.answeredAtOnce(result)
     else this.#metrics.request(result)
     if (result === 'stale') this.#metrics.staleServed('origin_error')
@@ -205,9 +226,13 @@ export class Engine {
     return entry.value as T
   }
 
-  #publishServed<T>(req: ReadRequest<T>, result: ReturnType<typeof served>, started: number): void {
+  #publishServed<T>(req: ReadRequest<T>, result: 'hit' | 'negative_hit' | 'stale', started: number): void {
     if (result === 'stale') channels.stale.publish({ cache: this.#cache, key: req.key, reason: 'origin_error' })
     else channels.hit.publish({ cache: this.#cache, key: req.key, result, from: started < 0 ? 'memory' : 'store' })
+  }
+
+  #publishRefresh(key: string, reason: RefreshReason): void {
+    if (channels.refresh.hasSubscribers) channels.refresh.publish({ cache: this.#cache, key, reason })
   }
 
   /** The fresh value of a key, for `get`: never loads and never serves a stale value; counted as a request. */
@@ -230,8 +255,20 @@ export class Engine {
   async refresh<T>(req: ReadRequest<T>): Promise<T> {
     this.#metrics.refresh('manual')
     this.#publishRefresh(req.key, 'manual')
-    const seen = await this.readValid(req.storeKey)
-    return (await this.#join(req, seen).promise).value as T
+    let result: WrapResult = 'miss'
+    try {
+      const seen = await this.readValid(req.storeKey)
+      const { promise, shared } = this.#join(req, seen)
+      if (shared) result = 'coalesced'
+      const loaded = await promise
+      if (loaded.remote) result = 'coalesced'
+      return loaded.value as T
+    } catch (error) {
+      if (error instanceof RemoteLoaderError) result = 'coalesced'
+      throw error
+    } finally {
+      if (req.onResult) this.#report(req, result)
+    }
   }
 
   /**
@@ -272,7 +309,7 @@ export class Engine {
           this.#metrics.request('stale')
           this.#metrics.staleServed('revalidate')
         } else {
-          const result = served(entry)
+          const result = servedAs(entry) as 'hit' | 'negative_hit' | 'stale'
           this.#metrics.request(result)
           if (result === 'stale') this.#metrics.staleServed('origin_error')
         }
@@ -406,19 +443,14 @@ export class Engine {
     return entries.map((e) => !!e && e.tags.some((tag) => (at.get(tag) ?? 0) >= e.createdAtUs))
   }
 
-  #publishRefresh(key: string, reason: RefreshReason): void {
-    if (channels.refresh.hasSubscribers) channels.refresh.publish({ cache: this.#cache, key, reason })
-  }
-
   /** Stale within grace: revalidate in the flight, and wait for it at most the soft timeout. */
   async #serveStale<T>(req: ReadRequest<T>, entry: Entry): Promise<{ value: T; result: WrapResult }> {
-    const joined = this.flights.has(req.storeKey)
-    if (joined) this.#metrics.coalesced('local')
+    if (this.flights.has(req.storeKey)) this.#metrics.coalesced('local')
     else {
       this.#metrics.refresh('stale')
       this.#publishRefresh(req.key, 'stale')
     }
-    const { promise } = this.flights.do(req.storeKey, () => this.#load(req, entry, 'try'))
+    const { promise, shared } = this.flights.do(req.storeKey, () => this.#load(req, entry, 'try'))
     const soft = req.policy.softMs
     let reason: StaleReason = 'revalidate'
     if (soft > 0) {
@@ -429,7 +461,7 @@ export class Engine {
       const raced = await withTimeout(settled, soft, () => LATE)
       if (typeof raced === 'object' && raced.stale === undefined) {
         this.#metrics.request('miss')
-        return { value: raced.value as T, result: joined || raced.remote ? 'coalesced' : 'miss' }
+        return { value: raced.value as T, result: shared || raced.remote ? 'coalesced' : 'miss' }
       }
       reason = raced === LATE ? 'timeout' : raced === FAILED ? 'origin_error' : ((raced as Loaded).stale as StaleReason)
     } else {
@@ -441,7 +473,7 @@ export class Engine {
     return { value: entry.value as T, result: 'stale' }
   }
 
-  /** Joins the key's flight, starting the load if none runs. */
+  /** Joins the key's flight, starting the load if none runs; `shared` when another caller started it. */
   #join<T>(req: ReadRequest<T>, seen: Entry | undefined): { promise: Promise<Loaded>; shared: boolean } {
     const joined = this.flights.do(req.storeKey, () => this.#load(req, seen, 'wait'))
     if (joined.shared) this.#metrics.coalesced('local')
@@ -549,7 +581,7 @@ export class Engine {
       this.#storeFailed('begin', error)
     }
     if (current && current !== seen && classify(current, startedAt, 0) === 'fresh') {
-      return { value: current.value } // another writer got there first
+      return { value: current.value, remote: true } // another writer got there first
     }
     const stale = current && startedAt < current.staleUntilMs ? current : undefined
 
@@ -617,8 +649,8 @@ export class Engine {
   }
 }
 
-/** How a fresh entry answers: a value, a cached absence, or a fail-safe (stale) copy. */
-function served(entry: Entry): 'hit' | 'negative_hit' | 'stale' {
+/** What serving a stored entry counts as. */
+function servedAs(entry: Entry): WrapResult {
   return entry.failSafe ? 'stale' : entry.negative ? 'negative_hit' : 'hit'
 }
 

@@ -1,5 +1,6 @@
 import { channel } from 'node:diagnostics_channel'
-import type { RefreshReason, StaleReason, StoreOp, WrapResult } from './metrics.ts'
+import type { WrapResult } from './engine.ts'
+import type { RefreshReason, StaleReason, StoreOp } from './metrics.ts'
 
 /**
  * corral's events on `node:diagnostics_channel`, for tracers and loggers that subscribe without

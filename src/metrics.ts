@@ -1,4 +1,6 @@
 import { createRequire } from 'node:module'
+// The `result` label of corral_wrap_duration_seconds is the engine's own classification (onResult's).
+import type { WrapResult } from './engine.ts'
 import type { MetricsRegistry } from './options.ts'
 import { WrapHistogram } from './wrap-histogram.ts'
 
@@ -33,12 +35,6 @@ export type StaleReason = (typeof STALE_REASONS)[number]
 export type LockOutcome = (typeof LOCK_OUTCOMES)[number]
 export type InvalidationKind = (typeof INVALIDATION_KINDS)[number]
 export type StoreOp = (typeof STORE_OPS)[number]
-/**
- * How one wrap call was answered, as its caller saw it: from the cache ('hit', 'negative_hit'), a
- * stale value ('stale'), its own load ('miss'), or a load another caller started here or in another
- * process ('coalesced'). The `result` label of `corral_wrap_duration_seconds`.
- */
-export type WrapResult = RequestResult | 'coalesced'
 export type BreakerState = 'closed' | 'half-open' | 'open'
 export type BreakerTransition = (typeof BREAKER_TRANSITIONS)[number]
 export type L1EvictionReason = (typeof L1_EVICTION_REASONS)[number]
