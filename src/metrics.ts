@@ -230,7 +230,7 @@ export function promMetrics(registry: MetricsRegistry, cache: string): CacheMetr
    * more than the whole memory-hit path.
    */
   const unbinds: (() => void)[] = []
-  const bind = <K extends string>(metric: PromCounter, values: readonly K[]) => {
+  const bind = <K extends string>(metric: PromCounter, values: readonly K[], before?: () => void) => {
     const children = {} as Record<K, { inc(n?: number): void }>
     const pending = {} as Record<K, number>
     const flushers: (() => void)[] = []
@@ -247,12 +247,31 @@ export function promMetrics(registry: MetricsRegistry, cache: string): CacheMetr
       })
     }
     const flushCounts = () => {
+      before?.()
       for (const flush of flushers) flush()
     }
     unbinds.push(onCollect(metric, flushCounts))
     return children
   }
-  const byResult = bind(requests, REQUEST_RESULTS)
+  const byResult = bind(requests, REQUEST_RESULTS, () => flushAtOnce())
+  // A memory hit is one increment of a plain number here; it reaches both the requests counter
+  // and the wrap histogram (as a zero-second answer) when either is scraped.
+  const atOnce = { hit: 0, negative_hit: 0, stale: 0 }
+  const atOnceChildren = {
+    hit: requests.labels(cache, 'hit'),
+    negative_hit: requests.labels(cache, 'negative_hit'),
+    stale: requests.labels(cache, 'stale'),
+  }
+  const flushAtOnce = () => {
+    for (const result of ['hit', 'negative_hit', 'stale'] as const) {
+      const n = atOnce[result]
+      if (n === 0) continue
+      atOnce[result] = 0
+      atOnceChildren[result].inc(n)
+      wrapSeries[result].atOnce += n
+    }
+  }
+  unbinds.push(wrapHistogram.beforeRead(flushAtOnce))
   const byOutcome = bind(origin, ORIGIN_OUTCOMES)
   const byScope = bind(coalesced, COALESCED_SCOPES)
   const byRefresh = bind(refresh, REFRESH_REASONS)
@@ -290,8 +309,7 @@ export function promMetrics(registry: MetricsRegistry, cache: string): CacheMetr
     invalidation: (kind, count = 1) => byInvalidation[kind].inc(count),
     l1Cleared: () => l1Cleared.bus_lost.inc(),
     answeredAtOnce: (result) => {
-      byResult[result].inc()
-      wrapSeries[result].atOnce++
+      atOnce[result]++
     },
     wrapDone: (result, seconds) => wrapSeries[result].observe(seconds),
     breakerTransition: (to) => byTransition[to].inc(),

@@ -12,7 +12,7 @@ export class WrapSeries {
   readonly buckets = new Array<number>(WRAP_BUCKETS.length + 1).fill(0)
   sum = 0
   count = 0
-  /** Answers given without waiting for anything (a synchronous memory hit), kept as a plain count. */
+  /** Answers given without waiting for anything (a synchronous memory hit), folded into the lowest bucket. */
   atOnce = 0
 
   observe(seconds: number): void {
@@ -42,6 +42,17 @@ export class WrapHistogram {
   readonly type = 'histogram'
   readonly aggregator = 'sum'
   readonly #caches = new Map<string, Record<(typeof WRAP_RESULTS)[number], WrapSeries>>()
+  /** Run before every read: caches hand over the answers they counted in plain numbers. */
+  readonly #beforeRead = new Set<() => void>()
+
+  /** Registers `flush` to run before each scrape; the returned function flushes once more and unregisters it. */
+  beforeRead(flush: () => void): () => void {
+    this.#beforeRead.add(flush)
+    return () => {
+      flush()
+      this.#beforeRead.delete(flush)
+    }
+  }
 
   /** The series of one cache, created (at zero, so dashboards see 0 rather than no data) if new. */
   series(cache: string): Record<(typeof WRAP_RESULTS)[number], WrapSeries> {
@@ -58,6 +69,7 @@ export class WrapHistogram {
 
   /** What prom-client's Registry reads when it is scraped. */
   async get(): Promise<{ name: string; help: string; type: string; aggregator: string; values: Sample[] }> {
+    for (const flush of this.#beforeRead) flush()
     const values: Sample[] = []
     for (const [cache, byResult] of this.#caches) {
       for (const result of WRAP_RESULTS) {
