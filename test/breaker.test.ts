@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { Breaker } from '../src/redis/breaker.ts'
+import { Breaker } from '../src/breaker.ts'
 
 /** Waits until the breaker's cooldown has passed (its state says so), polling. */
 async function untilHalfOpen(breaker: Breaker, timeoutMs = 2_000): Promise<void> {
