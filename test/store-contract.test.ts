@@ -122,6 +122,16 @@ describe.each(contractStores)('store contract: $name', (contract) => {
     opened.push(store)
     return store
   }
+  /**
+   * Two instances sharing a channel, each connected (a store command waits for the first connect;
+   * a lock does not, and treats a store it cannot reach yet as one it cannot lock on).
+   */
+  const openPair = async (): Promise<[Store, Store]> => {
+    const name = `corral:contract:${randomUUID()}`
+    const pair: [Store, Store] = [open(name), open(name)]
+    await Promise.all(pair.map((store) => store.get('contract:connect')))
+    return pair
+  }
   /** A key no other test uses; braces and non-ASCII included, as real keys may hold them. */
   const key = (name: string) => `contract:${randomUUID()}:{${name}}:é`
 
@@ -327,9 +337,7 @@ describe.each(contractStores)('store contract: $name', (contract) => {
     })
 
     it('a channel that subscribes hears the other instances, not itself', async () => {
-      const name = `corral:contract:${randomUUID()}`
-      const a = open(name)
-      const b = open(name)
+      const [a, b] = await openPair()
       const subscribed = (await a.coordinator.channel.subscribe()) && (await b.coordinator.channel.subscribe())
       if (!subscribed) {
         expect(b.coordinator.channel.live).toBe(false)
@@ -356,9 +364,7 @@ describe.each(contractStores)('store contract: $name', (contract) => {
     })
 
     it('a lock lets one instance lead a key; another waits for its success, or shares its failure', async () => {
-      const name = `corral:contract:${randomUUID()}`
-      const a = open(name)
-      const b = open(name)
+      const [a, b] = await openPair()
       const settings = { ttlMs: 5_000, waitMs: 5_000, metrics: noLockMetrics, logger: silent }
       const lockA = a.coordinator.lock(settings)
       const lockB = b.coordinator.lock(settings)
@@ -400,9 +406,7 @@ describe.each(contractStores)('store contract: $name', (contract) => {
     })
 
     it('a waiter gives up at its deadline with a lease of its own, and the holder can still release', async () => {
-      const name = `corral:contract:${randomUUID()}`
-      const a = open(name)
-      const b = open(name)
+      const [a, b] = await openPair()
       if (!a.coordinator.crossProcess) return
       const settings = { ttlMs: 5_000, waitMs: 200, metrics: noLockMetrics, logger: silent }
       const k = key('deadline')
