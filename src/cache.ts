@@ -3,7 +3,7 @@ import { nowMicros } from './clock.ts'
 import type { InvalidationChannel } from './coordination.ts'
 import { unlockedLock } from './coordination-local.ts'
 import { type Duration, toMs } from './duration.ts'
-import { type BatchLoader, buildEntry, Engine, type Loader, type ReadRequest } from './engine.ts'
+import { type BatchLoader, buildEntry, Engine, type Loader, type ReadRequest, type WrapResult } from './engine.ts'
 import { CacheClosedError, CorralConfigError, CorralError, StoreUnavailableError } from './errors.ts'
 import { assertKey, assertTags, namespaced } from './keys.ts'
 import { type CacheMetrics, noMetrics, promMetrics, type StoreOp } from './metrics.ts'
@@ -22,6 +22,12 @@ import { TieredStore } from './stores/tiered.ts'
 /** Per-call options of `wrap`: the policy knobs plus the tags this result is stored with. */
 export interface WrapOptions extends PolicyOptions {
   tags?: string[]
+  /**
+   * Told how this call was answered ('hit', 'stale', 'miss', 'coalesced', 'negative_hit'), once,
+   * synchronously, just before the returned promise settles (also when it rejects). Read by
+   * `wrap` and `refresh`; `set`, `wrapMany` and `warm` ignore it.
+   */
+  onResult?: (result: WrapResult) => void
 }
 
 /** A memoized function made by `cache.fn`. */
@@ -83,13 +89,22 @@ export class Cache {
     // An L1 tier is kept coherent by the channel, so it exists only on a store other processes share.
     const tier =
       options.l1 && coordinator.crossProcess
-        ? new TieredStore(base, options.l1, this.#channel, options.serializer, () => this.#metrics.l1Cleared())
+        ? new TieredStore(
+            base,
+            options.l1,
+            this.#channel,
+            options.serializer,
+            () => this.#metrics.l1Cleared(),
+            (reason) => this.#metrics.l1Evicted(reason),
+          )
         : undefined
     this.#store = tier ?? base
     this.#l1Entries = tier ? () => tier.size : () => 0
     // L1 copies are trusted only while subscribed, so subscribe now rather than at the first miss.
     if (tier) void this.#channel.subscribe()
     this.#engine = new Engine({
+      cache: options.name,
+      locked: Boolean(options.lock),
       lock,
       channel: this.#channel,
       invalidateAsStale: options.invalidateAsStale,
@@ -99,6 +114,13 @@ export class Cache {
       serializer: options.serializer,
       originConcurrency: options.originConcurrency,
       tagPrefix: (tag) => namespaced(options.namespace, tag),
+    })
+    const breaker = base.breaker
+    breaker?.onTransition((to) => this.#metrics.breakerTransition(to))
+    this.#metrics.watch({
+      originQueue: () => this.#engine.origin.queued,
+      ...(tier ? { l1: { entries: () => tier.size, bytes: () => tier.bytes } } : {}),
+      ...(breaker ? { breaker: { store: base.kind, state: () => breaker.state } } : {}),
     })
   }
 
@@ -272,12 +294,16 @@ export class Cache {
     this.#open()
     assertKey(key)
     if (typeof loader !== 'function') throw new CorralConfigError(`${where}.loader`, loader, 'must be a function')
+    const onResult = options?.onResult
+    if (onResult !== undefined && typeof onResult !== 'function')
+      throw new CorralConfigError(`${where}.onResult`, onResult, 'must be a function')
     return {
       key,
       storeKey: namespaced(this.#options.namespace, key),
       loader,
       policy: this.#policy(options, where),
       tags: this.#tags(options),
+      onResult,
     }
   }
 

@@ -3,7 +3,8 @@ import { nowMicros } from './clock.ts'
 import type { InvalidationChannel, KeyLock, LockLease, LockMode } from './coordination.ts'
 import { type Duration, toMs } from './duration.ts'
 import { classify, type Entry } from './entry.ts'
-import { OriginTimeoutError } from './errors.ts'
+import { OriginTimeoutError, RemoteLoaderError } from './errors.ts'
+import { channels, type LockEvent } from './events.ts'
 import { Flight } from './flight.ts'
 import { assertTags } from './keys.ts'
 import type { Logger } from './logger.ts'
@@ -29,6 +30,13 @@ export interface LoaderContext<T = unknown> {
 
 export type Loader<T> = (ctx: LoaderContext<T>) => T | Promise<T>
 
+/**
+ * How one `wrap` call was answered: from the cache ('hit', 'negative_hit', 'stale'), by this
+ * caller's own load ('miss'), or by joining a load another caller started, in this process or
+ * another ('coalesced').
+ */
+export type WrapResult = 'hit' | 'stale' | 'miss' | 'coalesced' | 'negative_hit'
+
 /** One read-through request, as the facade hands it over: key already validated and namespaced. */
 export interface ReadRequest<T> {
   key: string
@@ -36,6 +44,8 @@ export interface ReadRequest<T> {
   loader: Loader<T>
   policy: Policy
   tags: readonly string[]
+  /** Told how this call was answered, once, just before its promise settles. */
+  onResult?: ((result: WrapResult) => void) | undefined
 }
 
 const FAILED = Symbol('failed')
@@ -68,7 +78,17 @@ function batchResults(result: unknown): (key: string) => unknown {
 interface Loaded {
   value: unknown
   stale?: StaleReason
+  /** The value was loaded by another process (announced by its lock, or found landed in `begin`). */
+  remote?: true
 }
+
+const LOCK_OUTCOME = {
+  lead: 'acquired',
+  skip: 'skipped',
+  ready: 'loaded_elsewhere',
+  failed: 'failed_elsewhere',
+  timeout: 'timeout',
+} as const
 
 /**
  * The read path: classify what the store holds, serve what can be served at once, and funnel
@@ -89,8 +109,14 @@ export class Engine {
   readonly #recentErrors = new LRUCache<string, { error: unknown; until: number }>({ max: 10_000 })
   /** Background refreshes start only while the origin queue is shorter than this. */
   readonly #backlog: number
+  /** The cache's name, for events. */
+  readonly #cache: string
+  /** Whether `lock` coordinates processes (lock events are published only then). */
+  readonly #locked: boolean
 
   constructor(deps: {
+    cache: string
+    locked: boolean
     store: Store
     metrics: CacheMetrics
     logger: Logger
@@ -103,6 +129,8 @@ export class Engine {
     channel: InvalidationChannel
     invalidateAsStale: boolean
   }) {
+    this.#cache = deps.cache
+    this.#locked = deps.locked
     this.#invalidateAsStale = deps.invalidateAsStale
     this.#lock = deps.lock
     this.#channel = deps.channel
@@ -111,7 +139,7 @@ export class Engine {
     this.#logger = deps.logger
     this.#serializer = deps.serializer
     this.#tagPrefix = deps.tagPrefix
-    this.origin = new OriginGuard(deps.originConcurrency, deps.metrics)
+    this.origin = new OriginGuard(deps.originConcurrency, deps.metrics, deps.cache)
     this.#backlog = Number.isFinite(deps.originConcurrency) ? deps.originConcurrency * 4 : 10_000
   }
 
@@ -121,23 +149,64 @@ export class Engine {
     const local = this.#store.peek?.(req.storeKey)
     if (local && (local.tags.length === 0 || this.#validLocally(local))) {
       const state = classify(local, Date.now(), req.policy.beta)
-      if (state === 'fresh' || state === 'early') return Promise.resolve(this.#serveFresh(req, local, state))
+      if (state === 'fresh' || state === 'early') {
+        const value = this.#serveFresh(req, local, state, -1)
+        if (req.onResult) this.#report(req, servedAs(local))
+        return Promise.resolve(value)
+      }
     }
     return this.#wrapThroughStore(req)
   }
 
   async #wrapThroughStore<T>(req: ReadRequest<T>): Promise<T> {
-    const entry = await this.readValid(req.storeKey, req.tags)
-    if (entry) {
-      const state = classify(entry, Date.now(), req.policy.beta)
-      if (state === 'fresh' || state === 'early') return this.#serveFresh(req, entry, state)
-      if (state === 'stale') return this.#serveStale(req, entry)
+    const started = performance.now()
+    // 'miss' unless found otherwise: a store or loader failure before anything is known is a miss.
+    let result: WrapResult = 'miss'
+    try {
+      const entry = await this.readValid(req.storeKey, req.tags)
+      if (entry) {
+        const state = classify(entry, Date.now(), req.policy.beta)
+        if (state === 'fresh' || state === 'early') {
+          result = servedAs(entry)
+          return this.#serveFresh(req, entry, state, started)
+        }
+        if (state === 'stale') {
+          const served = await this.#serveStale(req, entry)
+          result = served.result
+          return served.value
+        }
+      }
+      this.#metrics.request('miss')
+      const { promise, shared } = this.#join(req, entry)
+      if (shared) result = 'coalesced'
+      try {
+        const loaded = await promise
+        // A miss can still end on a graced value: the load found one and then failed or timed out.
+        if (loaded.stale) {
+          this.#metrics.staleServed(loaded.stale)
+          result = 'stale'
+          if (channels.stale.hasSubscribers)
+            channels.stale.publish({ cache: this.#cache, key: req.key, reason: loaded.stale })
+        } else if (loaded.remote) result = 'coalesced'
+        return loaded.value as T
+      } catch (error) {
+        if (error instanceof RemoteLoaderError) result = 'coalesced'
+        throw error
+      }
+    } finally {
+      // Before the caller's promise settles, rejections included.
+      this.#metrics.wrapDone(result, (performance.now() - started) / 1_000)
+      if (req.onResult) this.#report(req, result)
     }
-    this.#metrics.request('miss')
-    const loaded = await this.#join(req, entry)
-    // A miss can still end on a graced value: the load found one and then failed or timed out.
-    if (loaded.stale) this.#metrics.staleServed(loaded.stale)
-    return loaded.value as T
+  }
+
+  /** Tells the caller how its call was answered; a throwing callback must not change the answer. */
+  #report<T>(req: ReadRequest<T>, result: WrapResult): void {
+    try {
+      req.onResult?.(result)
+    } catch (error) {
+      this.#logger.warn('onResult threw; ignored', { key: req.key, error: String(error) })
+    }
   }
 
   /** True when the store knows every tag time of `entry` in memory and none voids it. */
@@ -146,10 +215,25 @@ export class Engine {
     return times?.every((time) => time < entry.createdAtUs) ?? false
   }
 
-  #serveFresh<T>(req: ReadRequest<T>, entry: Entry, state: 'fresh' | 'early'): T {
-    this.#countServed(entry)
+  /** Serves a fresh entry; `started` is -1 for an answer from memory that awaited nothing. */
+  #serveFresh<T>(req: ReadRequest<T>, entry: Entry, state: 'fresh' | 'early', started: number): T {
+    const result = servedAs(entry) as 'hit' | 'negative_hit' | 'stale'
+    if (started < 0) this.#metrics.answeredAtOnce(result)
+    else this.#metrics.request(result)
+    if (result === 'stale') this.#metrics.staleServed('origin_error')
+    if (result === 'stale' ? channels.stale.hasSubscribers : channels.hit.hasSubscribers)
+      this.#publishServed(req, result, started)
     if (state === 'early') this.#refreshInBackground(req, entry, 'early')
     return entry.value as T
+  }
+
+  #publishServed<T>(req: ReadRequest<T>, result: 'hit' | 'negative_hit' | 'stale', started: number): void {
+    if (result === 'stale') channels.stale.publish({ cache: this.#cache, key: req.key, reason: 'origin_error' })
+    else channels.hit.publish({ cache: this.#cache, key: req.key, result, from: started < 0 ? 'memory' : 'store' })
+  }
+
+  #publishRefresh(key: string, reason: RefreshReason): void {
+    if (channels.refresh.hasSubscribers) channels.refresh.publish({ cache: this.#cache, key, reason })
   }
 
   /** The fresh value of a key, for `get`: never loads and never serves a stale value; counted as a request. */
@@ -171,8 +255,21 @@ export class Engine {
   /** Loads now whatever the store holds, joining a load already in flight (Caffeine's refresh). */
   async refresh<T>(req: ReadRequest<T>): Promise<T> {
     this.#metrics.refresh('manual')
-    const seen = await this.readValid(req.storeKey, req.tags)
-    return (await this.#join(req, seen)).value as T
+    this.#publishRefresh(req.key, 'manual')
+    let result: WrapResult = 'miss'
+    try {
+      const seen = await this.readValid(req.storeKey, req.tags)
+      const { promise, shared } = this.#join(req, seen)
+      if (shared) result = 'coalesced'
+      const loaded = await promise
+      if (loaded.remote) result = 'coalesced'
+      return loaded.value as T
+    } catch (error) {
+      if (error instanceof RemoteLoaderError) result = 'coalesced'
+      throw error
+    } finally {
+      if (req.onResult) this.#report(req, result)
+    }
   }
 
   /**
@@ -212,15 +309,19 @@ export class Engine {
         if (state === 'stale') {
           this.#metrics.request('stale')
           this.#metrics.staleServed('revalidate')
-        } else this.#countServed(entry)
+        } else {
+          const result = servedAs(entry) as 'hit' | 'negative_hit' | 'stale'
+          this.#metrics.request(result)
+          if (result === 'stale') this.#metrics.staleServed('origin_error')
+        }
         if (state !== 'fresh' && !this.flights.has(storeKey)) refreshing.push({ key, storeKey, seen: entry })
         return
       }
       this.#metrics.request('miss')
       if (this.flights.has(storeKey)) {
-        this.#metrics.coalesced('local')
+        // Joins the running load (counted as coalesced by #join).
         waiting.push(
-          this.#join({ key, storeKey, loader: () => undefined, policy, tags }, undefined).then(
+          this.#join({ key, storeKey, loader: () => undefined, policy, tags }, undefined).promise.then(
             (l) => void values.set(key, l.value),
           ),
         )
@@ -233,8 +334,11 @@ export class Engine {
       }
     }
     if (refreshing.length > 0 && this.origin.queued < this.#backlog) {
-      for (const item of refreshing)
-        this.#metrics.refresh(classify(item.seen as Entry, now, 0) === 'stale' ? 'stale' : 'early')
+      for (const item of refreshing) {
+        const reason = classify(item.seen as Entry, now, 0) === 'stale' ? 'stale' : 'early'
+        this.#metrics.refresh(reason)
+        this.#publishRefresh(item.key, reason)
+      }
       for (const load of this.#loadBatch(refreshing, loadMany, policy, tags)) load.catch(() => {})
     }
     await Promise.all(waiting)
@@ -258,11 +362,12 @@ export class Engine {
         ),
       )
       const createdAtUs = begun.find((b) => b?.nowUs !== undefined)?.nowUs ?? nowMicros()
-      const { value, ms } = await this.origin.call(`batch of ${items.length}`, policy.hardMs, (abort) =>
-        loadMany(
-          items.map((item) => item.key),
-          withSignal({}, abort),
-        ),
+      const keys = items.map((item) => item.key)
+      const { value, ms } = await this.origin.call(
+        `batch of ${items.length}`,
+        policy.hardMs,
+        (abort) => loadMany(keys, withSignal({}, abort)),
+        keys,
       )
       const found = batchResults(value)
       const written: string[] = []
@@ -352,18 +457,14 @@ export class Engine {
     return entries.map((e) => !!e && e.tags.some((tag) => (at.get(tag) ?? 0) >= e.createdAtUs))
   }
 
-  #countServed(entry: Entry): void {
-    if (entry.failSafe) {
-      this.#metrics.request('stale')
-      this.#metrics.staleServed('origin_error')
-    } else this.#metrics.request(entry.negative ? 'negative_hit' : 'hit')
-  }
-
   /** Stale within grace: revalidate in the flight, and wait for it at most the soft timeout. */
-  async #serveStale<T>(req: ReadRequest<T>, entry: Entry): Promise<T> {
+  async #serveStale<T>(req: ReadRequest<T>, entry: Entry): Promise<{ value: T; result: WrapResult }> {
     if (this.flights.has(req.storeKey)) this.#metrics.coalesced('local')
-    else this.#metrics.refresh('stale')
-    const { promise } = this.flights.do(req.storeKey, () => this.#load(req, entry, 'try'))
+    else {
+      this.#metrics.refresh('stale')
+      this.#publishRefresh(req.key, 'stale')
+    }
+    const { promise, shared } = this.flights.do(req.storeKey, () => this.#load(req, entry, 'try'))
     const soft = req.policy.softMs
     let reason: StaleReason = 'revalidate'
     if (soft > 0) {
@@ -374,7 +475,7 @@ export class Engine {
       const raced = await withTimeout(settled, soft, () => LATE)
       if (typeof raced === 'object' && raced.stale === undefined) {
         this.#metrics.request('miss')
-        return raced.value as T
+        return { value: raced.value as T, result: shared || raced.remote ? 'coalesced' : 'miss' }
       }
       reason = raced === LATE ? 'timeout' : raced === FAILED ? 'origin_error' : ((raced as Loaded).stale as StaleReason)
     } else {
@@ -382,20 +483,24 @@ export class Engine {
     }
     this.#metrics.request('stale')
     this.#metrics.staleServed(reason)
-    return entry.value as T
+    if (channels.stale.hasSubscribers) channels.stale.publish({ cache: this.#cache, key: req.key, reason })
+    return { value: entry.value as T, result: 'stale' }
   }
 
-  /** Joins the key's flight, starting the load if none runs. */
-  #join<T>(req: ReadRequest<T>, seen: Entry | undefined): Promise<Loaded> {
-    const { promise, shared } = this.flights.do(req.storeKey, () => this.#load(req, seen, 'wait'))
-    if (shared) this.#metrics.coalesced('local')
-    return promise
+  /** Joins the key's flight, starting the load if none runs; `shared` when another caller started it. */
+  #join<T>(req: ReadRequest<T>, seen: Entry | undefined): { promise: Promise<Loaded>; shared: boolean } {
+    const joined = this.flights.do(req.storeKey, () => this.#load(req, seen, 'wait'))
+    if (joined.shared) this.#metrics.coalesced('local')
+    if (channels.miss.hasSubscribers)
+      channels.miss.publish({ cache: this.#cache, key: req.key, coalesced: joined.shared })
+    return joined
   }
 
   /** One refresh at a time per key, and none while the origin is backed up: early refresh is optional. */
   #refreshInBackground<T>(req: ReadRequest<T>, seen: Entry, reason: RefreshReason): void {
     if (this.flights.has(req.storeKey) || this.origin.queued >= this.#backlog) return
     this.#metrics.refresh(reason)
+    this.#publishRefresh(req.key, reason)
     this.flights.do(req.storeKey, () => this.#load(req, seen, 'try')).promise.catch(() => {})
   }
 
@@ -418,9 +523,19 @@ export class Engine {
   }
 
   async #coordinateAndLoad<T>(req: ReadRequest<T>, seen: Entry | undefined, mode: LockMode): Promise<Loaded> {
-    const deadlineMs = Date.now() + this.#lock.waitMs
+    const askedMs = Date.now()
+    const deadlineMs = askedMs + this.#lock.waitMs
     for (;;) {
       const next = await this.#lock.coordinate(req.storeKey, seen ? mode : 'wait', deadlineMs)
+      if (this.#locked && channels.lock.hasSubscribers) {
+        const event: LockEvent = {
+          cache: this.#cache,
+          key: req.key,
+          outcome: LOCK_OUTCOME[next.kind],
+          waitedMs: Date.now() - askedMs,
+        }
+        channels.lock.publish(event)
+      }
       switch (next.kind) {
         case 'lead':
           return this.#loadHere(req, seen, next.lease)
@@ -430,7 +545,7 @@ export class Engine {
           const landed = await this.readValid(req.storeKey, req.tags)
           if (landed && Date.now() < landed.freshUntilMs) {
             this.#metrics.coalesced('distributed')
-            return { value: landed.value }
+            return { value: landed.value, remote: true }
           }
           break // announced but not readable (not cacheable, or overwritten): try again
         }
@@ -480,7 +595,7 @@ export class Engine {
       this.#storeFailed('begin', error)
     }
     if (current && current !== seen && classify(current, startedAt, 0) === 'fresh') {
-      return { value: current.value } // another writer got there first
+      return { value: current.value, remote: true } // another writer got there first
     }
     const stale = current && startedAt < current.staleUntilMs ? current : undefined
 
@@ -545,8 +660,14 @@ export class Engine {
 
   #storeFailed(op: StoreOp, error: unknown): void {
     this.#metrics.storeError(op)
+    if (channels.error.hasSubscribers) channels.error.publish({ cache: this.#cache, source: 'store', op, error })
     this.#logger.warn(`store ${op} failed; answering without the cache`, { error: String(error) })
   }
+}
+
+/** What serving a stored entry counts as. */
+function servedAs(entry: Entry): WrapResult {
+  return entry.failSafe ? 'stale' : entry.negative ? 'negative_hit' : 'hit'
 }
 
 export interface BuiltEntry {

@@ -1,5 +1,6 @@
 import pLimit, { type LimitFunction } from 'p-limit'
 import { OriginTimeoutError } from './errors.ts'
+import { channels, type LoadEvent } from './events.ts'
 import type { CacheMetrics } from './metrics.ts'
 import { type LongTimer, setLongTimeout } from './timers.ts'
 
@@ -16,10 +17,12 @@ export interface OriginResult<T> {
 export class OriginGuard {
   readonly #limit: LimitFunction
   readonly #metrics: CacheMetrics
+  readonly #cache: string
 
-  constructor(concurrency: number, metrics: CacheMetrics) {
+  constructor(concurrency: number, metrics: CacheMetrics, cache = 'default') {
     this.#limit = pLimit(concurrency)
     this.#metrics = metrics
+    this.#cache = cache
   }
 
   /** Loader calls waiting for a slot. */
@@ -30,13 +33,19 @@ export class OriginGuard {
   /**
    * Calls `loader` once a slot is free. The hard timeout counts from now, queueing included: a
    * caller waits at most `hardMs` in all. A loader that ignores its signal is abandoned at the
-   * timeout, and its slot is freed. The loader gets the call's AbortController as an `Abortable`:
-   * its `signal` is made only when read (creating an AbortSignal costs microseconds, most of what
-   * a memory-store miss used to cost), and with no hard timeout no timer or race is armed.
+   * timeout, and its slot is freed. `keys` names a batch's keys for events (then `key` describes it).
+   * The loader gets the call's AbortController as an `Abortable`: its `signal` is made only when
+   * read (creating an AbortSignal costs microseconds, most of what a memory-store miss used to
+   * cost), and with no hard timeout no timer or race is armed.
    */
-  call<T>(key: string, hardMs: number, loader: (abort: Abortable) => T | Promise<T>): Promise<OriginResult<T>> {
+  call<T>(
+    key: string,
+    hardMs: number,
+    loader: (abort: Abortable) => T | Promise<T>,
+    keys?: readonly string[],
+  ): Promise<OriginResult<T>> {
     const controller = new AbortController()
-    if (!Number.isFinite(hardMs)) return this.#limit(() => this.#run(controller, loader, undefined))
+    if (!Number.isFinite(hardMs)) return this.#limit(() => this.#run(key, keys, controller, loader, undefined))
     let timer: LongTimer | undefined
     const expiry: Expiry = { error: undefined, promise: undefined as unknown as Promise<never> }
     // The error is made when the timer fires, not for every call: an Error captures a stack.
@@ -48,12 +57,14 @@ export class OriginGuard {
       }, hardMs)
     })
     expiry.promise.catch(() => {})
-    return Promise.race([this.#limit(() => this.#run(controller, loader, expiry)), expiry.promise]).finally(() =>
-      timer?.clear(),
+    return Promise.race([this.#limit(() => this.#run(key, keys, controller, loader, expiry)), expiry.promise]).finally(
+      () => timer?.clear(),
     )
   }
 
   async #run<T>(
+    key: string,
+    keys: readonly string[] | undefined,
     controller: AbortController,
     loader: (abort: Abortable) => T | Promise<T>,
     expiry: Expiry | undefined,
@@ -61,20 +72,40 @@ export class OriginGuard {
     if (expiry?.error) throw expiry.error
     const started = performance.now()
     this.#metrics.originStarted()
+    const event: LoadEvent | undefined =
+      channels.loadStart.hasSubscribers || channels.loadEnd.hasSubscribers || channels.error.hasSubscribers
+        ? { cache: this.#cache, key: keys ? undefined : key, ...(keys ? { keys } : {}) }
+        : undefined
+    if (event) channels.loadStart.publish(event)
     try {
       const value = expiry
         ? await Promise.race([Promise.resolve().then(() => loader(controller)), expiry.promise])
         : await loader(controller)
       const ms = performance.now() - started
       this.#metrics.originFinished('success', ms / 1_000)
+      if (event) this.#ended(event, 'success', ms)
       return { value, ms }
     } catch (error) {
-      this.#metrics.originFinished(
-        expiry?.error !== undefined && error === expiry.error ? 'timeout' : 'error',
-        (performance.now() - started) / 1_000,
-      )
+      const ms = performance.now() - started
+      const outcome = expiry?.error !== undefined && error === expiry.error ? 'timeout' : 'error'
+      this.#metrics.originFinished(outcome, ms / 1_000)
+      if (event) this.#ended(event, outcome, ms, error)
       throw error
     }
+  }
+
+  #ended(event: LoadEvent, outcome: LoadEvent['outcome'], ms: number, error?: unknown): void {
+    event.outcome = outcome
+    event.durationMs = ms
+    if (error !== undefined) event.error = error
+    channels.loadEnd.publish(event)
+    if (error !== undefined)
+      channels.error.publish({
+        cache: this.#cache,
+        source: 'loader',
+        ...(event.key === undefined ? {} : { key: event.key }),
+        error,
+      })
   }
 }
 
