@@ -5,6 +5,7 @@ import type { Entry } from '../entry.ts'
 import { NotACounterError } from '../errors.ts'
 import { boundedLru, checkLruBounds, type LruBounds } from '../lru.ts'
 import type { Serializer } from '../serializer.ts'
+import { MAX_TIMER_MS } from '../timers.ts'
 import { MemoryFences } from './memory-fences.ts'
 import { heldValue } from './plain-copy.ts'
 import type { Begun, FenceToken, Store, StoreContext, StoreFactory } from './store.ts'
@@ -82,15 +83,15 @@ export class MemoryStore implements Store {
     return { entry: this.#live(key), token: this.#fences.begin(key), nowUs: nowMicros() }
   }
 
-  async commit(key: string, entry: Entry, payload: string | Buffer, _ttlMs: number, token: FenceToken) {
+  async commit(key: string, entry: Entry, payload: string | Buffer, ttlMs: number, token: FenceToken) {
     if (!this.#fences.commit(key, token)) return false
-    this.#write(key, entry, payload)
+    this.#write(key, entry, payload, ttlMs)
     return true
   }
 
-  async set(key: string, entry: Entry, payload: string | Buffer, _ttlMs: number): Promise<void> {
+  async set(key: string, entry: Entry, payload: string | Buffer, ttlMs: number): Promise<void> {
     this.#fences.wrote(key)
-    this.#write(key, entry, payload)
+    this.#write(key, entry, payload, ttlMs)
   }
 
   async delete(key: string): Promise<void> {
@@ -106,7 +107,12 @@ export class MemoryStore implements Store {
     // A counter keeps the life it was created with; a new one lives `ttlMs`.
     const untilMs = held ? held.staleUntilMs : Date.now() + ttlMs
     const value = ((held?.value as number | undefined) ?? 0) + by
-    this.#entries.set(key, counter(value, untilMs), this.#sized ? { size: 8 } : undefined)
+    // noUpdateTTL: a life lru-cache keeps for the key (a short store ttl given to `set`) stays too.
+    this.#entries.set(
+      key,
+      counter(value, untilMs),
+      this.#sized ? { size: 8, noUpdateTTL: true } : { noUpdateTTL: true },
+    )
     return value
   }
 
@@ -135,7 +141,7 @@ export class MemoryStore implements Store {
     return undefined
   }
 
-  #write(key: string, entry: Entry, payload: string | Buffer): void {
+  #write(key: string, entry: Entry, payload: string | Buffer, ttlMs: number): void {
     const held = new HeldEntry(
       entry.negative ? entry.value : heldValue(this.#serializer, entry.value, payload),
       entry.negative,
@@ -146,13 +152,15 @@ export class MemoryStore implements Store {
       entry.tags,
       entry.failSafe,
     )
-    this.#entries.set(
-      key,
-      held,
-      this.#sized
-        ? { size: Math.max(1, typeof payload === 'string' ? Buffer.byteLength(payload) : payload.length) }
-        : undefined,
-    )
+    const options: { size?: number; ttl?: number } = {}
+    if (this.#sized)
+      options.size = Math.max(1, typeof payload === 'string' ? Buffer.byteLength(payload) : payload.length)
+    // The engine keeps an entry to the end of its grace (ttlMs = staleUntilMs - now), which the
+    // read-time check covers; a shorter store life (a caller of `set` may give one) is left to
+    // lru-cache's TTL, whose per-entry clocks it makes only once a TTL is first used.
+    if (ttlMs <= MAX_TIMER_MS && ttlMs < entry.staleUntilMs - Date.now() - 1)
+      options.ttl = Math.max(1, Math.ceil(ttlMs))
+    this.#entries.set(key, held, options)
   }
 }
 
