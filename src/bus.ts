@@ -147,6 +147,11 @@ export class Bus {
     this.#onLost.add(listener)
   }
 
+  /** A message as it travels, for a store that publishes it inside its own write command. */
+  encode(message: BusMessage): string {
+    return JSON.stringify({ ...message, src: this.id })
+  }
+
   /** Publishes a message; failures are logged, never thrown (waiters fall back to the lock's expiry). */
   async publish(message: BusMessage): Promise<void> {
     // A client of the user's may queue commands while disconnected, and a Redis that accepts
@@ -155,7 +160,7 @@ export class Bus {
     let timer: NodeJS.Timeout | undefined
     try {
       await Promise.race([
-        this.#publisher.publish(this.channel, JSON.stringify({ ...message, src: this.id })),
+        this.#publisher.publish(this.channel, this.encode(message)),
         new Promise((resolve) => {
           timer = setTimeout(resolve, this.#timeoutMs)
         }),
@@ -193,6 +198,12 @@ export class Bus {
     if (message.kind === 'ready' || message.kind === 'error') {
       const set = this.#keyListeners.get(message.key)
       if (set) for (const listener of [...set]) listener(message)
+    } else if (message.kind === 'drop' && this.#keyListeners.size > 0) {
+      // A batch announces its writes as one drop: each key's waiters wake and read the store.
+      for (const key of message.keys) {
+        const set = this.#keyListeners.get(key)
+        if (set) for (const listener of [...set]) listener({ kind: 'ready', key })
+      }
     }
     if (message.src !== this.id) for (const listener of this.#others) listener(message)
   }

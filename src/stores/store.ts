@@ -17,6 +17,24 @@ export interface Begun {
   now?: number
 }
 
+/** A fenced write of a loaded entry, as `commit` takes it. */
+export interface FencedWrite {
+  key: string
+  entry: Entry
+  payload: string | Buffer
+  ttlMs: number
+  token: FenceToken
+}
+
+/**
+ * A message for the cache's channel that a store able to publish sends in the same command as a
+ * write that lands, so a load costs no separate round trip to announce itself.
+ */
+export interface Announcement {
+  channel: string
+  message: string
+}
+
 /** What a store is handed when a cache is created around it. */
 export interface StoreContext {
   serializer: Serializer
@@ -52,8 +70,25 @@ export interface Store {
   getMany(keys: readonly string[]): Promise<(Entry | undefined)[]>
   /** Reads the entry and the key's current fence token for a load that starts now, atomically. */
   begin(key: string): Promise<Begun>
-  /** Writes a loaded entry unless the key's fence moved since `begin` read `token`; then moves it. */
-  commit(key: string, entry: Entry, payload: string | Buffer, ttlMs: number, token: FenceToken): Promise<boolean>
+  /**
+   * Writes a loaded entry unless the key's fence moved since `begin` read `token`; then moves it.
+   * `announce`, if given, is published with the write when it lands (stores without a channel ignore it).
+   */
+  commit(
+    key: string,
+    entry: Entry,
+    payload: string | Buffer,
+    ttlMs: number,
+    token: FenceToken,
+    announce?: Announcement,
+  ): Promise<boolean>
+  /** Optional: `begin` for many keys in few round trips; without it, the engine calls `begin` per key. */
+  beginMany?(keys: readonly string[]): Promise<Begun[]>
+  /**
+   * Optional: `commit` for many keys in few round trips, returning which landed; `announce` makes
+   * the message published with each group of writes. Without it, the engine calls `commit` per key.
+   */
+  commitMany?(writes: readonly FencedWrite[], announce?: (keys: string[]) => Announcement): Promise<boolean[]>
   /** Writes unconditionally and advances the fence, so loads begun earlier cannot overwrite it. */
   set(key: string, entry: Entry, payload: string | Buffer, ttlMs: number): Promise<void>
   /** Removes the entry and advances the fence. */

@@ -2,7 +2,7 @@ import { LRUCache } from 'lru-cache'
 import type { Bus } from '../bus.ts'
 import type { Entry } from '../entry.ts'
 import type { Serializer } from '../serializer.ts'
-import type { Begun, FenceToken, Store } from './store.ts'
+import type { Announcement, Begun, FenceToken, FencedWrite, Store } from './store.ts'
 
 export interface L1Options {
   /** The most entries this process keeps. */
@@ -95,9 +95,30 @@ export class TieredStore implements Store {
     return this.#l2.begin(key)
   }
 
-  async commit(key: string, entry: Entry, payload: string | Buffer, ttlMs: number, token: FenceToken) {
-    const written = await this.#l2.commit(key, entry, payload, ttlMs, token)
+  async commit(
+    key: string,
+    entry: Entry,
+    payload: string | Buffer,
+    ttlMs: number,
+    token: FenceToken,
+    announce?: Announcement,
+  ): Promise<boolean> {
+    const written = await this.#l2.commit(key, entry, payload, ttlMs, token, announce)
     if (written) this.#keep(key, this.#copy(entry, payload), payload)
+    return written
+  }
+
+  async beginMany(keys: readonly string[]): Promise<Begun[]> {
+    return this.#l2.beginMany ? this.#l2.beginMany(keys) : Promise.all(keys.map((key) => this.#l2.begin(key)))
+  }
+
+  async commitMany(writes: readonly FencedWrite[], announce?: (keys: string[]) => Announcement): Promise<boolean[]> {
+    const written = this.#l2.commitMany
+      ? await this.#l2.commitMany(writes, announce)
+      : await Promise.all(writes.map((w) => this.#l2.commit(w.key, w.entry, w.payload, w.ttlMs, w.token)))
+    writes.forEach((w, i) => {
+      if (written[i]) this.#keep(w.key, this.#copy(w.entry, w.payload), w.payload)
+    })
     return written
   }
 
