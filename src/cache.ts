@@ -1,8 +1,11 @@
 import pLimit from 'p-limit'
+import { BatchLock } from './batch-lock.ts'
 import { Bus } from './bus.ts'
 import { nowMicros } from './clock.ts'
 import { type Duration, toMs } from './duration.ts'
-import { type BatchLoader, buildEntry, Engine, type Loader, type ReadRequest } from './engine.ts'
+import { Engine } from './engine/engine.ts'
+import { buildEntry } from './engine/entry-building.ts'
+import type { BatchLoader, Loader, ReadRequest } from './engine/types.ts'
 import { CorralConfigError, CorralError } from './errors.ts'
 import { assertKey, assertTags, namespaced } from './keys.ts'
 import { FleetLock } from './lock.ts'
@@ -104,8 +107,20 @@ export class Cache {
             logger: options.logger,
           })
         : undefined
+    const batchLock =
+      redis && lock
+        ? new BatchLock({
+            clients: options.lock ? (options.lock.clients ?? [redis.client]) : [redis.client],
+            ttlMs: options.lock ? options.lock.ttlMs : 0,
+            attemptTimeoutMs: redis.timeoutMs,
+            chunk: redis.chunk,
+            storeHealthy: () => redis.healthy,
+            logger: options.logger,
+          })
+        : undefined
     this.#engine = new Engine({
       fleet: lock,
+      batchLock,
       bus: this.#bus,
       invalidateAsStale: options.invalidateAsStale,
       store: this.#store,

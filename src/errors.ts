@@ -64,3 +64,14 @@ function describe(value: unknown): string {
     return Object.prototype.toString.call(value)
   }
 }
+
+/** A batch loader (`wrapMany`, `warm`) answered something other than a Map or record of the keys it was asked for; nothing was written. */
+export class BatchResultError extends CorralError {
+  override name = 'BatchResultError'
+  constructor(
+    readonly problem: string,
+    readonly unexpectedKeys: readonly string[] = [],
+  ) {
+    super(`corral: the batch loader's answer was refused: ${problem}`)
+  }
+}

@@ -1,8 +1,9 @@
 export { Cache, type CachedFunction, createCache, type FnOptions, type WarmOptions, type WrapOptions } from './cache.ts'
 export type { Duration } from './duration.ts'
-export type { BatchLoader, Loader, LoaderContext } from './engine.ts'
+export type { BatchLoader, Loader, LoaderContext } from './engine/types.ts'
 export type { Entry } from './entry.ts'
 export {
+  BatchResultError,
   CorralConfigError,
   CorralError,
   InvalidKeyError,

@@ -3,11 +3,11 @@ import { CorralConfigError, CorralError, NotACounterError } from '../errors.ts'
 import type { Logger } from '../logger.ts'
 import type { Serializer } from '../serializer.ts'
 import { Breaker } from './breaker.ts'
-import { createOwnedClient, isReady, type RedisClient, whenReady } from './redis-client.ts'
 import { DEFAULT_CHUNK, eachGroup, groupsFor } from './redis-batch.ts'
+import { createOwnedClient, isReady, type RedisClient, whenReady } from './redis-client.ts'
 import { RedisClock } from './redis-clock.ts'
 import { COMMIT_MANY, DELETE, INCREMENT, INVALIDATE_TAG, SET } from './redis-scripts.ts'
-import type { Announcement, Begun, FenceToken, FencedWrite, Store, StoreContext, StoreFactory } from './store.ts'
+import type { Announcement, Begun, FencedWrite, FenceToken, Store, StoreContext, StoreFactory } from './store.ts'
 
 export interface RedisStoreOptions {
   /** A client you own: corral never closes it. Give `protocol: 2` and a `commandTimeout` if you can. */
@@ -71,6 +71,11 @@ export class RedisStore implements Store {
   /** False while the circuit breaker keeps commands away from Redis: others using this Redis should too. */
   get healthy(): boolean {
     return this.#breaker === undefined || this.#breaker.state === 'closed'
+  }
+
+  /** Keys per command when a batch is read or written (the `chunk` option). */
+  get chunk(): number {
+    return this.#chunk
   }
 
   /** How long one command may take (the `timeout` option). */

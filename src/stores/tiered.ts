@@ -2,7 +2,7 @@ import { LRUCache } from 'lru-cache'
 import type { Bus } from '../bus.ts'
 import type { Entry } from '../entry.ts'
 import type { Serializer } from '../serializer.ts'
-import type { Announcement, Begun, FenceToken, FencedWrite, Store } from './store.ts'
+import type { Announcement, Begun, FencedWrite, FenceToken, Store } from './store.ts'
 
 export interface L1Options {
   /** The most entries this process keeps. */
@@ -91,8 +91,12 @@ export class TieredStore implements Store {
     })
   }
 
-  begin(key: string): Promise<Begun> {
-    return this.#l2.begin(key)
+  /** Begins on the shared store (fences live there), keeping what it found as a read would. */
+  async begin(key: string): Promise<Begun> {
+    const epoch = this.#epoch
+    const begun = await this.#l2.begin(key)
+    if (begun.entry && epoch === this.#epoch) this.#keep(key, begun.entry)
+    return begun
   }
 
   async commit(
@@ -109,7 +113,16 @@ export class TieredStore implements Store {
   }
 
   async beginMany(keys: readonly string[]): Promise<Begun[]> {
-    return this.#l2.beginMany ? this.#l2.beginMany(keys) : Promise.all(keys.map((key) => this.#l2.begin(key)))
+    const epoch = this.#epoch
+    const begun = this.#l2.beginMany
+      ? await this.#l2.beginMany(keys)
+      : await Promise.all(keys.map((key) => this.#l2.begin(key)))
+    if (epoch === this.#epoch) {
+      begun.forEach((b, i) => {
+        if (b.entry) this.#keep(keys[i] as string, b.entry)
+      })
+    }
+    return begun
   }
 
   async commitMany(writes: readonly FencedWrite[], announce?: (keys: string[]) => Announcement): Promise<boolean[]> {

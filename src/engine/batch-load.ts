@@ -1,0 +1,332 @@
+import type { BatchLease } from '../batch-lock.ts'
+import { classify, type Entry } from '../entry.ts'
+import type { Policy } from '../options.ts'
+import type { Begun, FencedWrite } from '../stores/store.ts'
+import { readBatchAnswer } from './batch-answer.ts'
+import { waitForOthers } from './batch-coordination.ts'
+import { buildEntry, failSafeEntry, graced } from './entry-building.ts'
+import { batchAnnouncement, beginAll, bornAt, commitAll } from './fenced-write.ts'
+import { countServed } from './hit-path.ts'
+import type { EngineParts } from './parts.ts'
+import { join } from './single-load.ts'
+import { validBegun } from './tag-voiding.ts'
+import type { BatchLoader, Loaded, LoadMode } from './types.ts'
+
+/** One key of a batch load: what the first read found, and the fence it read. */
+export interface BatchItem {
+  key: string
+  storeKey: string
+  seen: Entry | undefined
+  begun: Begun | undefined
+  settle: { resolve(loaded: Loaded): void; reject(error: unknown): void }
+}
+
+/** The batch's shared inputs: one loader call serves many keys. */
+interface BatchCall<T> {
+  loadMany: BatchLoader<T>
+  policy: Policy
+  tags: readonly string[]
+}
+
+/**
+ * Batch read-through, the same pipeline as one key: one read for all keys that also begins their
+ * loads (entries and fences, in chunks), then per key the same flight, error memory, lock and
+ * fenced write as `wrap`, with one `loadMany` call for the keys that must be loaded here. A
+ * concurrent `wrap` of one of them joins the batch's flight instead of loading it again.
+ */
+export async function wrapMany<T>(
+  parts: EngineParts,
+  keys: readonly string[],
+  storeKeyOf: (key: string) => string,
+  loadMany: BatchLoader<T>,
+  policy: Policy,
+  tags: readonly string[],
+): Promise<unknown[]> {
+  const unique = [...new Set(keys)]
+  const storeKeys = unique.map(storeKeyOf)
+  const read = await beginAll(parts, storeKeys)
+  const begun = await validBegun(
+    parts,
+    read.filter((b): b is Begun => b !== undefined),
+  )
+  let next = 0
+  const found = read.map((b) => (b ? begun[next++] : undefined))
+  const now = Date.now()
+  const values = new Array<unknown>(unique.length)
+  const waiting: Promise<void>[] = []
+  const missing: { index: number; item: Omit<BatchItem, 'settle'> }[] = []
+  const refreshing: Omit<BatchItem, 'settle'>[] = []
+  unique.forEach((key, i) => {
+    const storeKey = storeKeys[i] as string
+    const entry = found[i]?.entry
+    const state = entry ? classify(entry, now, policy.beta) : 'expired'
+    if (entry && state !== 'expired') {
+      values[i] = entry.value
+      if (state === 'stale') {
+        parts.metrics.request('stale')
+        parts.metrics.staleServed('revalidate')
+      } else countServed(parts, entry)
+      if (state !== 'fresh' && !parts.flights.has(storeKey)) {
+        refreshing.push({ key, storeKey, seen: entry, begun: found[i] })
+      }
+      return
+    }
+    parts.metrics.request('miss')
+    if (parts.flights.has(storeKey)) {
+      waiting.push(
+        join(parts, { key, storeKey, loader: () => undefined, policy, tags }, undefined).then((loaded) => {
+          values[i] = loaded.value
+        }),
+      )
+    } else missing.push({ index: i, item: { key, storeKey, seen: entry, begun: found[i] } })
+  })
+  const call = { loadMany, policy, tags }
+  if (missing.length > 0) {
+    const loads = loadBatch(
+      parts,
+      missing.map((m) => m.item),
+      call,
+      'wait',
+    )
+    missing.forEach((m, j) => {
+      waiting.push(
+        (loads[j] as Promise<Loaded>).then((loaded) => {
+          if (loaded.stale) parts.metrics.staleServed(loaded.stale)
+          values[m.index] = loaded.value
+        }),
+      )
+    })
+  }
+  if (refreshing.length > 0 && parts.origin.queued < parts.backlog) {
+    for (const item of refreshing) {
+      parts.metrics.refresh(classify(item.seen as Entry, now, 0) === 'stale' ? 'stale' : 'early')
+    }
+    for (const load of loadBatch(parts, refreshing, call, 'try')) load.catch(() => {})
+  }
+  await Promise.all(waiting)
+  const at = new Map(unique.map((key, i) => [key, i]))
+  return keys.map((key) => values[at.get(key) as number])
+}
+
+/**
+ * Registers one flight per key, all settled by one batch run: keys whose load failed lately fail
+ * again at once (error ttl); with a lock, keys another process holds are waited for and the rest
+ * are locked and loaded together; without one, all are loaded together.
+ */
+function loadBatch<T>(
+  parts: EngineParts,
+  items: Omit<BatchItem, 'settle'>[],
+  call: BatchCall<T>,
+  mode: LoadMode,
+): Promise<Loaded>[] {
+  const settled: BatchItem[] = []
+  const promises = items.map(
+    (item) =>
+      parts.flights.do(
+        item.storeKey,
+        () =>
+          new Promise<Loaded>((resolve, reject) => {
+            settled.push({ ...item, settle: { resolve, reject } })
+          }),
+      ).promise,
+  )
+  void runBatch(parts, settled, call, mode).catch((error) => {
+    for (const item of settled) item.settle.reject(error)
+  })
+  return promises
+}
+
+async function runBatch<T>(parts: EngineParts, items: BatchItem[], call: BatchCall<T>, mode: LoadMode): Promise<void> {
+  const ready: BatchItem[] = []
+  for (const item of items) {
+    const recent = parts.recentErrors.recent(item.storeKey)
+    if (recent) item.settle.reject(recent.error)
+    else ready.push(item)
+  }
+  const lock = parts.batchLock
+  if (!lock || !parts.fleet) return loadGroup(parts, ready, call, undefined, false)
+  const loads: Promise<void>[] = []
+  const deadline = Date.now() + parts.fleet.waitMs
+  let pending = ready
+  while (pending.length > 0) {
+    const attempt = await lock.tryLock(pending.map((item) => item.storeKey))
+    const won = new Set(attempt.won)
+    const taken = new Set(attempt.taken)
+    const mine = pending.filter((item) => won.has(item.storeKey))
+    const others = pending.filter((item) => taken.has(item.storeKey))
+    const unlocked = pending.filter((item) => !won.has(item.storeKey) && !taken.has(item.storeKey))
+    for (const outcome of ['acquired', 'contended', 'error'] as const) {
+      const n = outcome === 'acquired' ? mine.length : outcome === 'contended' ? others.length : unlocked.length
+      for (let i = 0; i < n; i++) parts.metrics.lock(outcome)
+    }
+    // Locked keys begin again under the lock: a holder may have written since the first read.
+    if (mine.length > 0) loads.push(loadGroup(parts, mine, call, attempt.lease, true))
+    if (unlocked.length > 0) loads.push(loadGroup(parts, unlocked, call, undefined, true))
+    if (others.length === 0) break
+    if (mode === 'try') {
+      for (const item of others) item.settle.resolve({ value: item.seen?.value, stale: 'revalidate' })
+      break
+    }
+    if (Date.now() >= deadline) {
+      const late = others.filter((item) => {
+        parts.metrics.lock('timeout')
+        if (item.seen && Date.now() < item.seen.staleUntil) {
+          item.settle.resolve({ value: item.seen.value, stale: 'timeout' })
+          return false
+        }
+        return true
+      })
+      if (late.length > 0) loads.push(loadGroup(parts, late, call, undefined, true))
+      break
+    }
+    pending = await waitForOthers(parts, lock, others, deadline)
+  }
+  await Promise.all(loads)
+}
+
+/**
+ * Loads a group of keys in one origin call and settles their flights, as one key's load does:
+ * begin (or the first read's fences), skip what landed meanwhile, call the origin, build, write
+ * under the fences, announce; on a loader error, graced values are served and written back for
+ * the fail-safe throttle, the rest fail and are remembered for the error ttl. A lock holder
+ * releases before it announces its writes, and announces failures before it releases.
+ */
+async function loadGroup<T>(
+  parts: EngineParts,
+  items: BatchItem[],
+  call: BatchCall<T>,
+  lease: BatchLease | undefined,
+  rebegin: boolean,
+): Promise<void> {
+  if (items.length === 0) return
+  let outcome: GroupOutcome
+  try {
+    outcome = await loadAndStoreGroup(parts, items, call, lease === undefined, rebegin)
+  } catch (error) {
+    await lease?.release()
+    throw error
+  }
+  const { loaded, failures, written } = outcome
+  if (lease) {
+    for (const [i, error] of failures) {
+      const item = items[i] as BatchItem
+      const detail = JSON.stringify({ name: (error as Error)?.name, message: (error as Error)?.message })
+      await parts.bus?.publish({ kind: 'error', key: item.storeKey, detail })
+    }
+    await lease.release()
+    for (let i = 0; i < written.length; i += 1_000) {
+      await parts.bus?.publish({ kind: 'drop', keys: written.slice(i, i + 1_000) })
+    }
+  }
+  items.forEach((item, i) => {
+    const error = failures.get(i)
+    if (error !== undefined) {
+      parts.recentErrors.remember(item.storeKey, error, call.policy)
+      item.settle.reject(error)
+    } else item.settle.resolve(loaded[i] as Loaded)
+  })
+}
+
+interface GroupOutcome {
+  loaded: (Loaded | undefined)[]
+  failures: Map<number, unknown>
+  /** Store keys whose entries landed. */
+  written: string[]
+}
+
+async function loadAndStoreGroup<T>(
+  parts: EngineParts,
+  items: BatchItem[],
+  call: BatchCall<T>,
+  announceInWrite: boolean,
+  rebegin: boolean,
+): Promise<GroupOutcome> {
+  const startedAt = Date.now()
+  const current = items.map((item) => item.seen)
+  let begun = items.map((item) => item.begun)
+  if (rebegin) {
+    const again = await beginAll(
+      parts,
+      items.map((item) => item.storeKey),
+    )
+    const valid = await validBegun(
+      parts,
+      again.filter((b): b is Begun => b !== undefined),
+    )
+    let j = 0
+    begun = again.map((b) => (b ? valid[j++] : undefined))
+    begun.forEach((b, i) => {
+      const found = b?.entry
+      if (found && found.createdAt !== items[i]?.seen?.createdAt) current[i] = found
+    })
+  }
+  const loaded = new Array<Loaded | undefined>(items.length)
+  const failures = new Map<number, unknown>()
+  const toLoad: number[] = []
+  items.forEach((item, i) => {
+    const now = current[i]
+    if (now && now !== item.seen && classify(now, startedAt, 0) === 'fresh') {
+      loaded[i] = { value: now.value } // another writer got there first
+      parts.metrics.coalesced('distributed')
+    } else toLoad.push(i)
+  })
+  if (toLoad.length === 0) return { loaded, failures, written: [] }
+
+  const keys = toLoad.map((i) => (items[i] as BatchItem).key)
+  let lookup: (key: string) => unknown
+  let ms: number
+  try {
+    const result = await parts.origin.call(`batch of ${keys.length}`, call.policy.hardMs, (signal) =>
+      call.loadMany(keys, { signal }),
+    )
+    lookup = readBatchAnswer(result.value, keys)
+    ms = result.ms
+  } catch (error) {
+    // As for one key: a graced value stands in and is kept for the fail-safe throttle.
+    const keep: FencedWrite[] = []
+    for (const i of toLoad) {
+      const item = items[i] as BatchItem
+      const stale = graced(current[i], startedAt)
+      if (!stale || Date.now() >= stale.staleUntil) {
+        failures.set(i, error)
+        continue
+      }
+      loaded[i] = { value: stale.value, stale: 'origin_error' }
+      const built = failSafeEntry(stale, call.policy, parts.serializer)
+      const token = begun[i]?.token
+      if (built && token !== undefined) {
+        keep.push({ key: item.storeKey, entry: built.entry, payload: built.payload, ttlMs: built.storeTtl, token })
+      }
+    }
+    if (failures.size < toLoad.length) {
+      parts.logger.warn('batch loader failed; serving stale values', { keys: keys.length, error: String(error) })
+    }
+    await commitAll(parts, keep)
+    return { loaded, failures, written: [] }
+  }
+  const writes: FencedWrite[] = []
+  for (const i of toLoad) {
+    const item = items[i] as BatchItem
+    const value = lookup(item.key)
+    loaded[i] = { value }
+    try {
+      const built = buildEntry(
+        value,
+        call.policy,
+        call.tags,
+        bornAt(begun[i]),
+        ms / keys.length,
+        undefined,
+        parts.serializer,
+      )
+      const token = begun[i]?.token
+      if (built && token !== undefined) {
+        writes.push({ key: item.storeKey, entry: built.entry, payload: built.payload, ttlMs: built.storeTtl, token })
+      }
+    } catch (error) {
+      failures.set(i, error) // this key's value cannot be stored; the others still are
+    }
+  }
+  const landed = await commitAll(parts, writes, announceInWrite ? batchAnnouncement(parts) : undefined)
+  return { loaded, failures, written: writes.filter((_, i) => landed[i]).map((w) => w.key) }
+}

@@ -1,0 +1,88 @@
+import type { BatchLock } from '../batch-lock.ts'
+import type { Bus } from '../bus.ts'
+import type { Entry } from '../entry.ts'
+import { Flight } from '../flight.ts'
+import type { FleetLock } from '../lock.ts'
+import type { Logger } from '../logger.ts'
+import type { CacheMetrics } from '../metrics.ts'
+import type { Policy } from '../options.ts'
+import { OriginGuard } from '../origin.ts'
+import type { Serializer } from '../serializer.ts'
+import type { Store } from '../stores/store.ts'
+import { wrapMany } from './batch-load.ts'
+import { readForLoad, wrap } from './hit-path.ts'
+import type { EngineParts } from './parts.ts'
+import { RecentErrors } from './recent-errors.ts'
+import { join } from './single-load.ts'
+import { readValid } from './tag-voiding.ts'
+import type { BatchLoader, Loaded, ReadRequest } from './types.ts'
+
+/**
+ * The read path: classify what the store holds, serve what can be served at once, and funnel
+ * every load, of one key or of a batch, through one flight per key, the origin guard, the fleet
+ * lock and a fenced write. The parts live in this folder, one file each.
+ */
+export class Engine {
+  readonly flights: Flight<Loaded>
+  readonly origin: OriginGuard
+  readonly #parts: EngineParts
+
+  constructor(deps: {
+    store: Store
+    metrics: CacheMetrics
+    logger: Logger
+    serializer: Serializer
+    originConcurrency: number
+    tagPrefix: (tag: string) => string
+    fleet?: FleetLock
+    batchLock?: BatchLock
+    bus?: Bus
+    invalidateAsStale?: boolean
+  }) {
+    this.flights = new Flight<Loaded>()
+    this.origin = new OriginGuard(deps.originConcurrency, deps.metrics)
+    this.#parts = {
+      store: deps.store,
+      metrics: deps.metrics,
+      logger: deps.logger,
+      serializer: deps.serializer,
+      tagPrefix: deps.tagPrefix,
+      flights: this.flights,
+      origin: this.origin,
+      recentErrors: new RecentErrors(),
+      fleet: deps.fleet,
+      batchLock: deps.batchLock,
+      bus: deps.bus,
+      invalidateAsStale: deps.invalidateAsStale ?? false,
+      backlog: Number.isFinite(deps.originConcurrency) ? deps.originConcurrency * 4 : 10_000,
+    }
+  }
+
+  /** The value for a key: from the store when it can be served, else from one shared load. */
+  wrap<T>(req: ReadRequest<T>): Promise<T> {
+    return wrap(this.#parts, req)
+  }
+
+  /** Loads now whatever the store holds, joining a load already in flight (Caffeine's refresh). */
+  async refresh<T>(req: ReadRequest<T>): Promise<T> {
+    this.#parts.metrics.refresh('manual')
+    const begun = await readForLoad(this.#parts, req.storeKey)
+    return (await join(this.#parts, req, begun?.entry, begun)).value as T
+  }
+
+  /** Values for `keys` in their order, the missing ones loaded by one `loadMany` call (see batch-load.ts). */
+  wrapMany<T>(
+    keys: readonly string[],
+    storeKeyOf: (key: string) => string,
+    loadMany: BatchLoader<T>,
+    policy: Policy,
+    tags: readonly string[],
+  ): Promise<unknown[]> {
+    return wrapMany(this.#parts, keys, storeKeyOf, loadMany, policy, tags)
+  }
+
+  /** The store's entry for a key, or undefined when absent, unreadable, or voided by a tag. */
+  readValid(storeKey: string): Promise<Entry | undefined> {
+    return readValid(this.#parts, storeKey)
+  }
+}

@@ -1,0 +1,41 @@
+import type { BatchLock } from '../batch-lock.ts'
+import type { Bus } from '../bus.ts'
+import type { Flight } from '../flight.ts'
+import type { FleetLock } from '../lock.ts'
+import type { Logger } from '../logger.ts'
+import type { CacheMetrics, StoreOp } from '../metrics.ts'
+import type { OriginGuard } from '../origin.ts'
+import type { Serializer } from '../serializer.ts'
+import type { Store } from '../stores/store.ts'
+import type { RecentErrors } from './recent-errors.ts'
+import type { Loaded } from './types.ts'
+
+/**
+ * What every step of the read path works with, built once per cache: the one-key and the batch
+ * pipelines share these, so a batch key goes through the same flight, origin guard, lock, error
+ * memory and store as a key loaded alone.
+ */
+export interface EngineParts {
+  store: Store
+  metrics: CacheMetrics
+  logger: Logger
+  serializer: Serializer
+  tagPrefix: (tag: string) => string
+  /** Loads in flight in this process, one per key; a batch registers one per key it loads. */
+  flights: Flight<Loaded>
+  origin: OriginGuard
+  recentErrors: RecentErrors
+  /** Cross-process coordination, when the cache has a lock. */
+  fleet: FleetLock | undefined
+  batchLock: BatchLock | undefined
+  bus: Bus | undefined
+  invalidateAsStale: boolean
+  /** Background refreshes start only while the origin queue is shorter than this. */
+  backlog: number
+}
+
+/** Counts and logs a failed store command; the read path then answers without the cache. */
+export function storeFailed(parts: EngineParts, op: StoreOp, error: unknown): void {
+  parts.metrics.storeError(op)
+  parts.logger.warn(`store ${op} failed; answering without the cache`, { error: String(error) })
+}
