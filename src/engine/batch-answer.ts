@@ -17,8 +17,9 @@ export function readBatchAnswer(answer: unknown, asked: readonly string[]): (key
   let keys: string[]
   let lookup: (key: string) => unknown
   if (answer instanceof Map) {
-    keys = [...answer.keys()].map((k) => (typeof k === 'string' ? k : `${String(k)} (${typeof k})`))
-    lookup = (key) => answer.get(key)
+    const map: Map<unknown, unknown> = answer
+    keys = [...map.keys()].map((k) => (typeof k === 'string' ? k : `${String(k)} (${typeof k})`))
+    lookup = (key) => map.get(key)
   } else if (typeof answer === 'object' && answer !== null) {
     const record = answer as Record<string, unknown>
     keys = Object.keys(record)
