@@ -1,29 +1,21 @@
-import type { BatchLock } from '../batch-lock.ts'
-import type { BusMessage } from '../bus.ts'
-import { RemoteLoaderError } from '../lock.ts'
+import type { KeyMessage } from '../coordination.ts'
+import { RemoteLoaderError } from '../errors.ts'
 import { sleep } from '../timers.ts'
 import type { BatchItem } from './batch-load.ts'
 import { beginAll } from './fenced-write.ts'
 import type { EngineParts } from './parts.ts'
 import { validBegun } from './tag-voiding.ts'
 
-type KeyMessage = Extract<BusMessage, { key: string }>
-
 /**
  * Waits for the processes that hold some of a batch's keys, as a single key's waiter does: until
- * one of them announces a key (woken by the bus), or the first of their locks would expire (a
+ * one of them announces a key (woken by the invalidation channel), or the first of their locks would expire (a
  * holder may have died), or the deadline. Keys announced ready are read and settled; keys
  * announced failed settle stale or with the holder's error. Returns the keys still unsettled, for
  * the caller to try the lock on again (taking over from a dead holder).
  */
-export async function waitForOthers(
-  parts: EngineParts,
-  lock: BatchLock,
-  items: BatchItem[],
-  deadline: number,
-): Promise<BatchItem[]> {
-  const bus = parts.bus
-  const listening = bus ? await bus.ready() : false
+export async function waitForOthers(parts: EngineParts, items: BatchItem[], deadlineMs: number): Promise<BatchItem[]> {
+  const channel = parts.channel
+  const listening = await channel.subscribe()
   const heard = new Map<string, KeyMessage>()
   let wake: () => void = () => {}
   const woken = new Promise<void>((resolve) => {
@@ -34,11 +26,11 @@ export async function waitForOthers(
     heard.set(key, message)
     wake()
   }
-  const stops = listening && bus ? items.map((item) => bus.listen(item.storeKey, hear(item.storeKey))) : []
+  const stops = listening ? items.map((item) => channel.listen(item.storeKey, hear(item.storeKey))) : []
   const started = performance.now()
   try {
-    const left = await lock.msLeft(items.map((item) => item.storeKey))
-    const wait = Math.max(0, Math.min(deadline - Date.now(), left + 5))
+    const left = await parts.lock.msLeft(items.map((item) => item.storeKey))
+    const wait = Math.max(0, Math.min(deadlineMs - Date.now(), left + 5))
     if (heard.size === 0 && wait > 0) await Promise.race([woken, sleep(wait)])
     // Announcements of one batch come a chunk at a time: let the rest of a burst arrive.
     if (heard.size > 0) await new Promise((resolve) => setImmediate(resolve))
@@ -53,7 +45,7 @@ export async function waitForOthers(
     const message = heard.get(item.storeKey)
     if (!message) unsettled.push(item)
     else if (message.kind === 'ready') ready.push(item)
-    else if (item.seen && Date.now() < item.seen.staleUntil)
+    else if (item.seen && Date.now() < item.seen.staleUntilMs)
       item.settle.resolve({ value: item.seen.value, stale: 'origin_error' })
     else item.settle.reject(remoteError(item.storeKey, message.detail))
   }
@@ -69,7 +61,7 @@ export async function waitForOthers(
   let j = 0
   ready.forEach((item, i) => {
     const entry = read[i] ? valid[j++]?.entry : undefined
-    if (entry && Date.now() < entry.freshUntil) {
+    if (entry && Date.now() < entry.freshUntilMs) {
       parts.metrics.coalesced('distributed')
       item.settle.resolve({ value: entry.value })
     } else unsettled.push(item) // announced but not readable (not cacheable, or overwritten): try again

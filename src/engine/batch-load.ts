@@ -1,16 +1,17 @@
-import type { BatchLease } from '../batch-lock.ts'
+import type { Announcement, BatchLease, LockMode } from '../coordination.ts'
+import { unheldBatchLease } from '../coordination-local.ts'
 import { classify, type Entry } from '../entry.ts'
 import type { Policy } from '../options.ts'
 import type { Begun, FencedWrite } from '../stores/store.ts'
 import { readBatchAnswer } from './batch-answer.ts'
 import { waitForOthers } from './batch-coordination.ts'
 import { buildEntry, failSafeEntry, graced } from './entry-building.ts'
-import { batchAnnouncement, beginAll, bornAt, commitAll } from './fenced-write.ts'
+import { beginAll, bornAt, commitAll } from './fenced-write.ts'
 import { countServed } from './hit-path.ts'
 import type { EngineParts } from './parts.ts'
 import { join } from './single-load.ts'
 import { validBegun } from './tag-voiding.ts'
-import type { BatchLoader, Loaded, LoadMode } from './types.ts'
+import type { BatchLoader, Loaded } from './types.ts'
 
 /** One key of a batch load: what the first read found, and the fence it read. */
 export interface BatchItem {
@@ -117,7 +118,7 @@ function loadBatch<T>(
   parts: EngineParts,
   items: Omit<BatchItem, 'settle'>[],
   call: BatchCall<T>,
-  mode: LoadMode,
+  mode: LockMode,
 ): Promise<Loaded>[] {
   const settled: BatchItem[] = []
   const promises = items.map(
@@ -136,50 +137,42 @@ function loadBatch<T>(
   return promises
 }
 
-async function runBatch<T>(parts: EngineParts, items: BatchItem[], call: BatchCall<T>, mode: LoadMode): Promise<void> {
-  const ready: BatchItem[] = []
+async function runBatch<T>(parts: EngineParts, items: BatchItem[], call: BatchCall<T>, mode: LockMode): Promise<void> {
+  let pending: BatchItem[] = []
   for (const item of items) {
     const recent = parts.recentErrors.recent(item.storeKey)
     if (recent) item.settle.reject(recent.error)
-    else ready.push(item)
+    else pending.push(item)
   }
-  const lock = parts.batchLock
-  if (!lock || !parts.fleet) return loadGroup(parts, ready, call, undefined, false)
   const loads: Promise<void>[] = []
-  const deadline = Date.now() + parts.fleet.waitMs
-  let pending = ready
-  while (pending.length > 0) {
-    const attempt = await lock.tryLock(pending.map((item) => item.storeKey))
-    const won = new Set(attempt.won)
-    const taken = new Set(attempt.taken)
-    const mine = pending.filter((item) => won.has(item.storeKey))
-    const others = pending.filter((item) => taken.has(item.storeKey))
-    const unlocked = pending.filter((item) => !won.has(item.storeKey) && !taken.has(item.storeKey))
-    for (const outcome of ['acquired', 'contended', 'error'] as const) {
-      const n = outcome === 'acquired' ? mine.length : outcome === 'contended' ? others.length : unlocked.length
-      for (let i = 0; i < n; i++) parts.metrics.lock(outcome)
+  const deadlineMs = Date.now() + parts.lock.waitMs
+  for (let round = 0; pending.length > 0; round++) {
+    const byKey = new Map(pending.map((item) => [item.storeKey, item]))
+    const pick = (keys: readonly string[]) => keys.map((key) => byKey.get(key) as BatchItem)
+    const decided = await parts.lock.tryMany(pending.map((item) => item.storeKey))
+    for (const group of decided.load) {
+      // Under held locks, or after waiting, begin again: a holder may have written since the first read.
+      const rebegin = group.lease.holds || round > 0
+      loads.push(loadGroup(parts, pick(group.keys), call, group.lease, rebegin))
     }
-    // Locked keys begin again under the lock: a holder may have written since the first read.
-    if (mine.length > 0) loads.push(loadGroup(parts, mine, call, attempt.lease, true))
-    if (unlocked.length > 0) loads.push(loadGroup(parts, unlocked, call, undefined, true))
+    const others = pick(decided.taken)
     if (others.length === 0) break
     if (mode === 'try') {
       for (const item of others) item.settle.resolve({ value: item.seen?.value, stale: 'revalidate' })
       break
     }
-    if (Date.now() >= deadline) {
-      const late = others.filter((item) => {
+    if (Date.now() >= deadlineMs) {
+      const late: BatchItem[] = []
+      for (const item of others) {
         parts.metrics.lock('timeout')
-        if (item.seen && Date.now() < item.seen.staleUntil) {
+        if (item.seen && Date.now() < item.seen.staleUntilMs) {
           item.settle.resolve({ value: item.seen.value, stale: 'timeout' })
-          return false
-        }
-        return true
-      })
-      if (late.length > 0) loads.push(loadGroup(parts, late, call, undefined, true))
+        } else late.push(item)
+      }
+      if (late.length > 0) loads.push(loadGroup(parts, late, call, unheldBatchLease(parts.channel), true))
       break
     }
-    pending = await waitForOthers(parts, lock, others, deadline)
+    pending = await waitForOthers(parts, others, deadlineMs)
   }
   await Promise.all(loads)
 }
@@ -188,36 +181,29 @@ async function runBatch<T>(parts: EngineParts, items: BatchItem[], call: BatchCa
  * Loads a group of keys in one origin call and settles their flights, as one key's load does:
  * begin (or the first read's fences), skip what landed meanwhile, call the origin, build, write
  * under the fences, announce; on a loader error, graced values are served and written back for
- * the fail-safe throttle, the rest fail and are remembered for the error ttl. A lock holder
- * releases before it announces its writes, and announces failures before it releases.
+ * the fail-safe throttle, the rest fail and are remembered for the error ttl. The lease announces
+ * the outcome in the lock's order (see BatchLease).
  */
 async function loadGroup<T>(
   parts: EngineParts,
   items: BatchItem[],
   call: BatchCall<T>,
-  lease: BatchLease | undefined,
+  lease: BatchLease,
   rebegin: boolean,
 ): Promise<void> {
   if (items.length === 0) return
   let outcome: GroupOutcome
   try {
-    outcome = await loadAndStoreGroup(parts, items, call, lease === undefined, rebegin)
+    outcome = await loadAndStoreGroup(parts, items, call, lease.announce, rebegin)
   } catch (error) {
-    await lease?.release()
+    await lease.release()
     throw error
   }
   const { loaded, failures, written } = outcome
-  if (lease) {
-    for (const [i, error] of failures) {
-      const item = items[i] as BatchItem
-      const detail = JSON.stringify({ name: (error as Error)?.name, message: (error as Error)?.message })
-      await parts.bus?.publish({ kind: 'error', key: item.storeKey, detail })
-    }
-    await lease.release()
-    for (let i = 0; i < written.length; i += 1_000) {
-      await parts.bus?.publish({ kind: 'drop', keys: written.slice(i, i + 1_000) })
-    }
-  }
+  await lease.finish(
+    written,
+    [...failures].map(([i, error]) => ({ key: (items[i] as BatchItem).storeKey, error })),
+  )
   items.forEach((item, i) => {
     const error = failures.get(i)
     if (error !== undefined) {
@@ -238,7 +224,7 @@ async function loadAndStoreGroup<T>(
   parts: EngineParts,
   items: BatchItem[],
   call: BatchCall<T>,
-  announceInWrite: boolean,
+  announce: ((keys: string[]) => Announcement) | undefined,
   rebegin: boolean,
 ): Promise<GroupOutcome> {
   const startedAt = Date.now()
@@ -257,7 +243,7 @@ async function loadAndStoreGroup<T>(
     begun = again.map((b) => (b ? valid[j++] : undefined))
     begun.forEach((b, i) => {
       const found = b?.entry
-      if (found && found.createdAt !== items[i]?.seen?.createdAt) current[i] = found
+      if (found && found.createdAtUs !== items[i]?.seen?.createdAtUs) current[i] = found
     })
   }
   const loaded = new Array<Loaded | undefined>(items.length)
@@ -287,7 +273,7 @@ async function loadAndStoreGroup<T>(
     for (const i of toLoad) {
       const item = items[i] as BatchItem
       const stale = graced(current[i], startedAt)
-      if (!stale || Date.now() >= stale.staleUntil) {
+      if (!stale || Date.now() >= stale.staleUntilMs) {
         failures.set(i, error)
         continue
       }
@@ -295,7 +281,7 @@ async function loadAndStoreGroup<T>(
       const built = failSafeEntry(stale, call.policy, parts.serializer)
       const token = begun[i]?.token
       if (built && token !== undefined) {
-        keep.push({ key: item.storeKey, entry: built.entry, payload: built.payload, ttlMs: built.storeTtl, token })
+        keep.push({ key: item.storeKey, entry: built.entry, payload: built.payload, ttlMs: built.storeTtlMs, token })
       }
     }
     if (failures.size < toLoad.length) {
@@ -321,12 +307,12 @@ async function loadAndStoreGroup<T>(
       )
       const token = begun[i]?.token
       if (built && token !== undefined) {
-        writes.push({ key: item.storeKey, entry: built.entry, payload: built.payload, ttlMs: built.storeTtl, token })
+        writes.push({ key: item.storeKey, entry: built.entry, payload: built.payload, ttlMs: built.storeTtlMs, token })
       }
     } catch (error) {
       failures.set(i, error) // this key's value cannot be stored; the others still are
     }
   }
-  const landed = await commitAll(parts, writes, announceInWrite ? batchAnnouncement(parts) : undefined)
+  const landed = await commitAll(parts, writes, announce)
   return { loaded, failures, written: writes.filter((_, i) => landed[i]).map((w) => w.key) }
 }

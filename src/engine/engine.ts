@@ -1,8 +1,6 @@
-import type { BatchLock } from '../batch-lock.ts'
-import type { Bus } from '../bus.ts'
+import type { InvalidationChannel, KeyLock } from '../coordination.ts'
 import type { Entry } from '../entry.ts'
 import { Flight } from '../flight.ts'
-import type { FleetLock } from '../lock.ts'
 import type { Logger } from '../logger.ts'
 import type { CacheMetrics } from '../metrics.ts'
 import type { Policy } from '../options.ts'
@@ -34,10 +32,11 @@ export class Engine {
     serializer: Serializer
     originConcurrency: number
     tagPrefix: (tag: string) => string
-    fleet?: FleetLock
-    batchLock?: BatchLock
-    bus?: Bus
-    invalidateAsStale?: boolean
+    /** Who loads a missing key across processes (an unlocked one loads everywhere). */
+    lock: KeyLock
+    /** Where finished loads are announced, so other processes drop their copies. */
+    channel: InvalidationChannel
+    invalidateAsStale: boolean
   }) {
     this.flights = new Flight<Loaded>()
     this.origin = new OriginGuard(deps.originConcurrency, deps.metrics)
@@ -50,10 +49,9 @@ export class Engine {
       flights: this.flights,
       origin: this.origin,
       recentErrors: new RecentErrors(),
-      fleet: deps.fleet,
-      batchLock: deps.batchLock,
-      bus: deps.bus,
-      invalidateAsStale: deps.invalidateAsStale ?? false,
+      lock: deps.lock,
+      channel: deps.channel,
+      invalidateAsStale: deps.invalidateAsStale,
       backlog: Number.isFinite(deps.originConcurrency) ? deps.originConcurrency * 4 : 10_000,
     }
   }
@@ -61,6 +59,22 @@ export class Engine {
   /** The value for a key: from the store when it can be served, else from one shared load. */
   wrap<T>(req: ReadRequest<T>): Promise<T> {
     return wrap(this.#parts, req)
+  }
+
+  /** The fresh value of a key, for `get`: never loads and never serves a stale value; counted as a request. */
+  async get(storeKey: string): Promise<unknown> {
+    const entry = await readValid(this.#parts, storeKey)
+    if (!entry || Date.now() >= entry.freshUntilMs) {
+      this.#parts.metrics.request('miss')
+      return undefined
+    }
+    this.#parts.metrics.request(entry.negative ? 'negative_hit' : 'hit')
+    return entry.value
+  }
+
+  /** Loads in flight and loader calls waiting for an origin slot, now (at rest: 0 and 0). */
+  activity(): { flights: number; originQueue: number } {
+    return { flights: this.flights.size, originQueue: this.origin.queued }
   }
 
   /** Loads now whatever the store holds, joining a load already in flight (Caffeine's refresh). */

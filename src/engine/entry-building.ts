@@ -7,7 +7,7 @@ export interface BuiltEntry {
   entry: Entry
   payload: string | Buffer
   /** How long the store keeps it: to the end of grace. */
-  storeTtl: number
+  storeTtlMs: number
 }
 
 /** The entry to store for a loaded value, or undefined when the policy says not to cache it. */
@@ -15,7 +15,7 @@ export function buildEntry(
   value: unknown,
   policy: Policy,
   tags: readonly string[],
-  createdAt: number,
+  createdAtUs: number,
   deltaMs: number,
   ttlOverride: number | undefined,
   serializer: Serializer,
@@ -26,19 +26,19 @@ export function buildEntry(
   if (ttl <= 0 && policy.graceMs <= 0) return undefined
   const payload = negative ? '' : serializeOrThrow(serializer, value)
   const now = Date.now()
-  const freshUntil = now + ttl
-  const staleUntil = freshUntil + policy.graceMs
+  const freshUntilMs = now + ttl
+  const staleUntilMs = freshUntilMs + policy.graceMs
   const entry: Entry = {
     value,
     negative,
-    freshUntil,
-    staleUntil,
-    delta: deltaMs,
-    createdAt,
+    freshUntilMs,
+    staleUntilMs,
+    deltaMs,
+    createdAtUs,
     tags,
     failSafe: false,
   }
-  return { entry, payload, storeTtl: staleUntil - now }
+  return { entry, payload, storeTtlMs: staleUntilMs - now }
 }
 
 /**
@@ -46,11 +46,16 @@ export function buildEntry(
  * failing origin is not called by every request. Undefined if the value cannot be serialized.
  */
 export function failSafeEntry(stale: Entry, policy: Policy, serializer: Serializer): BuiltEntry | undefined {
-  const freshUntil = Date.now() + policy.failSafeThrottleMs
-  const entry: Entry = { ...stale, freshUntil, staleUntil: Math.max(stale.staleUntil, freshUntil), failSafe: true }
+  const freshUntilMs = Date.now() + policy.failSafeThrottleMs
+  const entry: Entry = {
+    ...stale,
+    freshUntilMs,
+    staleUntilMs: Math.max(stale.staleUntilMs, freshUntilMs),
+    failSafe: true,
+  }
   try {
     const payload = stale.negative ? '' : serializeOrThrow(serializer, stale.value)
-    return { entry, payload, storeTtl: entry.staleUntil - Date.now() }
+    return { entry, payload, storeTtlMs: entry.staleUntilMs - Date.now() }
   } catch {
     return undefined
   }
@@ -58,7 +63,7 @@ export function failSafeEntry(stale: Entry, policy: Policy, serializer: Serializ
 
 /** A graced value that may stand in for a failed load begun at `startedAt`. */
 export function graced(entry: Entry | undefined, startedAt: number): Entry | undefined {
-  return entry && startedAt < entry.staleUntil ? entry : undefined
+  return entry && startedAt < entry.staleUntilMs ? entry : undefined
 }
 
 function jittered(ttl: number, jitter: number): number {

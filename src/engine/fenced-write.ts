@@ -42,19 +42,7 @@ export async function beginOne(parts: EngineParts, storeKey: string): Promise<Be
 
 /** When a load began, on the store's clock when the store has one. */
 export function bornAt(begun: Begun | undefined): number {
-  return begun?.now ?? nowMicros()
-}
-
-/** The announcement a loaded key's write carries: its readers elsewhere wake, L1 copies go. */
-export function readyAnnouncement(parts: EngineParts, storeKey: string): Announcement | undefined {
-  const bus = parts.bus
-  return bus ? { channel: bus.channel, message: bus.encode({ kind: 'ready', key: storeKey }) } : undefined
-}
-
-/** The announcement a batch's writes carry, one per group of keys written together. */
-export function batchAnnouncement(parts: EngineParts): ((keys: string[]) => Announcement) | undefined {
-  const bus = parts.bus
-  return bus ? (keys) => ({ channel: bus.channel, message: bus.encode({ kind: 'drop', keys }) }) : undefined
+  return begun?.nowUs ?? nowMicros()
 }
 
 /** Writes one loaded entry if the fence still allows; `announce` goes out with it when it lands. */
@@ -85,8 +73,6 @@ export async function commitAll(
       return writes.map(() => false)
     }
   }
-  const written = await Promise.all(writes.map((w) => commitOne(parts, w)))
-  const landed = writes.filter((_, i) => written[i]).map((w) => w.key)
-  if (landed.length > 0) await parts.bus?.publish({ kind: 'drop', keys: landed })
-  return written
+  // A store without commitMany has no channel of its own to announce on: the lease announces.
+  return Promise.all(writes.map((w) => commitOne(parts, w)))
 }

@@ -1,7 +1,7 @@
 import { classify, type Entry } from '../entry.ts'
 import type { StaleReason } from '../metrics.ts'
 import type { Begun } from '../stores/store.ts'
-import { sleep } from '../timers.ts'
+import { withTimeout } from '../timers.ts'
 import { type EngineParts, storeFailed } from './parts.ts'
 import { join, load, refreshInBackground } from './single-load.ts'
 import { validBegun, validLocally } from './tag-voiding.ts'
@@ -73,13 +73,11 @@ async function serveStale<T>(parts: EngineParts, req: ReadRequest<T>, entry: Ent
   const soft = req.policy.softMs
   let reason: StaleReason = 'revalidate'
   if (soft > 0) {
-    const raced = await Promise.race([
-      promise.then(
-        (loaded) => loaded,
-        () => FAILED,
-      ),
-      sleep(soft).then(() => LATE),
-    ])
+    const settled = promise.then(
+      (loaded) => loaded,
+      () => FAILED,
+    )
+    const raced = await withTimeout(settled, soft, () => LATE)
     if (typeof raced === 'object' && raced.stale === undefined) {
       parts.metrics.request('miss')
       return raced.value as T

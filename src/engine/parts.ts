@@ -1,7 +1,5 @@
-import type { BatchLock } from '../batch-lock.ts'
-import type { Bus } from '../bus.ts'
+import type { InvalidationChannel, KeyLock } from '../coordination.ts'
 import type { Flight } from '../flight.ts'
-import type { FleetLock } from '../lock.ts'
 import type { Logger } from '../logger.ts'
 import type { CacheMetrics, StoreOp } from '../metrics.ts'
 import type { OriginGuard } from '../origin.ts'
@@ -25,10 +23,10 @@ export interface EngineParts {
   flights: Flight<Loaded>
   origin: OriginGuard
   recentErrors: RecentErrors
-  /** Cross-process coordination, when the cache has a lock. */
-  fleet: FleetLock | undefined
-  batchLock: BatchLock | undefined
-  bus: Bus | undefined
+  /** Who loads a missing key across processes (an unlocked one loads everywhere). */
+  lock: KeyLock
+  /** Where finished loads are announced, so other processes drop their copies. */
+  channel: InvalidationChannel
   invalidateAsStale: boolean
   /** Background refreshes start only while the origin queue is shorter than this. */
   backlog: number

@@ -1,14 +1,14 @@
+import type { Announcement, LockLease, LockMode } from '../coordination.ts'
 import { toMs } from '../duration.ts'
 import { classify, type Entry } from '../entry.ts'
 import { OriginTimeoutError } from '../errors.ts'
-import type { HeldLock } from '../lock.ts'
 import type { StaleReason } from '../metrics.ts'
-import type { Announcement, Begun, FenceToken } from '../stores/store.ts'
+import type { Begun, FenceToken } from '../stores/store.ts'
 import { buildEntry, failSafeEntry, graced, validTags } from './entry-building.ts'
-import { beginOne, bornAt, commitOne, readyAnnouncement } from './fenced-write.ts'
+import { beginOne, bornAt, commitOne } from './fenced-write.ts'
 import type { EngineParts } from './parts.ts'
 import { readValid, voidedByTags } from './tag-voiding.ts'
-import type { Loaded, LoaderContext, LoadMode, ReadRequest } from './types.ts'
+import type { Loaded, LoaderContext, ReadRequest } from './types.ts'
 
 /**
  * Joins the key's flight, starting the load if none runs. `begun` is the read that found the
@@ -37,7 +37,7 @@ export async function load<T>(
   parts: EngineParts,
   req: ReadRequest<T>,
   seen: Entry | undefined,
-  mode: LoadMode,
+  mode: LockMode,
   begun?: Begun,
 ): Promise<Loaded> {
   const recent = parts.recentErrors.recent(req.storeKey)
@@ -51,78 +51,64 @@ export async function load<T>(
 }
 
 /**
- * One process's part in loading a key. Without a fleet lock it loads here. With one, it loads
- * only if it wins the key's lock; otherwise it takes the winner's value from the store when the
- * winner announces it, the winner's error, or (after `lock.wait`) stale or its own load.
+ * One process's part in loading a key: it loads only if the lock says so (an unlocked cache
+ * always does); otherwise it takes the winner's value from the store when the winner announces
+ * it, the winner's error, or (after `lock.wait`) stale or its own load.
  */
 async function coordinateAndLoad<T>(
   parts: EngineParts,
   req: ReadRequest<T>,
   seen: Entry | undefined,
-  mode: LoadMode,
+  mode: LockMode,
   begun: Begun | undefined,
 ): Promise<Loaded> {
-  const fleet = parts.fleet
-  if (!fleet) return loadHere(parts, req, seen, undefined, begun)
-  const deadline = Date.now() + fleet.waitMs
+  const deadlineMs = Date.now() + parts.lock.waitMs
   for (;;) {
-    const next = await fleet.coordinate(req.storeKey, seen ? mode : 'wait', deadline)
+    const next = await parts.lock.coordinate(req.storeKey, seen ? mode : 'wait', deadlineMs)
     switch (next.kind) {
       case 'lead':
-        // Begin again under the lock: a holder may have written between the first read and now.
-        return loadHere(parts, req, seen, next.held, undefined)
+        // Under a held lock, begin again: a holder may have written since the first read.
+        return loadHere(parts, req, seen, next.lease, next.lease.holds ? undefined : begun)
       case 'skip':
         return { value: seen?.value, stale: 'revalidate' }
       case 'ready': {
         const landed = await readValid(parts, req.storeKey)
-        if (landed && Date.now() < landed.freshUntil) {
+        if (landed && Date.now() < landed.freshUntilMs) {
           parts.metrics.coalesced('distributed')
           return { value: landed.value }
         }
         break // announced but not readable (not cacheable, or overwritten): try again
       }
       case 'failed':
-        if (seen && Date.now() < seen.staleUntil) return { value: seen.value, stale: 'origin_error' }
+        if (seen && Date.now() < seen.staleUntilMs) return { value: seen.value, stale: 'origin_error' }
         throw next.error
       case 'timeout':
-        if (seen && Date.now() < seen.staleUntil) return { value: seen.value, stale: 'timeout' }
-        return loadHere(parts, req, seen, undefined, undefined)
+        if (seen && Date.now() < seen.staleUntilMs) return { value: seen.value, stale: 'timeout' }
+        return loadHere(parts, req, seen, next.lease, undefined)
     }
   }
 }
 
 /**
- * The load itself, and its announcement. Without a lock the announcement rides in the write
- * (one command). A lock holder releases first and announces after, so a waiter that starts
- * listening just after the message finds the lock free, takes it and reads the value when it
- * begins, instead of sleeping until the lock would have expired. A failure is announced while
- * the lock is still held, so no waiter takes it in between and calls the failing origin again.
+ * The load itself; the lease tells the other processes how it ended (and in which order to
+ * release: see LockLease). A lease that holds nothing may hand its announcement to the write.
  */
 async function loadHere<T>(
   parts: EngineParts,
   req: ReadRequest<T>,
   seen: Entry | undefined,
-  held: HeldLock | undefined,
+  lease: LockLease,
   begun: Begun | undefined,
 ): Promise<Loaded> {
   let loaded: (Loaded & { written?: boolean }) | undefined
-  let failure: unknown
   try {
-    loaded = await loadAndStore(parts, req, seen, held ? undefined : readyAnnouncement(parts, req.storeKey), begun)
+    loaded = await loadAndStore(parts, req, seen, lease.announce, begun)
   } catch (error) {
-    failure = error
+    await lease.fail(error)
+    throw error
   }
-  if (loaded) {
-    await held?.release()
-    if (held) await parts.bus?.publish({ kind: 'ready', key: req.storeKey })
-    return loaded
-  }
-  if (held) {
-    const detail = JSON.stringify({ name: (failure as Error)?.name, message: (failure as Error)?.message })
-    await parts.bus?.publish({ kind: 'error', key: req.storeKey, detail })
-  }
-  await held?.release()
-  throw failure
+  await lease.succeed(loaded.written === true)
+  return loaded
 }
 
 /**
@@ -143,7 +129,7 @@ async function loadAndStore<T>(
   if (!start) {
     start = await beginOne(parts, req.storeKey)
     const found = start?.entry
-    if (found && found.createdAt !== seen?.createdAt) {
+    if (found && found.createdAtUs !== seen?.createdAtUs) {
       const voided = found.tags.length > 0 && (await voidedByTags(parts, [found]))[0]
       if (!voided) current = found
     }
@@ -169,7 +155,7 @@ async function loadAndStore<T>(
   try {
     result = await parts.origin.call(req.key, req.policy.hardMs, (signal) => req.loader({ ...ctx, signal }))
   } catch (error) {
-    if (!stale || Date.now() >= stale.staleUntil) throw error
+    if (!stale || Date.now() >= stale.staleUntilMs) throw error
     const reason: StaleReason = error instanceof OriginTimeoutError ? 'timeout' : 'origin_error'
     parts.logger.warn('loader failed; serving the stale value', { key: req.key, error: String(error) })
     if (start) await writeFailSafe(parts, req.storeKey, stale, req, start.token)
@@ -182,7 +168,7 @@ async function loadAndStore<T>(
     start !== undefined &&
     (await commitOne(
       parts,
-      { key: req.storeKey, entry: built.entry, payload: built.payload, ttlMs: built.storeTtl, token: start.token },
+      { key: req.storeKey, entry: built.entry, payload: built.payload, ttlMs: built.storeTtlMs, token: start.token },
       announce,
     ))
   return { value: result.value, written }
@@ -198,5 +184,5 @@ export async function writeFailSafe(
 ): Promise<void> {
   const built = failSafeEntry(stale, req.policy, parts.serializer)
   if (!built) return
-  await commitOne(parts, { key: storeKey, entry: built.entry, payload: built.payload, ttlMs: built.storeTtl, token })
+  await commitOne(parts, { key: storeKey, entry: built.entry, payload: built.payload, ttlMs: built.storeTtlMs, token })
 }

@@ -5,7 +5,7 @@ import { type EngineParts, storeFailed } from './parts.ts'
 /** True when the store knows every tag time of `entry` in memory and none voids it. */
 export function validLocally(parts: EngineParts, entry: Entry): boolean {
   const times = parts.store.peekTagTimes?.(entry.tags.map(parts.tagPrefix))
-  return times?.every((time) => time < entry.createdAt) ?? false
+  return times?.every((time) => time < entry.createdAtUs) ?? false
 }
 
 /**
@@ -13,7 +13,7 @@ export function validLocally(parts: EngineParts, entry: Entry): boolean {
  * within its grace while one refresh runs), since users disagree on this (bentocache#71).
  */
 export function afterInvalidation(parts: EngineParts, entry: Entry): Entry | undefined {
-  return parts.invalidateAsStale ? { ...entry, freshUntil: 0, failSafe: false } : undefined
+  return parts.invalidateAsStale ? { ...entry, freshUntilMs: 0, failSafe: false } : undefined
 }
 
 /** For each entry, whether a tag it carries was invalidated at or after the load that made it began. */
@@ -23,7 +23,7 @@ export async function voidedByTags(parts: EngineParts, entries: readonly (Entry 
     // One entry (every wrap): no bookkeeping beyond the tag times themselves.
     try {
       const times = await parts.store.tagTimes(only.tags.map(parts.tagPrefix))
-      return [times.some((time) => time >= only.createdAt)]
+      return [times.some((time) => time >= only.createdAtUs)]
     } catch (error) {
       storeFailed(parts, 'tagTimes', error)
       return [true]
@@ -40,7 +40,7 @@ export async function voidedByTags(parts: EngineParts, entries: readonly (Entry 
     return entries.map((e) => (e?.tags.length ?? 0) > 0)
   }
   const at = new Map(tags.map((tag, i) => [tag, times[i] ?? 0]))
-  return entries.map((e) => !!e && e.tags.some((tag) => (at.get(tag) ?? 0) >= e.createdAt))
+  return entries.map((e) => !!e && e.tags.some((tag) => (at.get(tag) ?? 0) >= e.createdAtUs))
 }
 
 /** The store's entry for a key, or undefined when absent, unreadable, or voided by a tag. */

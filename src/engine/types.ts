@@ -37,6 +37,3 @@ export interface Loaded {
   value: unknown
   stale?: StaleReason
 }
-
-/** 'wait' for a foreground miss; 'try' for refreshes that may leave the work to another process. */
-export type LoadMode = 'wait' | 'try'

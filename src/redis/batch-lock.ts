@@ -1,9 +1,12 @@
 import { randomBytes } from 'node:crypto'
-import { EXTEND_MANY, LOCK_MANY, LOCKS_LEFT, UNLOCK_MANY } from './batch-lock-scripts.ts'
-import type { Logger } from './logger.ts'
-import { redisKeys } from './stores/redis.ts'
-import { eachGroup, groupsFor } from './stores/redis-batch.ts'
-import { isReady, type RedisClient } from './stores/redis-client.ts'
+import type { BatchLease } from '../coordination.ts'
+import type { Logger } from '../logger.ts'
+import { withTimeout } from '../timers.ts'
+import { eachGroup, groupsFor } from './batch.ts'
+import type { Bus } from './bus.ts'
+import { isReady, type RedisClient } from './client.ts'
+import { redisKeys } from './keys.ts'
+import { EXTEND_MANY, LOCK_MANY, LOCKS_LEFT, UNLOCK_MANY } from './lock-scripts.ts'
 
 type Args = (string | number)[]
 interface LockCommands {
@@ -11,12 +14,6 @@ interface LockCommands {
   corralExtendMany(numberOfKeys: number, ...args: Args): Promise<number>
   corralUnlockMany(numberOfKeys: number, ...args: Args): Promise<number>
   corralLocksLeft(numberOfKeys: number, ...args: Args): Promise<number[]>
-}
-
-/** Locks this process holds for a batch; extended while its load runs, released once. */
-export interface BatchLease {
-  readonly keys: readonly string[]
-  release(): Promise<void>
 }
 
 /** The outcome of one attempt on many keys. */
@@ -30,7 +27,9 @@ export interface BatchAttempt {
   lease: BatchLease
 }
 
-const NO_LEASE: BatchLease = { keys: [], release: async () => {} }
+const NO_LEASE: BatchLease = { holds: true, finish: async () => {}, release: async () => {} }
+/** Keys per "drop" message announcing a batch's writes. */
+const KEYS_PER_MESSAGE = 1_000
 
 /**
  * The fleet lock for batches: the same lock keys and ttl as the single-key lock (so a batch and a
@@ -46,8 +45,10 @@ export class BatchLock {
   readonly #chunk: number
   readonly #storeHealthy: () => boolean
   readonly #logger: Logger
+  readonly #bus: Bus
 
   constructor(deps: {
+    bus: Bus
     clients: RedisClient[]
     ttlMs: number
     /** How long one round of commands may take: the store's command timeout. */
@@ -63,6 +64,7 @@ export class BatchLock {
     this.#chunk = deps.chunk
     this.#storeHealthy = deps.storeHealthy
     this.#logger = deps.logger
+    this.#bus = deps.bus
     for (const client of this.#clients) {
       client.defineCommand('corralLockMany', { lua: LOCK_MANY })
       client.defineCommand('corralExtendMany', { lua: EXTEND_MANY })
@@ -148,12 +150,26 @@ export class BatchLock {
     )
     timer.unref()
     let released: Promise<void> | undefined
+    const release = () => {
+      clearInterval(timer)
+      released ??= this.#unlock(keys, token)
+      return released
+    }
     return {
-      keys,
-      release: () => {
-        clearInterval(timer)
-        released ??= this.#unlock(keys, token)
-        return released
+      holds: true,
+      release,
+      // As for one key: failures are announced while the locks are held (no waiter takes one and
+      // calls a failing origin again), writes after the release (a waiter that missed the message
+      // finds the lock free and reads the value when it begins).
+      finish: async (written, failed) => {
+        for (const { key, error } of failed) {
+          const detail = JSON.stringify({ name: (error as Error)?.name, message: (error as Error)?.message })
+          await this.#bus.publish({ kind: 'error', key, detail })
+        }
+        await release()
+        for (let i = 0; i < written.length; i += KEYS_PER_MESSAGE) {
+          await this.#bus.publish({ kind: 'drop', keys: written.slice(i, i + KEYS_PER_MESSAGE) })
+        }
       },
     }
   }
@@ -180,22 +196,15 @@ export class BatchLock {
     work: (group: number[], part: string[]) => Promise<unknown>,
   ): Promise<void> {
     if (!isReady(client)) return
-    await eachGroup(groupsFor(client, names, this.#chunk), async (group) => {
-      let timer: NodeJS.Timeout | undefined
-      const late = new Promise<void>((resolve) => {
-        timer = setTimeout(resolve, this.#attemptTimeoutMs)
-      })
-      try {
-        await Promise.race([
-          work(
-            group,
-            group.map((i) => names[i] as string),
-          ).catch(() => {}),
-          late,
-        ])
-      } finally {
-        clearTimeout(timer)
-      }
-    })
+    await eachGroup(groupsFor(client, names, this.#chunk), (group) =>
+      withTimeout(
+        work(
+          group,
+          group.map((i) => names[i] as string),
+        ).catch(() => {}),
+        this.#attemptTimeoutMs,
+        () => undefined,
+      ),
+    )
   }
 }

@@ -1,6 +1,6 @@
 import calculateSlot from 'cluster-key-slot'
 import pLimit from 'p-limit'
-import type { RedisClient } from './redis-client.ts'
+import type { RedisClient } from './client.ts'
 
 /**
  * Keys per Redis command when a batch is read or written: large enough that a 100,000-key batch
