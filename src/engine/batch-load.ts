@@ -8,17 +8,16 @@ import { waitForOthers } from './batch-coordination.ts'
 import { buildEntry, failSafeEntry, graced } from './entry-building.ts'
 import { beginAll, bornAt, commitAll } from './fenced-write.ts'
 import { countServed } from './hit-path.ts'
-import type { EngineParts } from './parts.ts'
+import { type EngineParts, storeFailed } from './parts.ts'
 import { join } from './single-load.ts'
-import { validBegun } from './tag-voiding.ts'
+import { afterInvalidation, validBegun, voidedByTags } from './tag-voiding.ts'
 import type { BatchLoader, Loaded } from './types.ts'
 
-/** One key of a batch load: what the first read found, and the fence it read. */
+/** One key of a batch load: what the first read found, and how to settle its flight. */
 export interface BatchItem {
   key: string
   storeKey: string
   seen: Entry | undefined
-  begun: Begun | undefined
   settle: { resolve(loaded: Loaded): void; reject(error: unknown): void }
 }
 
@@ -29,9 +28,23 @@ interface BatchCall<T> {
   tags: readonly string[]
 }
 
+/** Entries of many keys, tag-checked, in as few round trips as the store allows; unreadable ones are misses. */
+async function readAll(parts: EngineParts, storeKeys: readonly string[]): Promise<(Entry | undefined)[]> {
+  let entries: (Entry | undefined)[]
+  try {
+    entries = await parts.store.getMany(storeKeys)
+  } catch (error) {
+    storeFailed(parts, 'getMany', error)
+    return storeKeys.map(() => undefined)
+  }
+  if (!entries.some((e) => e && e.tags.length > 0)) return entries
+  const voided = await voidedByTags(parts, entries)
+  return entries.map((e, i) => (voided[i] && e ? afterInvalidation(parts, e) : e))
+}
+
 /**
- * Batch read-through, the same pipeline as one key: one read for all keys that also begins their
- * loads (entries and fences, in chunks), then per key the same flight, error memory, lock and
+ * Batch read-through, the same pipeline as one key: one read for all keys (entries, in chunks),
+ * then per key the same flight, error memory, lock and
  * fenced write as `wrap`, with one `loadMany` call for the keys that must be loaded here. A
  * concurrent `wrap` of one of them joins the batch's flight instead of loading it again.
  */
@@ -45,13 +58,8 @@ export async function wrapMany<T>(
 ): Promise<unknown[]> {
   const unique = [...new Set(keys)]
   const storeKeys = unique.map(storeKeyOf)
-  const read = await beginAll(parts, storeKeys)
-  const begun = await validBegun(
-    parts,
-    read.filter((b): b is Begun => b !== undefined),
-  )
-  let next = 0
-  const found = read.map((b) => (b ? begun[next++] : undefined))
+  // Entries only: a hit needs no fence, and the keys that must load begin when they do (see loadGroup).
+  const found = await readAll(parts, storeKeys)
   const now = Date.now()
   const values = new Array<unknown>(unique.length)
   const waiting: Promise<void>[] = []
@@ -59,7 +67,7 @@ export async function wrapMany<T>(
   const refreshing: Omit<BatchItem, 'settle'>[] = []
   unique.forEach((key, i) => {
     const storeKey = storeKeys[i] as string
-    const entry = found[i]?.entry
+    const entry = found[i]
     const state = entry ? classify(entry, now, policy.beta) : 'expired'
     if (entry && state !== 'expired') {
       values[i] = entry.value
@@ -68,7 +76,7 @@ export async function wrapMany<T>(
         parts.metrics.staleServed('revalidate')
       } else countServed(parts, entry)
       if (state !== 'fresh' && !parts.flights.has(storeKey)) {
-        refreshing.push({ key, storeKey, seen: entry, begun: found[i] })
+        refreshing.push({ key, storeKey, seen: entry })
       }
       return
     }
@@ -79,7 +87,7 @@ export async function wrapMany<T>(
           values[i] = loaded.value
         }),
       )
-    } else missing.push({ index: i, item: { key, storeKey, seen: entry, begun: found[i] } })
+    } else missing.push({ index: i, item: { key, storeKey, seen: entry } })
   })
   const call = { loadMany, policy, tags }
   if (missing.length > 0) {
@@ -146,15 +154,11 @@ async function runBatch<T>(parts: EngineParts, items: BatchItem[], call: BatchCa
   }
   const loads: Promise<void>[] = []
   const deadlineMs = Date.now() + parts.lock.waitMs
-  for (let round = 0; pending.length > 0; round++) {
+  while (pending.length > 0) {
     const byKey = new Map(pending.map((item) => [item.storeKey, item]))
     const pick = (keys: readonly string[]) => keys.map((key) => byKey.get(key) as BatchItem)
     const decided = await parts.lock.tryMany(pending.map((item) => item.storeKey))
-    for (const group of decided.load) {
-      // Under held locks, or after waiting, begin again: a holder may have written since the first read.
-      const rebegin = group.lease.holds || round > 0
-      loads.push(loadGroup(parts, pick(group.keys), call, group.lease, rebegin))
-    }
+    for (const group of decided.load) loads.push(loadGroup(parts, pick(group.keys), call, group.lease))
     const others = pick(decided.taken)
     if (others.length === 0) break
     if (mode === 'try') {
@@ -169,7 +173,7 @@ async function runBatch<T>(parts: EngineParts, items: BatchItem[], call: BatchCa
           item.settle.resolve({ value: item.seen.value, stale: 'timeout' })
         } else late.push(item)
       }
-      if (late.length > 0) loads.push(loadGroup(parts, late, call, unheldBatchLease(parts.channel), true))
+      if (late.length > 0) loads.push(loadGroup(parts, late, call, unheldBatchLease(parts.channel)))
       break
     }
     pending = await waitForOthers(parts, others, deadlineMs)
@@ -179,7 +183,7 @@ async function runBatch<T>(parts: EngineParts, items: BatchItem[], call: BatchCa
 
 /**
  * Loads a group of keys in one origin call and settles their flights, as one key's load does:
- * begin (or the first read's fences), skip what landed meanwhile, call the origin, build, write
+ * begin (entries and fences, under the lock if one is held), skip what landed meanwhile, call the origin, build, write
  * under the fences, announce; on a loader error, graced values are served and written back for
  * the fail-safe throttle, the rest fail and are remembered for the error ttl. The lease announces
  * the outcome in the lock's order (see BatchLease).
@@ -189,12 +193,11 @@ async function loadGroup<T>(
   items: BatchItem[],
   call: BatchCall<T>,
   lease: BatchLease,
-  rebegin: boolean,
 ): Promise<void> {
   if (items.length === 0) return
   let outcome: GroupOutcome
   try {
-    outcome = await loadAndStoreGroup(parts, items, call, lease.announce, rebegin)
+    outcome = await loadAndStoreGroup(parts, items, call, lease.announce)
   } catch (error) {
     await lease.release()
     throw error
@@ -225,27 +228,23 @@ async function loadAndStoreGroup<T>(
   items: BatchItem[],
   call: BatchCall<T>,
   announce: ((keys: string[]) => Announcement) | undefined,
-  rebegin: boolean,
 ): Promise<GroupOutcome> {
   const startedAt = Date.now()
   const current = items.map((item) => item.seen)
-  let begun = items.map((item) => item.begun)
-  if (rebegin) {
-    const again = await beginAll(
-      parts,
-      items.map((item) => item.storeKey),
-    )
-    const valid = await validBegun(
-      parts,
-      again.filter((b): b is Begun => b !== undefined),
-    )
-    let j = 0
-    begun = again.map((b) => (b ? valid[j++] : undefined))
-    begun.forEach((b, i) => {
-      const found = b?.entry
-      if (found && found.createdAtUs !== items[i]?.seen?.createdAtUs) current[i] = found
-    })
-  }
+  const read = await beginAll(
+    parts,
+    items.map((item) => item.storeKey),
+  )
+  const valid = await validBegun(
+    parts,
+    read.filter((b): b is Begun => b !== undefined),
+  )
+  let next = 0
+  const begun = read.map((b) => (b ? valid[next++] : undefined))
+  begun.forEach((b, i) => {
+    const found = b?.entry
+    if (found && found.createdAtUs !== items[i]?.seen?.createdAtUs) current[i] = found
+  })
   const loaded = new Array<Loaded | undefined>(items.length)
   const failures = new Map<number, unknown>()
   const toLoad: number[] = []

@@ -145,16 +145,19 @@ export class RedisStore implements Store {
     return raw ? decodeEntry(raw, this.#serializer) : undefined
   }
 
+  /** Entries of many keys: one MGET per chunk (per slot on a Cluster, which refuses MGET across slots), a few at a time. */
   async getMany(keys: readonly string[]): Promise<(Entry | undefined)[]> {
     if (keys.length === 0) return []
     const names = keys.map((key) => redisKeys(key).entry)
-    // MGET across slots is refused by a Cluster; separate GETs are written back to back anyway.
-    const raws = await this.#run(() =>
-      this.client.isCluster
-        ? Promise.all(names.map((name) => this.client.getBuffer(name)))
-        : this.client.mgetBuffer(...names),
-    )
-    return raws.map((raw) => (raw ? decodeEntry(raw, this.#serializer) : undefined))
+    const entries = new Array<Entry | undefined>(keys.length)
+    await eachGroup(groupsFor(this.client, names, this.#chunk), async (group) => {
+      const raws = await this.#run(() => this.client.mgetBuffer(group.map((i) => names[i] as string)))
+      group.forEach((i, j) => {
+        const raw = raws[j]
+        entries[i] = raw ? decodeEntry(raw, this.#serializer) : undefined
+      })
+    })
+    return entries
   }
 
   /**
