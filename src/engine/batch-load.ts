@@ -59,6 +59,7 @@ export async function wrapMany<T>(
   const unique = [...new Set(keys)]
   const storeKeys = unique.map(storeKeyOf)
   // Entries only: a hit needs no fence, and the keys that must load begin when they do (see loadGroup).
+  const mark = parts.recentLoads.mark()
   const found = await readAll(parts, storeKeys)
   const now = Date.now()
   const values = new Array<unknown>(unique.length)
@@ -81,7 +82,11 @@ export async function wrapMany<T>(
       return
     }
     parts.metrics.request('miss')
-    if (parts.flights.has(storeKey)) {
+    const landed = !parts.flights.has(storeKey) && parts.recentLoads.since(storeKey, mark)
+    if (landed) {
+      parts.metrics.coalesced('local')
+      values[i] = landed.value
+    } else if (parts.flights.has(storeKey)) {
       waiting.push(
         join(parts, { key, storeKey, loader: () => undefined, policy, tags }, undefined).then((loaded) => {
           values[i] = loaded.value
@@ -212,7 +217,11 @@ async function loadGroup<T>(
     if (error !== undefined) {
       parts.recentErrors.remember(item.storeKey, error, call.policy)
       item.settle.reject(error)
-    } else item.settle.resolve(loaded[i] as Loaded)
+    } else {
+      const done = loaded[i] as Loaded
+      if (!done.stale) parts.recentLoads.note(item.storeKey, done)
+      item.settle.resolve(done)
+    }
   })
 }
 

@@ -11,6 +11,7 @@ import { wrapMany } from './batch-load.ts'
 import { readForLoad, wrap } from './hit-path.ts'
 import type { EngineParts } from './parts.ts'
 import { RecentErrors } from './recent-errors.ts'
+import { RecentLoads } from './recent-loads.ts'
 import { join } from './single-load.ts'
 import { readValid } from './tag-voiding.ts'
 import type { BatchLoader, Loaded, ReadRequest } from './types.ts'
@@ -49,6 +50,7 @@ export class Engine {
       flights: this.flights,
       origin: this.origin,
       recentErrors: new RecentErrors(),
+      recentLoads: new RecentLoads(),
       lock: deps.lock,
       channel: deps.channel,
       invalidateAsStale: deps.invalidateAsStale,

@@ -37,6 +37,7 @@ export async function readForLoad(parts: EngineParts, storeKey: string): Promise
 }
 
 async function wrapThroughStore<T>(parts: EngineParts, req: ReadRequest<T>): Promise<T> {
+  const mark = parts.recentLoads.mark()
   const begun = await readForLoad(parts, req.storeKey)
   const entry = begun?.entry
   if (entry) {
@@ -45,6 +46,12 @@ async function wrapThroughStore<T>(parts: EngineParts, req: ReadRequest<T>): Pro
     if (state === 'stale') return serveStale(parts, req, entry)
   }
   parts.metrics.request('miss')
+  const landed = !parts.flights.has(req.storeKey) && parts.recentLoads.since(req.storeKey, mark)
+  if (landed) {
+    // The read left before a load of this key finished here: its miss is out of date.
+    parts.metrics.coalesced('local')
+    return landed.value as T
+  }
   const loaded = await join(parts, req, entry, begun)
   // A miss can still end on a graced value: the load found one and then failed or timed out.
   if (loaded.stale) parts.metrics.staleServed(loaded.stale)

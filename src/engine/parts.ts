@@ -6,6 +6,7 @@ import type { OriginGuard } from '../origin.ts'
 import type { Serializer } from '../serializer.ts'
 import type { Store } from '../stores/store.ts'
 import type { RecentErrors } from './recent-errors.ts'
+import type { RecentLoads } from './recent-loads.ts'
 import type { Loaded } from './types.ts'
 
 /**
@@ -23,6 +24,8 @@ export interface EngineParts {
   flights: Flight<Loaded>
   origin: OriginGuard
   recentErrors: RecentErrors
+  /** Loads finished lately, for reads that were sent before they finished. */
+  recentLoads: RecentLoads
   /** Who loads a missing key across processes (an unlocked one loads everywhere). */
   lock: KeyLock
   /** Where finished loads are announced, so other processes drop their copies. */

@@ -43,7 +43,9 @@ export async function load<T>(
   const recent = parts.recentErrors.recent(req.storeKey)
   if (recent) throw recent.error
   try {
-    return await coordinateAndLoad(parts, req, seen, mode, begun)
+    const loaded = await coordinateAndLoad(parts, req, seen, mode, begun)
+    if (!loaded.stale) parts.recentLoads.note(req.storeKey, loaded)
+    return loaded
   } catch (error) {
     parts.recentErrors.remember(req.storeKey, error, req.policy)
     throw error

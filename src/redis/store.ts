@@ -167,7 +167,8 @@ export class RedisStore implements Store {
    */
   async begin(key: string): Promise<Begun> {
     const k = redisKeys(key)
-    if (!this.#clock.known) await this.#learnClock()
+    // Sent together: learning the clock costs the first read no wait.
+    if (!this.#clock.known) void this.#learnClock()
     const [raw, fence] = await this.#run(() => this.client.mgetBuffer(k.entry, k.fence))
     return this.#begun(raw ?? null, fence ?? null)
   }
@@ -175,7 +176,7 @@ export class RedisStore implements Store {
   /** `begin` for many keys: one MGET per chunk (per slot on a Cluster), a few chunks at a time. */
   async beginMany(keys: readonly string[]): Promise<Begun[]> {
     if (keys.length === 0) return []
-    if (!this.#clock.known) await this.#learnClock()
+    if (!this.#clock.known) void this.#learnClock()
     const names = keys.map((key) => redisKeys(key))
     const begun = new Array<Begun>(keys.length)
     await eachGroup(
