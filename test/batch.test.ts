@@ -1,6 +1,6 @@
 import { Registry } from 'prom-client'
 import { describe, expect, it } from 'vitest'
-import { CorralError, createCache, redisStore } from '../src/index.ts'
+import { BatchResultError, CorralError, createCache, redisStore } from '../src/index.ts'
 import { useRedis } from './support/use-redis.ts'
 
 let counter = 0
@@ -127,7 +127,8 @@ describe('a batch loader that answers something else than what was asked', () =>
   it('an array is a typed error naming the problem; nothing is written', async () => {
     const { error, stored, kept, after } = await scenario((keys) => keys.map((k) => `v${k}`))
     expect(error).toBeInstanceOf(CorralError)
-    expect(error?.name).toBe('BatchResultError')
+    expect(error).toBeInstanceOf(BatchResultError)
+    expect((error as BatchResultError).code).toBe('CORRAL_BATCH_RESULT')
     expect(error?.message).toMatch(/array/)
     expect(stored).toBe(0)
     expect(kept).toBe('old value')
@@ -139,7 +140,8 @@ describe('a batch loader that answers something else than what was asked', () =>
       (keys) => new Map([...keys.map((k) => [k, `v${k}`] as const), ['intruder', 'x']]),
     )
     expect(error).toBeInstanceOf(CorralError)
-    expect(error?.name).toBe('BatchResultError')
+    expect(error).toBeInstanceOf(BatchResultError)
+    expect((error as BatchResultError).unexpectedKeys).toEqual(['intruder'])
     expect(error?.message).toMatch(/intruder/)
     expect(stored).toBe(0)
     expect(kept).toBe('old value')
@@ -152,7 +154,7 @@ describe('a batch loader that answers something else than what was asked', () =>
       stranger: 'x',
     }))
     expect(error).toBeInstanceOf(CorralError)
-    expect(error?.name).toBe('BatchResultError')
+    expect(error).toBeInstanceOf(BatchResultError)
     expect(error?.message).toMatch(/stranger/)
     expect(stored).toBe(0)
     expect(kept).toBe('old value')
@@ -162,7 +164,7 @@ describe('a batch loader that answers something else than what was asked', () =>
   it('a primitive is a typed error too', async () => {
     const { error, stored } = await scenario(() => 42)
     expect(error).toBeInstanceOf(CorralError)
-    expect(error?.name).toBe('BatchResultError')
+    expect(error).toBeInstanceOf(BatchResultError)
     expect(stored).toBe(0)
   })
 })
