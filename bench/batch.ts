@@ -5,6 +5,7 @@
  *
  *   npm run bench -- batch                     (node --import tsx bench/run.ts batch)
  *   BATCH_KEYS=100000 BATCH_VALUE_BYTES=1024 BATCH_ROUNDS=5 npm run bench -- batch
+ *   BATCH_CHUNK=250 npm run bench -- batch     (corral's `chunk`: keys per Redis command)
  *
  * Every round uses fresh keys for every contender, in a fixed order: cold (the origin is a
  * synchronous generator of the values, so only the cache's own work is timed), then warm (the same
@@ -25,6 +26,7 @@ const KEYS = positiveInt(process.env.BATCH_KEYS, 20_000)
 const VALUE_BYTES = positiveInt(process.env.BATCH_VALUE_BYTES, 100)
 const ROUNDS = positiveInt(process.env.BATCH_ROUNDS, 3)
 const FLEET_KEYS = positiveInt(process.env.BATCH_FLEET_KEYS, 1_000)
+const CHUNK = process.env.BATCH_CHUNK ? positiveInt(process.env.BATCH_CHUNK, 1_000) : undefined
 const TTL_MS = 3_600_000
 const CONCURRENCY = 64
 
@@ -98,7 +100,7 @@ async function main(): Promise<void> {
     const corralClient = new Redis(url, { protocol: 2 })
     const corral = createCache({
       name: 'bench',
-      store: redisStore({ client: corralClient }),
+      store: redisStore({ client: corralClient, ...(CHUNK ? { chunk: CHUNK } : {}) }),
       ttl: TTL_MS,
       logger: false,
     })
@@ -211,7 +213,7 @@ async function main(): Promise<void> {
       return median(at(m, id).map((x, i) => x / (base[i] as number)))
     }
     const lines = [
-      `Batch: ${KEYS.toLocaleString('en')} keys x ${VALUE_BYTES} B values, ${ROUNDS} rounds; ms = median of rounds, ` +
+      `Batch: ${KEYS.toLocaleString('en')} keys x ${VALUE_BYTES} B values, ${ROUNDS} rounds, corral chunk ${CHUNK ?? 'default'}; ms = median of rounds, ` +
         `x raw = median of per-round time ratios (lower is faster; warm throughput vs raw = 1 / that); ` +
         `node ${process.version}, ${cpus().length} CPUs, ${cpus()[0]?.model ?? 'unknown CPU'}.`,
       '',

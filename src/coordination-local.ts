@@ -29,7 +29,6 @@ export const silentChannel: InvalidationChannel = {
 export function unheldLease(channel: InvalidationChannel, key: string): LockLease {
   const announce = channel.announcement?.({ kind: 'ready', key })
   return {
-    holds: false,
     announce,
     succeed: (stored) => (stored && !announce ? channel.publish({ kind: 'ready', key }) : done),
     fail: () => done,
@@ -44,7 +43,6 @@ const KEYS_PER_MESSAGE = 1_000
 export function unheldBatchLease(channel: InvalidationChannel): BatchLease {
   const canAnnounce = channel.announcement?.({ kind: 'drop', keys: [] }) !== undefined
   return {
-    holds: false,
     announce: canAnnounce
       ? (keys) => channel.announcement?.({ kind: 'drop', keys }) ?? { channel: '', message: '' }
       : undefined,
@@ -62,6 +60,7 @@ export function unheldBatchLease(channel: InvalidationChannel): BatchLease {
 export function unlockedLock(channel: InvalidationChannel): KeyLock {
   return {
     waitMs: 0,
+    coordinates: false,
     coordinate: (key) => Promise.resolve<LockDecision>({ kind: 'lead', lease: unheldLease(channel, key) }),
     tryMany: (keys) => Promise.resolve({ load: [{ keys: [...keys], lease: unheldBatchLease(channel) }], taken: [] }),
     msLeft: () => Promise.resolve(0),

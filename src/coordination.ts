@@ -71,8 +71,6 @@ export interface InvalidationChannel {
  * value, so other processes drop their copies.
  */
 export interface LockLease {
-  /** True when a lock is held: the load must read the store again under it before loading. */
-  readonly holds: boolean
   /**
    * Set on a lease that holds nothing when the store's write can carry the "ready" message: the
    * write announces itself (one round trip less) and `succeed` sends nothing more.
@@ -108,8 +106,6 @@ export type LockMode = 'wait' | 'try'
  * is announced.
  */
 export interface BatchLease {
-  /** True when locks are held: the loads must read the store again under them before loading. */
-  readonly holds: boolean
   /** Set when the writes can carry the announcements (a lease that holds nothing, on a store that can). */
   readonly announce?: (keys: string[]) => Announcement
   /** The loads ended: `failed` announced to their waiters, locks released, `written` announced (unless the writes did). */
@@ -133,6 +129,11 @@ export interface ManyLocks {
 export interface KeyLock {
   /** How long a waiter waits before serving stale or loading itself (the `lock.wait` option). */
   readonly waitMs: number
+  /**
+   * False for a lock that lets every process load at once (`lock: false`, a store in one process):
+   * a load may then take the read that found the miss as its begin, since nothing was waited for.
+   */
+  readonly coordinates: boolean
   /** Decides who loads `key` now (see LockDecision). Never rejects. */
   coordinate(key: string, mode: LockMode, deadlineMs: number): Promise<LockDecision>
   /**

@@ -1,6 +1,6 @@
 import type { KeyMessage } from '../coordination.ts'
 import { RemoteLoaderError } from '../errors.ts'
-import { sleep } from '../timers.ts'
+import { withTimeout } from '../timers.ts'
 import type { BatchItem } from './batch-load.ts'
 import { beginAll } from './fenced-write.ts'
 import type { EngineParts } from './parts.ts'
@@ -31,7 +31,7 @@ export async function waitForOthers(parts: EngineParts, items: BatchItem[], dead
   try {
     const left = await parts.lock.msLeft(items.map((item) => item.storeKey))
     const wait = Math.max(0, Math.min(deadlineMs - Date.now(), left + 5))
-    if (heard.size === 0 && wait > 0) await Promise.race([woken, sleep(wait)])
+    if (heard.size === 0 && wait > 0) await withTimeout(woken, wait, () => undefined)
     // Announcements of one batch come a chunk at a time: let the rest of a burst arrive.
     if (heard.size > 0) await new Promise((resolve) => setImmediate(resolve))
   } finally {

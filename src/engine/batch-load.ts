@@ -13,6 +13,9 @@ import { join } from './single-load.ts'
 import { afterInvalidation, validBegun, voidedByTags } from './tag-voiding.ts'
 import type { BatchLoader, Loaded } from './types.ts'
 
+/** Keys built between two turns of the event loop. */
+const YIELD_EVERY = 1_000
+
 /** One key of a batch load: what the first read found, and how to settle its flight. */
 export interface BatchItem {
   key: string
@@ -299,7 +302,9 @@ async function loadAndStoreGroup<T>(
     return { loaded, failures, written: [] }
   }
   const writes: FencedWrite[] = []
-  for (const i of toLoad) {
+  for (const [n, i] of toLoad.entries()) {
+    // Building is synchronous work: let replies and timers of other commands through now and then.
+    if (n > 0 && n % YIELD_EVERY === 0) await new Promise((resolve) => setImmediate(resolve))
     const item = items[i] as BatchItem
     const value = lookup(item.key)
     loaded[i] = { value }

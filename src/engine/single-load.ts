@@ -69,8 +69,8 @@ async function coordinateAndLoad<T>(
     const next = await parts.lock.coordinate(req.storeKey, seen ? mode : 'wait', deadlineMs)
     switch (next.kind) {
       case 'lead':
-        // Under a held lock, begin again: a holder may have written since the first read.
-        return loadHere(parts, req, seen, next.lease, next.lease.holds ? undefined : begun)
+        // After any coordination, begin again: a holder may have written since the first read.
+        return loadHere(parts, req, seen, next.lease, parts.lock.coordinates ? undefined : begun)
       case 'skip':
         return { value: seen?.value, stale: 'revalidate' }
       case 'ready': {

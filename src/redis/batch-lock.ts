@@ -27,7 +27,7 @@ export interface BatchAttempt {
   lease: BatchLease
 }
 
-const NO_LEASE: BatchLease = { holds: true, finish: async () => {}, release: async () => {} }
+const NO_LEASE: BatchLease = { finish: async () => {}, release: async () => {} }
 /** Keys per "drop" message announcing a batch's writes. */
 const KEYS_PER_MESSAGE = 1_000
 
@@ -156,7 +156,6 @@ export class BatchLock {
       return released
     }
     return {
-      holds: true,
       release,
       // As for one key: failures are announced while the locks are held (no waiter takes one and
       // calls a failing origin again), writes after the release (a waiter that missed the message

@@ -11,31 +11,49 @@ export const DEFAULT_CHUNK = 1_000
 
 /**
  * Commands of one batch in flight at once. Each command's timeout runs from the moment it is
- * sent, so sending a hundred at once would have the last one wait for all the others; a few at a
- * time keep Redis busy without any command waiting long.
+ * sent, so sending a hundred at once would have the last one wait for all the others (and for
+ * this process to decode their replies); two keep Redis busy while one reply is decoded.
  */
-const IN_FLIGHT = 4
+const IN_FLIGHT = 2
+
+/** Bytes of values per write command: a chunk of large values is cut smaller, so no command carries megabytes. */
+export const CHUNK_BYTES = 512 * 1024
 
 /**
  * Splits the indexes of `names` (one Redis key name per item, the one whose slot counts) into
  * groups that one command may touch: chunks of `chunk` on a standalone Redis, and on a Cluster,
  * items of one slot (then chunked), since a command or script may only touch one slot there.
+ * With `bytesOf`, a group also ends once it holds CHUNK_BYTES.
  */
-export function groupsFor(client: RedisClient, names: readonly string[], chunk: number): number[][] {
+export function groupsFor(
+  client: RedisClient,
+  names: readonly string[],
+  chunk: number,
+  bytesOf?: (i: number) => number,
+): number[][] {
   const groups: number[][] = []
+  const bytes = new Map<number[], number>()
+  const full = (group: number[]) => group.length >= chunk || (bytes.get(group) ?? 0) >= CHUNK_BYTES
+  const add = (group: number[], i: number) => {
+    group.push(i)
+    if (bytesOf) bytes.set(group, (bytes.get(group) ?? 0) + bytesOf(i))
+  }
   if (!client.isCluster) {
-    for (let i = 0; i < names.length; i += chunk) {
-      groups.push(Array.from({ length: Math.min(chunk, names.length - i) }, (_, j) => i + j))
-    }
+    let group: number[] = []
+    names.forEach((_, i) => {
+      if (group.length === 0) groups.push(group)
+      add(group, i)
+      if (full(group)) group = []
+    })
     return groups
   }
   const bySlot = new Map<number, number[]>()
   names.forEach((name, i) => {
     const slot = calculateSlot(name)
     let group = bySlot.get(slot)
-    if (!group || group.length >= chunk) bySlot.set(slot, (group = []))
+    if (!group || full(group)) bySlot.set(slot, (group = []))
     if (group.length === 0) groups.push(group)
-    group.push(i)
+    add(group, i)
   })
   return groups
 }

@@ -17,6 +17,7 @@ import { redisKeys } from './keys.ts'
  */
 export class RedisLock implements KeyLock {
   readonly waitMs: number
+  readonly coordinates = true
   readonly #ttlMs: number
   readonly #redlock: Redlock
   readonly #first: RedisClient
@@ -177,7 +178,6 @@ export class RedisLock implements KeyLock {
       await this.#redlock.release(lock, { retryCount: 0 }).catch(() => {})
     }
     return {
-      holds: true,
       release,
       // Release before announcing: a waiter that started listening just after the message finds
       // the lock free, takes it and reads the value in `begin`, instead of sleeping until the lock

@@ -65,6 +65,7 @@ export class RedisStore implements Store {
   readonly #timeoutMs: number
   readonly #chunk: number
   readonly #clock = new RedisClock()
+  #askingTime = false
   /** False while the circuit breaker keeps commands away from Redis: others using this Redis should too. */
   get healthy(): boolean {
     return this.#breaker === undefined || this.#breaker.state === 'closed'
@@ -168,7 +169,7 @@ export class RedisStore implements Store {
   async begin(key: string): Promise<Begun> {
     const k = redisKeys(key)
     // Sent together: learning the clock costs the first read no wait.
-    if (!this.#clock.known) void this.#learnClock()
+    this.#learnClock()
     const [raw, fence] = await this.#run(() => this.client.mgetBuffer(k.entry, k.fence))
     return this.#begun(raw ?? null, fence ?? null)
   }
@@ -176,7 +177,7 @@ export class RedisStore implements Store {
   /** `begin` for many keys: one MGET per chunk (per slot on a Cluster), a few chunks at a time. */
   async beginMany(keys: readonly string[]): Promise<Begun[]> {
     if (keys.length === 0) return []
-    if (!this.#clock.known) void this.#learnClock()
+    this.#learnClock()
     const names = keys.map((key) => redisKeys(key))
     const begun = new Array<Begun>(keys.length)
     await eachGroup(
@@ -217,6 +218,7 @@ export class RedisStore implements Store {
         this.client,
         writes.map((w) => redisKeys(w.key).entry),
         this.#chunk,
+        (i) => (writes[i] as FencedWrite).payload.length,
       ),
       async (group) => {
         const part = group.map((i) => writes[i] as FencedWrite)
@@ -251,13 +253,23 @@ export class RedisStore implements Store {
   }
 
   /** Asks Redis its time once, so entries begun before any commit are born on Redis's clock too. */
-  async #learnClock(): Promise<void> {
-    try {
-      const [seconds, micros] = await this.#run(() => this.client.time())
-      this.#clock.observe(Number(seconds) * 1_000_000 + Number(micros))
-    } catch {
-      // The read that follows reports the failure; the local clock stands in meanwhile.
-    }
+  /**
+   * Asks Redis its time once (sent just before the read that needs it, so the read waits for
+   * nothing), so entries begun before any commit are born on Redis's clock too. Not counted by
+   * the breaker: a failure here only leaves the local clock standing in.
+   */
+  #learnClock(): void {
+    if (this.#clock.known || this.#askingTime || !isReady(this.client)) return
+    this.#askingTime = true
+    this.client.time().then(
+      ([seconds, micros]) => {
+        this.#clock.observe(Number(seconds) * 1_000_000 + Number(micros))
+        this.#askingTime = false
+      },
+      () => {
+        this.#askingTime = false
+      },
+    )
   }
 
   async set(key: string, entry: Entry, payload: string | Buffer, ttlMs: number): Promise<void> {
