@@ -1,6 +1,8 @@
+import { Cluster } from 'ioredis'
 import { Registry } from 'prom-client'
-import { describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { BatchResultError, CorralError, createCache, redisStore } from '../src/index.ts'
+import { type RedisCluster, startRedisCluster } from './support/redis-server.ts'
 import { useRedis } from './support/use-redis.ts'
 
 let counter = 0
@@ -170,4 +172,40 @@ describe('a batch loader that answers something else than what was asked', () =>
     expect(error).toBeInstanceOf(BatchResultError)
     expect(stored).toBe(0)
   })
+})
+
+describe('wrapMany on a Redis Cluster', () => {
+  let cluster: RedisCluster
+  beforeAll(async () => {
+    cluster = await startRedisCluster(6)
+  }, 60_000)
+  afterAll(async () => {
+    await cluster?.stop()
+  })
+
+  it('5,000 keys across slots, with lock: every entry written once (one script per slot group), then all served', async () => {
+    const client = new Cluster(cluster.nodes, { redisOptions: { protocol: 2 } })
+    const registry = new Registry()
+    const cache = createCache({
+      namespace: ns(),
+      store: redisStore({ client }),
+      lock: true,
+      metrics: { registry },
+      logger: false,
+    })
+    const keys = Array.from({ length: 5_000 }, (_, i) => `row:${i}`)
+    let loaded = 0
+    const loadMany = (missing: string[]) => {
+      loaded += missing.length
+      return new Map(missing.map((key) => [key, rowOf(key, 100)]))
+    }
+    const values = await cache.wrapMany(keys, loadMany)
+    expect(values.filter((v, i) => (v as { id: string }).id === keys[i])).toHaveLength(keys.length)
+    expect(loaded).toBe(keys.length)
+    expect(await cache.wrapMany(keys, loadMany)).toHaveLength(keys.length)
+    expect(loaded).toBe(keys.length)
+    expect(await storeErrors(registry)).toEqual({})
+    await cache.close()
+    client.disconnect()
+  }, 120_000)
 })

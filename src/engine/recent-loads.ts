@@ -1,5 +1,7 @@
-import { LRUCache } from 'lru-cache'
 import type { Loaded } from './types.ts'
+
+/** How many finished loads are remembered; past it the memory starts over (a lost note costs one extra load). */
+const MAX = 10_000
 
 /**
  * Loads this process finished lately, each stamped with a counter. A read that was sent before a
@@ -8,7 +10,7 @@ import type { Loaded } from './types.ts'
  * there is no second read to notice the value that just landed.) Bounded; stamps only grow.
  */
 export class RecentLoads {
-  readonly #loads = new LRUCache<string, { stamp: number; loaded: Loaded }>({ max: 10_000 })
+  #loads = new Map<string, { stamp: number; loaded: Loaded }>()
   #stamp = 0
 
   /** A stamp to take before a read: loads noted after it finished after the read was sent. */
@@ -19,6 +21,8 @@ export class RecentLoads {
   /** Notes that a load of `storeKey` just finished with `loaded`. */
   note(storeKey: string, loaded: Loaded): void {
     this.#stamp += 1
+    // Only notes newer than a read in flight matter, so dropping them all at once is cheap and safe.
+    if (this.#loads.size >= MAX) this.#loads = new Map()
     this.#loads.set(storeKey, { stamp: this.#stamp, loaded })
   }
 
