@@ -1,5 +1,7 @@
 export { Cache, type CachedFunction, createCache, type FnOptions, type WarmOptions, type WrapOptions } from './cache.ts'
 export type {
+  Announcement,
+  BatchLease,
   Coordinator,
   Invalidation,
   InvalidationChannel,
@@ -11,6 +13,7 @@ export type {
   LockMetrics,
   LockMode,
   LockSettings,
+  ManyLocks,
 } from './coordination.ts'
 export { localCoordinator } from './coordination-local.ts'
 export type { Duration } from './duration.ts'
