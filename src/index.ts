@@ -17,7 +17,7 @@ export type {
 } from './coordination.ts'
 export { localCoordinator } from './coordination-local.ts'
 export type { Duration } from './duration.ts'
-export type { BatchLoader, Loader, LoaderContext } from './engine/types.ts'
+export type { BatchLoader, Loader, LoaderContext, WrapResult } from './engine/types.ts'
 export type { Entry } from './entry.ts'
 export {
   BatchResultError,
@@ -32,6 +32,8 @@ export {
   RemoteLoaderError,
   SerializationError,
   StoreUnavailableError,
+  UnsafeQueryError,
+  type UnsafeQueryReason,
 } from './errors.ts'
 export type { Logger } from './logger.ts'
 export type { LruBounds } from './lru.ts'

@@ -91,7 +91,7 @@ export async function wrapMany<T>(
       values[i] = landed.value
     } else if (parts.flights.has(storeKey)) {
       waiting.push(
-        join(parts, { key, storeKey, loader: () => undefined, policy, tags }, undefined).then((loaded) => {
+        join(parts, { key, storeKey, loader: () => undefined, policy, tags }, undefined).promise.then((loaded) => {
           values[i] = loaded.value
         }),
       )
@@ -263,7 +263,7 @@ async function loadAndStoreGroup<T>(
   items.forEach((item, i) => {
     const now = current[i]
     if (now && now !== item.seen && classify(now, startedAt, 0) === 'fresh') {
-      loaded[i] = { value: now.value } // another writer got there first
+      loaded[i] = { value: now.value, remote: true } // another writer got there first
       parts.metrics.coalesced('distributed')
     } else toLoad.push(i)
   })

@@ -1,5 +1,6 @@
 import type { InvalidationChannel, KeyLock } from '../coordination.ts'
 import type { Entry } from '../entry.ts'
+import { RemoteLoaderError } from '../errors.ts'
 import { Flight } from '../flight.ts'
 import type { Logger } from '../logger.ts'
 import type { CacheMetrics } from '../metrics.ts'
@@ -8,13 +9,13 @@ import { OriginGuard } from '../origin.ts'
 import type { Serializer } from '../serializer.ts'
 import type { Store } from '../stores/store.ts'
 import { wrapMany } from './batch-load.ts'
-import { readForLoad, wrap } from './hit-path.ts'
+import { readForLoad, report, wrap } from './hit-path.ts'
 import type { EngineParts } from './parts.ts'
 import { RecentErrors } from './recent-errors.ts'
 import { RecentLoads } from './recent-loads.ts'
 import { join } from './single-load.ts'
 import { readValid } from './tag-voiding.ts'
-import type { BatchLoader, Loaded, ReadRequest } from './types.ts'
+import type { BatchLoader, Loaded, ReadRequest, WrapResult } from './types.ts'
 
 /**
  * The read path: classify what the store holds, serve what can be served at once, and funnel
@@ -82,8 +83,20 @@ export class Engine {
   /** Loads now whatever the store holds, joining a load already in flight (Caffeine's refresh). */
   async refresh<T>(req: ReadRequest<T>): Promise<T> {
     this.#parts.metrics.refresh('manual')
-    const begun = await readForLoad(this.#parts, req.storeKey)
-    return (await join(this.#parts, req, begun?.entry, begun)).value as T
+    let result: WrapResult = 'miss'
+    try {
+      const begun = await readForLoad(this.#parts, req.storeKey)
+      const { promise, shared } = join(this.#parts, req, begun?.entry, begun)
+      if (shared) result = 'coalesced'
+      const loaded = await promise
+      if (loaded.remote) result = 'coalesced'
+      return loaded.value as T
+    } catch (error) {
+      if (error instanceof RemoteLoaderError) result = 'coalesced'
+      throw error
+    } finally {
+      if (req.onResult) report(this.#parts, req, result)
+    }
   }
 
   /** Values for `keys` in their order, the missing ones loaded by one `loadMany` call (see batch-load.ts). */

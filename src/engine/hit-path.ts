@@ -1,11 +1,12 @@
 import { classify, type Entry } from '../entry.ts'
+import { RemoteLoaderError } from '../errors.ts'
 import type { StaleReason } from '../metrics.ts'
 import type { Begun } from '../stores/store.ts'
 import { withTimeout } from '../timers.ts'
 import { type EngineParts, storeFailed } from './parts.ts'
 import { join, load, refreshInBackground } from './single-load.ts'
 import { validBegun, validLocally } from './tag-voiding.ts'
-import type { Loaded, ReadRequest } from './types.ts'
+import type { Loaded, ReadRequest, WrapResult } from './types.ts'
 
 const FAILED = Symbol('failed')
 const LATE = Symbol('late')
@@ -16,9 +17,27 @@ export function wrap<T>(parts: EngineParts, req: ReadRequest<T>): Promise<T> {
   const local = parts.store.peek?.(req.storeKey)
   if (local && (local.tags.length === 0 || validLocally(parts, local))) {
     const state = classify(local, Date.now(), req.policy.beta)
-    if (state === 'fresh' || state === 'early') return Promise.resolve(serveFresh(parts, req, local, state))
+    if (state === 'fresh' || state === 'early') {
+      const value = serveFresh(parts, req, local, state)
+      if (req.onResult) report(parts, req, servedAs(local))
+      return Promise.resolve(value)
+    }
   }
   return wrapThroughStore(parts, req)
+}
+
+/** Tells the caller how its call was answered; a throwing callback must not change the answer. */
+export function report<T>(parts: EngineParts, req: ReadRequest<T>, result: WrapResult): void {
+  try {
+    req.onResult?.(result)
+  } catch (error) {
+    parts.logger.warn('onResult threw; ignored', { key: req.key, error: String(error) })
+  }
+}
+
+/** What serving a stored entry counts as. */
+function servedAs(entry: Entry): WrapResult {
+  return entry.failSafe ? 'stale' : entry.negative ? 'negative_hit' : 'hit'
 }
 
 /**
@@ -37,25 +56,49 @@ export async function readForLoad(parts: EngineParts, storeKey: string): Promise
 }
 
 async function wrapThroughStore<T>(parts: EngineParts, req: ReadRequest<T>): Promise<T> {
-  const mark = parts.recentLoads.mark()
-  const begun = await readForLoad(parts, req.storeKey)
-  const entry = begun?.entry
-  if (entry) {
-    const state = classify(entry, Date.now(), req.policy.beta)
-    if (state === 'fresh' || state === 'early') return serveFresh(parts, req, entry, state)
-    if (state === 'stale') return serveStale(parts, req, entry)
+  // 'miss' unless found otherwise: a store or loader failure before anything is known is a miss.
+  let result: WrapResult = 'miss'
+  try {
+    const mark = parts.recentLoads.mark()
+    const begun = await readForLoad(parts, req.storeKey)
+    const entry = begun?.entry
+    if (entry) {
+      const state = classify(entry, Date.now(), req.policy.beta)
+      if (state === 'fresh' || state === 'early') {
+        result = servedAs(entry)
+        return serveFresh(parts, req, entry, state)
+      }
+      if (state === 'stale') {
+        const served = await serveStale(parts, req, entry)
+        result = served.result
+        return served.value
+      }
+    }
+    parts.metrics.request('miss')
+    const landed = !parts.flights.has(req.storeKey) && parts.recentLoads.since(req.storeKey, mark)
+    if (landed) {
+      // The read left before a load of this key finished here: its miss is out of date.
+      parts.metrics.coalesced('local')
+      result = 'coalesced'
+      return landed.value as T
+    }
+    const { promise, shared } = join(parts, req, entry, begun)
+    if (shared) result = 'coalesced'
+    try {
+      const loaded = await promise
+      // A miss can still end on a graced value: the load found one and then failed or timed out.
+      if (loaded.stale) {
+        parts.metrics.staleServed(loaded.stale)
+        result = 'stale'
+      } else if (loaded.remote) result = 'coalesced'
+      return loaded.value as T
+    } catch (error) {
+      if (error instanceof RemoteLoaderError) result = 'coalesced'
+      throw error
+    }
+  } finally {
+    if (req.onResult) report(parts, req, result)
   }
-  parts.metrics.request('miss')
-  const landed = !parts.flights.has(req.storeKey) && parts.recentLoads.since(req.storeKey, mark)
-  if (landed) {
-    // The read left before a load of this key finished here: its miss is out of date.
-    parts.metrics.coalesced('local')
-    return landed.value as T
-  }
-  const loaded = await join(parts, req, entry, begun)
-  // A miss can still end on a graced value: the load found one and then failed or timed out.
-  if (loaded.stale) parts.metrics.staleServed(loaded.stale)
-  return loaded.value as T
 }
 
 /** Counts a served entry as what it is: a hit, a negative hit, or a fail-safe (stale) value. */
@@ -73,10 +116,14 @@ function serveFresh<T>(parts: EngineParts, req: ReadRequest<T>, entry: Entry, st
 }
 
 /** Stale within grace: revalidate in the flight, and wait for it at most the soft timeout. */
-async function serveStale<T>(parts: EngineParts, req: ReadRequest<T>, entry: Entry): Promise<T> {
+async function serveStale<T>(
+  parts: EngineParts,
+  req: ReadRequest<T>,
+  entry: Entry,
+): Promise<{ value: T; result: WrapResult }> {
   if (parts.flights.has(req.storeKey)) parts.metrics.coalesced('local')
   else parts.metrics.refresh('stale')
-  const { promise } = parts.flights.do(req.storeKey, () => load(parts, req, entry, 'try'))
+  const { promise, shared } = parts.flights.do(req.storeKey, () => load(parts, req, entry, 'try'))
   const soft = req.policy.softMs
   let reason: StaleReason = 'revalidate'
   if (soft > 0) {
@@ -87,7 +134,7 @@ async function serveStale<T>(parts: EngineParts, req: ReadRequest<T>, entry: Ent
     const raced = await withTimeout(settled, soft, () => LATE)
     if (typeof raced === 'object' && raced.stale === undefined) {
       parts.metrics.request('miss')
-      return raced.value as T
+      return { value: raced.value as T, result: shared || raced.remote ? 'coalesced' : 'miss' }
     }
     reason = raced === LATE ? 'timeout' : raced === FAILED ? 'origin_error' : ((raced as Loaded).stale as StaleReason)
   } else {
@@ -95,5 +142,5 @@ async function serveStale<T>(parts: EngineParts, req: ReadRequest<T>, entry: Ent
   }
   parts.metrics.request('stale')
   parts.metrics.staleServed(reason)
-  return entry.value as T
+  return { value: entry.value as T, result: 'stale' }
 }

@@ -19,10 +19,10 @@ export function join<T>(
   req: ReadRequest<T>,
   seen: Entry | undefined,
   begun?: Begun,
-): Promise<Loaded> {
-  const { promise, shared } = parts.flights.do(req.storeKey, () => load(parts, req, seen, 'wait', begun))
-  if (shared) parts.metrics.coalesced('local')
-  return promise
+): { promise: Promise<Loaded>; shared: boolean } {
+  const joined = parts.flights.do(req.storeKey, () => load(parts, req, seen, 'wait', begun))
+  if (joined.shared) parts.metrics.coalesced('local')
+  return joined
 }
 
 /** One refresh at a time per key, and none while the origin is backed up: early refresh is optional. */
@@ -77,7 +77,7 @@ async function coordinateAndLoad<T>(
         const landed = await readValid(parts, req.storeKey)
         if (landed && Date.now() < landed.freshUntilMs) {
           parts.metrics.coalesced('distributed')
-          return { value: landed.value }
+          return { value: landed.value, remote: true }
         }
         break // announced but not readable (not cacheable, or overwritten): try again
       }
@@ -137,7 +137,7 @@ async function loadAndStore<T>(
     }
   }
   if (current && current !== seen && classify(current, startedAt, 0) === 'fresh') {
-    return { value: current.value } // another writer got there first
+    return { value: current.value, remote: true } // another writer got there first
   }
   const stale = graced(current, startedAt)
 

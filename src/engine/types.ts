@@ -17,6 +17,13 @@ export interface LoaderContext<T = unknown> {
 
 export type Loader<T> = (ctx: LoaderContext<T>) => T | Promise<T>
 
+/**
+ * How one `wrap` call was answered: from the cache ('hit', 'negative_hit', 'stale'), by this
+ * caller's own load ('miss'), or by joining a load another caller started, in this process or
+ * another ('coalesced').
+ */
+export type WrapResult = 'hit' | 'stale' | 'miss' | 'coalesced' | 'negative_hit'
+
 /** Loads several keys in one origin call. */
 export type BatchLoader<T> = (
   keys: string[],
@@ -30,10 +37,14 @@ export interface ReadRequest<T> {
   loader: Loader<T>
   policy: Policy
   tags: readonly string[]
+  /** Told how this call was answered, once, just before its promise settles. */
+  onResult?: ((result: WrapResult) => void) | undefined
 }
 
 /** A load's result: from the origin, from a value another writer just stored, or stale instead of an error. */
 export interface Loaded {
   value: unknown
   stale?: StaleReason
+  /** The value was loaded by another process (announced by its lock, or found landed in `begin`). */
+  remote?: true
 }
