@@ -8,7 +8,7 @@ import { waitForOthers } from './batch-coordination.ts'
 import { buildEntry, failSafeEntry, graced } from './entry-building.ts'
 import { beginAll, bornAt, commitAll } from './fenced-write.ts'
 import { countServed } from './hit-path.ts'
-import { type EngineParts, storeFailed } from './parts.ts'
+import { type EngineParts, publishRefresh, storeFailed } from './parts.ts'
 import { join } from './single-load.ts'
 import { afterInvalidation, validBegun, voidedByTags } from './tag-voiding.ts'
 import type { BatchLoader, Loaded } from './types.ts'
@@ -116,7 +116,9 @@ export async function wrapMany<T>(
   }
   if (refreshing.length > 0 && parts.origin.queued < parts.backlog) {
     for (const item of refreshing) {
-      parts.metrics.refresh(classify(item.seen as Entry, now, 0) === 'stale' ? 'stale' : 'early')
+      const reason = classify(item.seen as Entry, now, 0) === 'stale' ? 'stale' : 'early'
+      parts.metrics.refresh(reason)
+      publishRefresh(parts, item.key, reason)
     }
     for (const load of loadBatch(parts, refreshing, call, 'try')) load.catch(() => {})
   }
@@ -273,8 +275,11 @@ async function loadAndStoreGroup<T>(
   let lookup: (key: string) => unknown
   let ms: number
   try {
-    const result = await parts.origin.call(`batch of ${keys.length}`, call.policy.hardMs, (signal) =>
-      call.loadMany(keys, { signal }),
+    const result = await parts.origin.call(
+      `batch of ${keys.length}`,
+      call.policy.hardMs,
+      (signal) => call.loadMany(keys, { signal }),
+      keys,
     )
     lookup = readBatchAnswer(result.value, keys)
     ms = result.ms

@@ -10,7 +10,7 @@ import type { Serializer } from '../serializer.ts'
 import type { Store } from '../stores/store.ts'
 import { wrapMany } from './batch-load.ts'
 import { readForLoad, report, wrap } from './hit-path.ts'
-import type { EngineParts } from './parts.ts'
+import { type EngineParts, publishRefresh } from './parts.ts'
 import { RecentErrors } from './recent-errors.ts'
 import { RecentLoads } from './recent-loads.ts'
 import { join } from './single-load.ts'
@@ -28,6 +28,10 @@ export class Engine {
   readonly #parts: EngineParts
 
   constructor(deps: {
+    /** The cache's name, for events. */
+    cache: string
+    /** Whether `lock` coordinates processes (lock events are published only then). */
+    locked: boolean
     store: Store
     metrics: CacheMetrics
     logger: Logger
@@ -41,8 +45,10 @@ export class Engine {
     invalidateAsStale: boolean
   }) {
     this.flights = new Flight<Loaded>()
-    this.origin = new OriginGuard(deps.originConcurrency, deps.metrics)
+    this.origin = new OriginGuard(deps.originConcurrency, deps.metrics, deps.cache)
     this.#parts = {
+      cache: deps.cache,
+      locked: deps.locked,
       store: deps.store,
       metrics: deps.metrics,
       logger: deps.logger,
@@ -83,6 +89,7 @@ export class Engine {
   /** Loads now whatever the store holds, joining a load already in flight (Caffeine's refresh). */
   async refresh<T>(req: ReadRequest<T>): Promise<T> {
     this.#parts.metrics.refresh('manual')
+    publishRefresh(this.#parts, req.key, 'manual')
     let result: WrapResult = 'miss'
     try {
       const begun = await readForLoad(this.#parts, req.storeKey)

@@ -1,9 +1,10 @@
 import { classify, type Entry } from '../entry.ts'
 import { RemoteLoaderError } from '../errors.ts'
+import { channels } from '../events.ts'
 import type { StaleReason } from '../metrics.ts'
 import type { Begun } from '../stores/store.ts'
 import { withTimeout } from '../timers.ts'
-import { type EngineParts, storeFailed } from './parts.ts'
+import { type EngineParts, publishRefresh, storeFailed } from './parts.ts'
 import { join, load, refreshInBackground } from './single-load.ts'
 import { validBegun, validLocally } from './tag-voiding.ts'
 import type { Loaded, ReadRequest, WrapResult } from './types.ts'
@@ -18,7 +19,7 @@ export function wrap<T>(parts: EngineParts, req: ReadRequest<T>): Promise<T> {
   if (local && (local.tags.length === 0 || validLocally(parts, local))) {
     const state = classify(local, Date.now(), req.policy.beta)
     if (state === 'fresh' || state === 'early') {
-      const value = serveFresh(parts, req, local, state)
+      const value = serveFresh(parts, req, local, state, -1)
       if (req.onResult) report(parts, req, servedAs(local))
       return Promise.resolve(value)
     }
@@ -36,7 +37,7 @@ export function report<T>(parts: EngineParts, req: ReadRequest<T>, result: WrapR
 }
 
 /** What serving a stored entry counts as. */
-function servedAs(entry: Entry): WrapResult {
+export function servedAs(entry: Entry): 'hit' | 'negative_hit' | 'stale' {
   return entry.failSafe ? 'stale' : entry.negative ? 'negative_hit' : 'hit'
 }
 
@@ -56,6 +57,7 @@ export async function readForLoad(parts: EngineParts, storeKey: string): Promise
 }
 
 async function wrapThroughStore<T>(parts: EngineParts, req: ReadRequest<T>): Promise<T> {
+  const started = performance.now()
   // 'miss' unless found otherwise: a store or loader failure before anything is known is a miss.
   let result: WrapResult = 'miss'
   try {
@@ -66,7 +68,7 @@ async function wrapThroughStore<T>(parts: EngineParts, req: ReadRequest<T>): Pro
       const state = classify(entry, Date.now(), req.policy.beta)
       if (state === 'fresh' || state === 'early') {
         result = servedAs(entry)
-        return serveFresh(parts, req, entry, state)
+        return serveFresh(parts, req, entry, state, started)
       }
       if (state === 'stale') {
         const served = await serveStale(parts, req, entry)
@@ -90,6 +92,9 @@ async function wrapThroughStore<T>(parts: EngineParts, req: ReadRequest<T>): Pro
       if (loaded.stale) {
         parts.metrics.staleServed(loaded.stale)
         result = 'stale'
+        if (channels.stale.hasSubscribers) {
+          channels.stale.publish({ cache: parts.cache, key: req.key, reason: loaded.stale })
+        }
       } else if (loaded.remote) result = 'coalesced'
       return loaded.value as T
     } catch (error) {
@@ -97,22 +102,46 @@ async function wrapThroughStore<T>(parts: EngineParts, req: ReadRequest<T>): Pro
       throw error
     }
   } finally {
+    // Before the caller's promise settles, rejections included.
+    parts.metrics.wrapDone(result, (performance.now() - started) / 1_000)
     if (req.onResult) report(parts, req, result)
   }
 }
 
 /** Counts a served entry as what it is: a hit, a negative hit, or a fail-safe (stale) value. */
 export function countServed(parts: EngineParts, entry: Entry): void {
-  if (entry.failSafe) {
-    parts.metrics.request('stale')
-    parts.metrics.staleServed('origin_error')
-  } else parts.metrics.request(entry.negative ? 'negative_hit' : 'hit')
+  const result = servedAs(entry)
+  parts.metrics.request(result)
+  if (result === 'stale') parts.metrics.staleServed('origin_error')
 }
 
-function serveFresh<T>(parts: EngineParts, req: ReadRequest<T>, entry: Entry, state: 'fresh' | 'early'): T {
-  countServed(parts, entry)
+/** Serves a fresh entry; `started` is -1 for an answer from memory that awaited nothing. */
+function serveFresh<T>(
+  parts: EngineParts,
+  req: ReadRequest<T>,
+  entry: Entry,
+  state: 'fresh' | 'early',
+  started: number,
+): T {
+  const result = servedAs(entry)
+  if (started < 0) parts.metrics.answeredAtOnce(result)
+  else parts.metrics.request(result)
+  if (result === 'stale') parts.metrics.staleServed('origin_error')
+  if (result === 'stale' ? channels.stale.hasSubscribers : channels.hit.hasSubscribers) {
+    publishServed(parts, req, result, started)
+  }
   if (state === 'early') refreshInBackground(parts, req, entry, 'early')
   return entry.value as T
+}
+
+function publishServed<T>(
+  parts: EngineParts,
+  req: ReadRequest<T>,
+  result: 'hit' | 'negative_hit' | 'stale',
+  started: number,
+): void {
+  if (result === 'stale') channels.stale.publish({ cache: parts.cache, key: req.key, reason: 'origin_error' })
+  else channels.hit.publish({ cache: parts.cache, key: req.key, result, from: started < 0 ? 'memory' : 'store' })
 }
 
 /** Stale within grace: revalidate in the flight, and wait for it at most the soft timeout. */
@@ -122,7 +151,10 @@ async function serveStale<T>(
   entry: Entry,
 ): Promise<{ value: T; result: WrapResult }> {
   if (parts.flights.has(req.storeKey)) parts.metrics.coalesced('local')
-  else parts.metrics.refresh('stale')
+  else {
+    parts.metrics.refresh('stale')
+    publishRefresh(parts, req.key, 'stale')
+  }
   const { promise, shared } = parts.flights.do(req.storeKey, () => load(parts, req, entry, 'try'))
   const soft = req.policy.softMs
   let reason: StaleReason = 'revalidate'
@@ -142,5 +174,6 @@ async function serveStale<T>(
   }
   parts.metrics.request('stale')
   parts.metrics.staleServed(reason)
+  if (channels.stale.hasSubscribers) channels.stale.publish({ cache: parts.cache, key: req.key, reason })
   return { value: entry.value as T, result: 'stale' }
 }

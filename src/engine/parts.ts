@@ -1,7 +1,8 @@
 import type { InvalidationChannel, KeyLock } from '../coordination.ts'
+import { channels } from '../events.ts'
 import type { Flight } from '../flight.ts'
 import type { Logger } from '../logger.ts'
-import type { CacheMetrics, StoreOp } from '../metrics.ts'
+import type { CacheMetrics, RefreshReason, StoreOp } from '../metrics.ts'
 import type { OriginGuard } from '../origin.ts'
 import type { Serializer } from '../serializer.ts'
 import type { Store } from '../stores/store.ts'
@@ -15,6 +16,10 @@ import type { Loaded } from './types.ts'
  * memory and store as a key loaded alone.
  */
 export interface EngineParts {
+  /** The cache's name, for events. */
+  cache: string
+  /** Whether `lock` coordinates processes (lock events are published only then). */
+  locked: boolean
   store: Store
   metrics: CacheMetrics
   logger: Logger
@@ -38,5 +43,11 @@ export interface EngineParts {
 /** Counts and logs a failed store command; the read path then answers without the cache. */
 export function storeFailed(parts: EngineParts, op: StoreOp, error: unknown): void {
   parts.metrics.storeError(op)
+  if (channels.error.hasSubscribers) channels.error.publish({ cache: parts.cache, source: 'store', op, error })
   parts.logger.warn(`store ${op} failed; answering without the cache`, { error: String(error) })
+}
+
+/** Announces a refresh to the events channel, if anyone listens. */
+export function publishRefresh(parts: EngineParts, key: string, reason: RefreshReason): void {
+  if (channels.refresh.hasSubscribers) channels.refresh.publish({ cache: parts.cache, key, reason })
 }

@@ -2,13 +2,23 @@ import type { Announcement, LockLease, LockMode } from '../coordination.ts'
 import { toMs } from '../duration.ts'
 import { classify, type Entry } from '../entry.ts'
 import { OriginTimeoutError } from '../errors.ts'
+import { channels, type LockEvent } from '../events.ts'
 import type { StaleReason } from '../metrics.ts'
 import type { Begun, FenceToken } from '../stores/store.ts'
 import { buildEntry, failSafeEntry, graced, validTags } from './entry-building.ts'
 import { beginOne, bornAt, commitOne } from './fenced-write.ts'
-import type { EngineParts } from './parts.ts'
+import { type EngineParts, publishRefresh } from './parts.ts'
 import { readValid, voidedByTags } from './tag-voiding.ts'
 import type { Loaded, LoaderContext, ReadRequest } from './types.ts'
+
+/** What each lock decision is called in lock events. */
+const LOCK_OUTCOME = {
+  lead: 'acquired',
+  skip: 'skipped',
+  ready: 'loaded_elsewhere',
+  failed: 'failed_elsewhere',
+  timeout: 'timeout',
+} as const
 
 /**
  * Joins the key's flight, starting the load if none runs. `begun` is the read that found the
@@ -22,6 +32,8 @@ export function join<T>(
 ): { promise: Promise<Loaded>; shared: boolean } {
   const joined = parts.flights.do(req.storeKey, () => load(parts, req, seen, 'wait', begun))
   if (joined.shared) parts.metrics.coalesced('local')
+  if (channels.miss.hasSubscribers)
+    channels.miss.publish({ cache: parts.cache, key: req.key, coalesced: joined.shared })
   return joined
 }
 
@@ -29,6 +41,7 @@ export function join<T>(
 export function refreshInBackground<T>(parts: EngineParts, req: ReadRequest<T>, seen: Entry, reason: 'early'): void {
   if (parts.flights.has(req.storeKey) || parts.origin.queued >= parts.backlog) return
   parts.metrics.refresh(reason)
+  publishRefresh(parts, req.key, reason)
   parts.flights.do(req.storeKey, () => load(parts, req, seen, 'try')).promise.catch(() => {})
 }
 
@@ -64,9 +77,19 @@ async function coordinateAndLoad<T>(
   mode: LockMode,
   begun: Begun | undefined,
 ): Promise<Loaded> {
-  const deadlineMs = Date.now() + parts.lock.waitMs
+  const askedMs = Date.now()
+  const deadlineMs = askedMs + parts.lock.waitMs
   for (;;) {
     const next = await parts.lock.coordinate(req.storeKey, seen ? mode : 'wait', deadlineMs)
+    if (parts.locked && channels.lock.hasSubscribers) {
+      const event: LockEvent = {
+        cache: parts.cache,
+        key: req.key,
+        outcome: LOCK_OUTCOME[next.kind],
+        waitedMs: Date.now() - askedMs,
+      }
+      channels.lock.publish(event)
+    }
     switch (next.kind) {
       case 'lead':
         // After any coordination, begin again: a holder may have written since the first read.

@@ -1,4 +1,5 @@
 import { ReplyError } from 'ioredis'
+import { type Breaker, type BreakerOption, breakerFrom } from '../breaker.ts'
 import type { Coordinator, KeyLock, LockSettings } from '../coordination.ts'
 import { type Duration, toMs } from '../duration.ts'
 import { decodeEntry, type Entry, encodeEntry } from '../entry.ts'
@@ -16,7 +17,6 @@ import type {
 } from '../stores/store.ts'
 import { withTimeout } from '../timers.ts'
 import { DEFAULT_CHUNK, eachGroup, groupsFor } from './batch.ts'
-import { Breaker } from './breaker.ts'
 import { Bus } from './bus.ts'
 import { createOwnedClient, isReady, type RedisClient, whenReady } from './client.ts'
 import { RedisClock } from './clock.ts'
@@ -36,7 +36,7 @@ export interface RedisStoreOptions {
    * with one), so a slow or dead Redis does not cost every request the timeout.
    * Default { failures: 3, cooldown: '1s' }; false turns it off.
    */
-  breaker?: { failures?: number; cooldown?: Duration } | false
+  breaker?: BreakerOption
   /**
    * Keys per command when a batch (`wrapMany`, `warm`) is read or written; a few such commands are
    * in flight at once. Default 1,000: one command of 1 KiB values stays far below the timeout.
@@ -66,6 +66,11 @@ export class RedisStore implements Store {
   readonly #chunk: number
   readonly #clock = new RedisClock()
   #askingTime = false
+  /** The circuit breaker in front of the commands, unless turned off. */
+  get breaker(): Breaker | undefined {
+    return this.#breaker
+  }
+
   /** False while the circuit breaker keeps commands away from Redis: others using this Redis should too. */
   get healthy(): boolean {
     return this.#breaker === undefined || this.#breaker.state === 'closed'
@@ -109,7 +114,7 @@ export class RedisStore implements Store {
       typeof (this.client.options as { commandTimeout?: unknown } | undefined)?.commandTimeout !== 'number'
     this.#serializer = context.serializer
     this.#logger = context.logger
-    this.#breaker = makeBreaker(options.breaker)
+    this.#breaker = breakerFrom(options.breaker)
     // An owned client reconnects by itself; its errors are already surfaced per command.
     if (this.#owned) this.client.on('error', () => {})
     this.client.defineCommand('corralCommitMany', { lua: COMMIT_MANY })
@@ -349,19 +354,6 @@ export class RedisStore implements Store {
       throw new StoreUnavailableError(`redis did not answer within ${this.#timeoutMs} ms`)
     })
   }
-}
-
-function makeBreaker(option: RedisStoreOptions['breaker']): Breaker | undefined {
-  if (option === false) return undefined
-  const failures = option?.failures ?? 3
-  const cooldownMs = toMs('store.breaker.cooldown', option?.cooldown ?? 1_000)
-  if (!Number.isInteger(failures) || failures < 1) {
-    throw new CorralConfigError('store.breaker.failures', failures, 'must be a whole number >= 1')
-  }
-  if (!Number.isFinite(cooldownMs) || cooldownMs <= 0) {
-    throw new CorralConfigError('store.breaker.cooldown', option?.cooldown, 'must be a finite duration > 0')
-  }
-  return new Breaker({ failures, cooldownMs })
 }
 
 /** Redis PX argument: whole milliseconds, 0 for no expiry. */
