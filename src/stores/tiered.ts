@@ -5,7 +5,7 @@ import { boundedLru, type LruBounds, lruSetOptions } from '../lru.ts'
 import type { L1EvictionReason } from '../metrics.ts'
 import type { Serializer } from '../serializer.ts'
 import { heldValue } from './plain-copy.ts'
-import type { Begun, EntryWithTagTimes, FenceToken, Store } from './store.ts'
+import type { Announcement, Begun, EntryWithTagTimes, FencedWrite, FenceToken, Store } from './store.ts'
 
 /** The `l1` option: how many entries (and bytes) this process keeps in front of the shared store. */
 export type L1Options = LruBounds
@@ -133,13 +133,60 @@ export class TieredStore implements Store {
     })
   }
 
-  begin(key: string): Promise<Begun> {
-    return this.#l2.begin(key)
+  /**
+   * Begins on the shared store (fences live there), keeping what it found as a read would. Tag
+   * times known here are not asked for again; those read with the entry are kept as `tagTimes` would.
+   */
+  async begin(key: string, tags?: readonly string[]): Promise<Begun> {
+    const known = tags && tags.length > 0 ? this.peekTagTimes(tags) : undefined
+    const ask = tags && tags.length > 0 && !known ? tags : undefined
+    const live = this.#channel.live
+    const epoch = this.#epoch
+    const begun = await this.#l2.begin(key, ask)
+    if (begun.entry && epoch === this.#epoch) this.#keep(key, begun.entry)
+    if (known) return { ...begun, tagTimesUs: known }
+    if (!ask || !begun.tagTimesUs) return begun
+    const read = begun.tagTimesUs
+    if (live) for (const [i, tag] of ask.entries()) this.#raiseTag(tag, read[i] ?? 0)
+    return {
+      ...begun,
+      tagTimesUs: ask.map((tag, i) => Math.max(read[i] ?? 0, (live && this.#tagTimes.get(tag)) || 0)),
+    }
   }
 
-  async commit(key: string, entry: Entry, payload: string | Buffer, ttlMs: number, token: FenceToken) {
-    const written = await this.#l2.commit(key, entry, payload, ttlMs, token)
+  async commit(
+    key: string,
+    entry: Entry,
+    payload: string | Buffer,
+    ttlMs: number,
+    token: FenceToken,
+    announce?: Announcement,
+  ): Promise<boolean> {
+    const written = await this.#l2.commit(key, entry, payload, ttlMs, token, announce)
     if (written) this.#keep(key, this.#copy(entry, payload), payload)
+    return written
+  }
+
+  async beginMany(keys: readonly string[]): Promise<Begun[]> {
+    const epoch = this.#epoch
+    const begun = this.#l2.beginMany
+      ? await this.#l2.beginMany(keys)
+      : await Promise.all(keys.map((key) => this.#l2.begin(key)))
+    if (epoch === this.#epoch) {
+      begun.forEach((b, i) => {
+        if (b.entry) this.#keep(keys[i] as string, b.entry)
+      })
+    }
+    return begun
+  }
+
+  async commitMany(writes: readonly FencedWrite[], announce?: (keys: string[]) => Announcement): Promise<boolean[]> {
+    const written = this.#l2.commitMany
+      ? await this.#l2.commitMany(writes, announce)
+      : await Promise.all(writes.map((w) => this.#l2.commit(w.key, w.entry, w.payload, w.ttlMs, w.token)))
+    writes.forEach((w, i) => {
+      if (written[i]) this.#keep(w.key, this.#copy(w.entry, w.payload), w.payload)
+    })
     return written
   }
 
