@@ -324,6 +324,28 @@ describe.each(contractStores)('store contract: $name', (contract) => {
       // An entry is void when a tag time >= its birth; this load's entry must not be.
       expect(begun.nowUs).toBeGreaterThan(at)
     })
+
+    it('a begin asked for tag times, and a tagged get, give what tagTimes gives (when offered)', async () => {
+      const store = open()
+      const k = key('tagged-begin')
+      const [t1, t2] = [key('bt1'), key('bt2')]
+      const written = entryOf('v', { tags: [t1, t2] })
+      await store.set(k, written, payloadOf(written), 60_000)
+      await store.invalidateTags([t2])
+      const expected = await store.tagTimes([t1, t2])
+      expect(expected[1]).toBeGreaterThan(0)
+      const begun = await store.begin(k, [t1, t2])
+      expect(begun.entry?.value).toBe('v')
+      if (begun.tagTimesUs) expect(begun.tagTimesUs).toEqual(expected)
+      // Its fence is the one a plain begin reads: a write after it refuses the load.
+      await store.set(k, written, payloadOf(written), 60_000)
+      expect(await store.commit(k, entryOf('late'), '"late"', 60_000, begun.token)).toBe(false)
+      if (store.getWithTagTimes) {
+        const read = await store.getWithTagTimes(k, [t1, t2])
+        expect(read.entry?.value).toBe('v')
+        expect(read.tagTimesUs).toEqual(expected)
+      }
+    })
   })
 
   describe('coordination', () => {
