@@ -64,3 +64,15 @@ function describe(value: unknown): string {
     return Object.prototype.toString.call(value)
   }
 }
+
+/** A value too large for the store's item size limit: not stored (a load's value is still returned). */
+export class ValueTooLargeError extends CorralError {
+  override name = 'ValueTooLargeError'
+  constructor(
+    readonly key: string,
+    readonly bytes: number,
+    readonly limit: number,
+  ) {
+    super(`corral: the entry for ${JSON.stringify(key)} is ${bytes} bytes, more than the store's limit of ${limit}`)
+  }
+}

@@ -9,9 +9,12 @@ export {
   NotACounterError,
   OriginTimeoutError,
   SerializationError,
+  ValueTooLargeError,
 } from './errors.ts'
 export { RemoteLoaderError } from './lock.ts'
 export type { Logger } from './logger.ts'
+export type { MemcacheClient } from './memcached/client.ts'
+export { MemcachedStore, type MemcachedStoreOptions, memcachedStore } from './memcached/store.ts'
 export type { CacheOptions, LockOptions, MetricsRegistry, PolicyOptions } from './options.ts'
 export { jsonSerializer, type Serializer } from './serializer.ts'
 export { msgpackSerializer } from './serializer-msgpack.ts'

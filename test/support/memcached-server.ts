@@ -65,7 +65,9 @@ async function waitForVersion(port: number, proc: Tracked, timeoutMs: number): P
     await sleep(25)
   }
   proc.child.kill('SIGKILL')
-  throw new Error(`memcached on port ${port} did not answer within ${timeoutMs} ms.\n--- output tail ---\n${proc.tail()}`)
+  throw new Error(
+    `memcached on port ${port} did not answer within ${timeoutMs} ms.\n--- output tail ---\n${proc.tail()}`,
+  )
 }
 
 /**
