@@ -1,4 +1,6 @@
 import { nowMicros } from '../clock.ts'
+import type { Coordinator } from '../coordination.ts'
+import { silentChannel } from '../coordination-local.ts'
 import { decodeEntry, type Entry, encodeEntry } from '../entry.ts'
 import { CorralConfigError, CorralError, NotACounterError, ValueTooLargeError } from '../errors.ts'
 import type { Logger } from '../logger.ts'
@@ -19,6 +21,7 @@ import {
 import { TagClock } from './clock.ts'
 import { expiry } from './expiry.ts'
 import { itemKey } from './keys.ts'
+import { MemcachedLock } from './lock.ts'
 
 export interface MemcachedStoreOptions {
   /** Servers as `'host:port'`; keys are spread over them on a consistent hash ring. corral closes these clients. */
@@ -66,6 +69,24 @@ export class MemcachedStore implements Store {
   readonly #serializer: Serializer
   readonly #logger: Logger
   readonly #clock: TagClock
+  /**
+   * Locks on the store's own servers. Memcached has no pub/sub, so there is no invalidation
+   * channel: lock waiters poll, and no other process hears of writes.
+   */
+  readonly coordinator: Coordinator = {
+    crossProcess: true,
+    channel: silentChannel,
+    lock: (settings) => {
+      if (settings.clients) {
+        throw new CorralConfigError(
+          'lock.clients',
+          '[clients]',
+          "is for redisStore's Redlock quorum; a Memcached lock lives on the store's own servers",
+        )
+      }
+      return new MemcachedLock({ store: this, channel: silentChannel, ...settings })
+    },
+  }
 
   constructor(options: MemcachedStoreOptions, context: StoreContext) {
     if (typeof options !== 'object' || options === null || !options.client === !options.servers) {
