@@ -1,5 +1,5 @@
 import { get } from 'node:http'
-import { type Mode, startDemo } from './app.ts'
+import { type Mode, memcachedServersFrom, startDemo } from './app.ts'
 
 /**
  * `npm run demo:herd`: a cold start, measured. The demo is started in this process once per mode
@@ -38,6 +38,7 @@ async function run(mode: Mode, label: string): Promise<Row> {
     port: 0,
     mode,
     redisUrl: process.env.REDIS_URL || undefined,
+    memcachedServers: memcachedServersFrom(process.env),
     mysqlUrl: process.env.MYSQL_URL || undefined,
     namespace: `herd:${process.pid}:${Date.now()}:${mode}`,
   })
@@ -65,7 +66,8 @@ const first = await startDemo({ port: 0, mode: 'off', mysqlUrl: process.env.MYSQ
 const origin = first.origin.description
 await first.close()
 console.log(`cold start: ${REQUESTS} concurrent GET /persons/:id over ${IDS} ids`)
-console.log(`origin: ${origin}; store: ${process.env.REDIS_URL ? 'Redis (lock: true)' : 'memory'}\n`)
+const storeName = process.env.REDIS_URL ? 'Redis' : memcachedServersFrom(process.env) ? 'Memcached' : undefined
+console.log(`origin: ${origin}; store: ${storeName ? `${storeName} (lock: true)` : 'memory'}\n`)
 
 const rows: Row[] = []
 for (const { mode, label } of MODES) rows.push(await run(mode, label))
