@@ -4,7 +4,7 @@
  * copies held in the others). Store-neutral: nothing here names a particular store. A store that
  * coordinates nothing offers the null objects of coordination-local.ts.
  */
-import type { RemoteLoaderError } from './lock.ts'
+import type { RemoteLoaderError } from './errors.ts'
 import type { Logger } from './logger.ts'
 import type { CacheMetrics } from './metrics.ts'
 

@@ -8,7 +8,7 @@ import { MemcachedLock } from '../src/memcached/lock.ts'
 import { noMetrics } from '../src/metrics.ts'
 import { type MemcachedServer, startMemcached } from './support/memcached-server.ts'
 
-const context = { serializer: jsonSerializer, logger: silentLogger }
+const context = { serializer: jsonSerializer, logger: silentLogger, channelName: 'corral:test' }
 let n = 0
 const fresh = () => `lock:${process.pid}:${++n}`
 
@@ -72,6 +72,9 @@ describe('the Memcached lock (two stores stand for two processes)', () => {
       expect(outcome.error).toBeInstanceOf(RemoteLoaderError)
       expect(outcome.error.message).toContain('TypeError: origin down')
     }
+    // A caller arriving while the failure mark stands gets the error too, without loading.
+    const late = await lockOn(b).coordinate(key, 'wait', Date.now() + 5_000)
+    expect(late.kind).toBe('failed')
   })
 
   it('only the owner releases: a lock taken over by another owner survives the old owner’s release', async () => {

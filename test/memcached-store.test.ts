@@ -14,17 +14,17 @@ import { silentLogger } from '../src/logger.ts'
 import { itemKey } from '../src/memcached/keys.ts'
 import { type MemcachedServer, startMemcached } from './support/memcached-server.ts'
 
-const context = { serializer: jsonSerializer, logger: silentLogger }
+const context = { serializer: jsonSerializer, logger: silentLogger, channelName: 'corral:test' }
 
 function entry(value: unknown, ttlMs = 60_000): Entry {
   const now = Date.now()
   return {
     value,
     negative: false,
-    freshUntil: now + ttlMs,
-    staleUntil: now + ttlMs,
-    delta: 5,
-    createdAt: now * 1_000,
+    freshUntilMs: now + ttlMs,
+    staleUntilMs: now + ttlMs,
+    deltaMs: 5,
+    createdAtUs: now * 1_000,
     tags: [],
     failSafe: false,
   }
@@ -135,11 +135,11 @@ describe('memcachedStore on a real memcached', () => {
     const at = await store.invalidateTags([tag])
     const after = await store.begin(fresh())
     expect(await store.tagTimes([tag])).toEqual([at])
-    expect(at).toBeGreaterThanOrEqual(before.now as number)
-    expect(after.now as number).toBeGreaterThan(at)
+    expect(at).toBeGreaterThanOrEqual(before.nowUs as number)
+    expect(after.nowUs as number).toBeGreaterThan(at)
     // A second store (another process's) reads the same clock.
     const other = new MemcachedStore({ servers: [server.address] }, context)
-    expect((await other.begin(fresh())).now as number).toBeGreaterThan(at)
+    expect((await other.begin(fresh())).nowUs as number).toBeGreaterThan(at)
     const later = await other.invalidateTags([tag])
     expect(later).toBeGreaterThan(at)
     expect(await store.tagTimes([tag])).toEqual([later])
@@ -271,6 +271,12 @@ describe('memcachedStore over several servers', () => {
     expect(await cache.increment('hits', 9)).toBe(10)
     expect(await cache.get('hits')).toBe(10)
     await cache.close()
+  })
+
+  it('an L1 tier is refused: with no channel, other processes’ writes would go unheard', () => {
+    expect(() =>
+      createCache({ store: memcachedStore({ servers: [servers[0]?.address as string] }), l1: { maxEntries: 100 } }),
+    ).toThrow(CorralConfigError)
   })
 
   it('a wrap whose value is over the size limit answers it, does not store it, and keeps answering', async () => {

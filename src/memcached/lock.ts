@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import type { InvalidationChannel, KeyLock, LockDecision, LockLease, LockMetrics, LockMode } from '../coordination.ts'
 import { unheldLease } from '../coordination-local.ts'
-import { RemoteLoaderError } from '../lock.ts'
+import { RemoteLoaderError } from '../errors.ts'
 import type { Logger } from '../logger.ts'
 import { itemBytes, replied } from './client.ts'
 import { expiry } from './expiry.ts'
@@ -12,9 +12,9 @@ import type { MemcachedStore } from './store.ts'
 const HELD = 'H'
 /** ... `R` once its owner released it (free to take: a waiter reads the value) ... */
 const RELEASED = 'R'
-/** ... or `E` and the failed load's error, for the waiters (free to take as well). */
+/** ... or `E` and the failed load's error, answered to every caller until the mark expires. */
 const FAILED = 'E'
-/** How long a released or failed mark stays: long enough for every poller to see it once. */
+/** How long a released or failed mark stays (Memcached rounds it to 1-2 s): every poller sees it. */
 const MARK_LIFE_MS = 1_000
 /** Waiters poll the lock item: first after this, then twice as long each time, up to POLL_MAX_MS. */
 const POLL_FIRST_MS = 5
@@ -94,7 +94,7 @@ export class MemcachedLock implements KeyLock {
     }
   }
 
-  /** Takes the lock with `add`, or with `cas` over a mark its last owner left; 'error' when the server cannot be asked. */
+  /** Takes the lock with `add`, or with `cas` over a released mark; 'error' when the server cannot be asked. */
   async #tryLock(key: string): Promise<LockLease | 'contended' | 'error'> {
     const item = itemKey('lock', key)
     if (!this.#store.healthy(item)) return 'error'
@@ -106,7 +106,9 @@ export class MemcachedLock implements KeyLock {
         if (await client.add(item, held, life).then(() => true, unlessReply('NOT_STORED'))) return true
         const found = await client.gets(item)
         const mark = itemBytes(found?.value)?.toString('utf8', 0, 1)
-        if (!found || mark === HELD) return false
+        // A failure mark is left to stand: callers arriving while it does get the error too,
+        // instead of each process calling the failing origin again.
+        if (!found || mark === HELD || mark === FAILED) return false
         return client
           .cas(item, held, { ...life, casUniq: found.casUniq })
           .then(() => true, unlessReply('EXISTS', 'NOT_FOUND'))

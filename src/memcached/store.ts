@@ -1,12 +1,18 @@
+import { type Breaker, type BreakerOption, breakerFrom } from '../breaker.ts'
 import { nowMicros } from '../clock.ts'
 import type { Coordinator } from '../coordination.ts'
 import { silentChannel } from '../coordination-local.ts'
+import { type Duration, toMs } from '../duration.ts'
 import { decodeEntry, type Entry, encodeEntry } from '../entry.ts'
-import { CorralConfigError, CorralError, NotACounterError, ValueTooLargeError } from '../errors.ts'
+import {
+  CorralConfigError,
+  CorralError,
+  NotACounterError,
+  StoreUnavailableError,
+  ValueTooLargeError,
+} from '../errors.ts'
 import type { Logger } from '../logger.ts'
 import type { Serializer } from '../serializer.ts'
-import { Breaker } from '../stores/breaker.ts'
-import { StoreUnavailableError } from '../stores/redis.ts'
 import type { Begun, FenceToken, Store, StoreContext, StoreFactory } from '../stores/store.ts'
 import {
   isReply,
@@ -29,12 +35,12 @@ export interface MemcachedStoreOptions {
   /** Or a memcache-client `MemcacheClient` you own (one server, or its redundant set): corral never closes it. */
   client?: MemcacheClient
   /** How long one store command may take before the cache steps aside. Default 500 ms. */
-  timeout?: number
+  timeout?: Duration
   /**
    * After `failures` failed commands in a row to one server, stop sending it commands for
    * `cooldown` ms (then probe with one). Default { failures: 3, cooldown: 1000 }; false turns it off.
    */
-  breaker?: { failures?: number; cooldown?: number } | false
+  breaker?: BreakerOption
   /**
    * The largest entry (header and value) written; larger ones are refused with a ValueTooLargeError
    * (`set`) or not cached and counted as a failed commit (`wrap`). Default 1 MiB - 1 KiB, what a
@@ -92,9 +98,9 @@ export class MemcachedStore implements Store {
     if (typeof options !== 'object' || options === null || !options.client === !options.servers) {
       throw new CorralConfigError('store', options, 'memcachedStore needs exactly one of `servers` or `client`')
     }
-    this.#timeoutMs = options.timeout ?? 500
+    this.#timeoutMs = toMs('store.timeout', options.timeout ?? 500)
     if (!Number.isFinite(this.#timeoutMs) || this.#timeoutMs <= 0) {
-      throw new CorralConfigError('store.timeout', options.timeout, 'must be a number of milliseconds > 0')
+      throw new CorralConfigError('store.timeout', options.timeout, 'must be a finite duration > 0')
     }
     this.#maxValueBytes = options.maxValueBytes ?? DEFAULT_MAX_VALUE_BYTES
     if (!Number.isInteger(this.#maxValueBytes) || this.#maxValueBytes < 64) {
@@ -109,7 +115,7 @@ export class MemcachedStore implements Store {
       : parseServers(options.servers).map((id) => ({ id, client: ownedClient(id, this.#timeoutMs) }))
     this.nodes = new MemcachedNodes(nodes)
     for (const node of nodes) {
-      const breaker = makeBreaker(options.breaker)
+      const breaker = breakerFrom(options.breaker)
       if (breaker) this.#breakers.set(node, breaker)
     }
     this.#serializer = context.serializer
@@ -152,7 +158,7 @@ export class MemcachedStore implements Store {
       // Without the clock's server, the load is born on this process's clock (tags then depend on it).
       this.#clock.birth().catch(() => nowMicros()),
     ])
-    return { entry: this.#decode(found?.value), token: found ? Number(found.casUniq) : 0, now }
+    return { entry: this.#decode(found?.value), token: found ? Number(found.casUniq) : 0, nowUs: now }
   }
 
   async commit(key: string, entry: Entry, payload: string | Buffer, ttlMs: number, token: FenceToken) {
@@ -333,19 +339,6 @@ function unless(...replies: string[]): (error: unknown) => false {
     if (replies.some((reply) => replied(error, reply))) return false
     throw error
   }
-}
-
-function makeBreaker(option: MemcachedStoreOptions['breaker']): Breaker | undefined {
-  if (option === false) return undefined
-  const failures = option?.failures ?? 3
-  const cooldownMs = option?.cooldown ?? 1_000
-  if (!Number.isInteger(failures) || failures < 1) {
-    throw new CorralConfigError('store.breaker.failures', failures, 'must be a whole number >= 1')
-  }
-  if (!Number.isFinite(cooldownMs) || cooldownMs <= 0) {
-    throw new CorralConfigError('store.breaker.cooldown', cooldownMs, 'must be a number of milliseconds > 0')
-  }
-  return new Breaker({ failures, cooldownMs })
 }
 
 /**

@@ -1,3 +1,6 @@
+import { type Duration, toMs } from './duration.ts'
+import { CorralConfigError } from './errors.ts'
+
 /** How a command was let through: normally, or as the one probe of a half-open breaker. */
 export type Pass = 'closed' | 'probe'
 
@@ -55,4 +58,21 @@ export class Breaker {
     this.#trips += 1
     return true
   }
+}
+
+/** The `breaker` option a store takes: thresholds, or `false` for none. */
+export type BreakerOption = { failures?: number; cooldown?: Duration } | false
+
+/** A breaker from a store's `breaker` option (default { failures: 3, cooldown: '1s' }), or undefined for `false`. */
+export function breakerFrom(option: BreakerOption | undefined): Breaker | undefined {
+  if (option === false) return undefined
+  const failures = option?.failures ?? 3
+  const cooldownMs = toMs('store.breaker.cooldown', option?.cooldown ?? 1_000)
+  if (!Number.isInteger(failures) || failures < 1) {
+    throw new CorralConfigError('store.breaker.failures', failures, 'must be a whole number >= 1')
+  }
+  if (!Number.isFinite(cooldownMs) || cooldownMs <= 0) {
+    throw new CorralConfigError('store.breaker.cooldown', option?.cooldown, 'must be a finite duration > 0')
+  }
+  return new Breaker({ failures, cooldownMs })
 }
