@@ -1,4 +1,5 @@
 import { createServer, type Server, type Socket } from 'node:net'
+import { MemcacheClient } from 'memcache-client'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createCache, memcachedStore } from '../src/index.ts'
 import { type MemcachedServer, startMemcached } from './support/memcached-server.ts'
@@ -69,6 +70,18 @@ describe('memcached faults: wrap answers from the loader, bounded by the store t
     expect(later.value).toBe('B')
     expect(later.ms).toBeLessThan(TIMEOUT) // breaker open: no command is sent
     await cache.close()
+    await hung.close()
+  })
+
+  it("a client you pass, on a server that never answers: corral's own timer bounds each command", async () => {
+    const hung = await silentServer()
+    const client = new MemcacheClient({ server: hung.address }) // its own command timeout is 5 s
+    const cache = createCache({ store: memcachedStore({ client, timeout: TIMEOUT, breaker: false }), logger: false })
+    const { value, ms } = await timed(() => cache.wrap('a', () => 'A'))
+    expect(value).toBe('A')
+    expect(ms).toBeLessThan(2 * TIMEOUT + 1_000)
+    await cache.close()
+    client.shutdown()
     await hung.close()
   })
 

@@ -105,8 +105,9 @@ describe('the Memcached lock (two stores stand for two processes)', () => {
 
   it('the holder keeps its lock past its ttl while the load runs', async () => {
     const key = fresh()
-    const first = await lockOn(a, 1_000).coordinate(key, 'wait', Date.now() + 5_000)
-    const outcome = await lockOn(b, 1_000).coordinate(key, 'wait', Date.now() + 3_000)
+    // Unextended, a 1.5 s lock is gone within 3 s (Memcached's whole seconds, plus one).
+    const first = await lockOn(a, 1_500).coordinate(key, 'wait', Date.now() + 5_000)
+    const outcome = await lockOn(b, 1_500).coordinate(key, 'wait', Date.now() + 4_000)
     expect(outcome.kind).toBe('timeout')
     if (first.kind === 'lead') await first.lease.release()
   }, 10_000)

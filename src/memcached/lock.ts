@@ -3,6 +3,7 @@ import type { InvalidationChannel, KeyLock, LockDecision, LockLease, LockMetrics
 import { unheldLease } from '../coordination-local.ts'
 import { RemoteLoaderError } from '../errors.ts'
 import type { Logger } from '../logger.ts'
+import { sleep } from '../timers.ts'
 import { itemBytes, replied } from './client.ts'
 import { expiry } from './expiry.ts'
 import { itemKey } from './keys.ts'
@@ -83,7 +84,7 @@ export class MemcachedLock implements KeyLock {
           waited()
           return { kind: 'timeout', lease: unheldLease(this.#channel, key) }
         }
-        await delay(Math.min(pause, left))
+        await sleep(Math.min(pause, left))
         pause = Math.min(pause * 2, POLL_MAX_MS)
         const state = await this.#peek(key)
         if (state === 'held') continue
@@ -201,8 +202,4 @@ function remoteError(key: string, state: { detail: string }): RemoteLoaderError 
   } catch {
     return new RemoteLoaderError(key, 'Error', 'unknown')
   }
-}
-
-function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms).unref())
 }

@@ -14,6 +14,7 @@ import {
 import type { Logger } from '../logger.ts'
 import type { Serializer } from '../serializer.ts'
 import type { Begun, FenceToken, Store, StoreContext, StoreFactory } from '../stores/store.ts'
+import { withTimeout } from '../timers.ts'
 import {
   isReply,
   itemBytes,
@@ -261,20 +262,11 @@ export class MemcachedStore implements Store {
   }
 
   /** Owned clients time commands out themselves (cmdTimeout); a client you passed gets our timer. */
-  async #bounded<T>(node: MemcachedNode, command: (client: MemcacheClient) => Promise<T>): Promise<T> {
+  #bounded<T>(node: MemcachedNode, command: (client: MemcacheClient) => Promise<T>): Promise<T> {
     if (this.#owned) return command(node.client)
-    let timer: NodeJS.Timeout | undefined
-    const expired = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () => reject(new StoreUnavailableError(`memcached did not answer within ${this.#timeoutMs} ms`)),
-        this.#timeoutMs,
-      )
+    return withTimeout(command(node.client), this.#timeoutMs, () => {
+      throw new StoreUnavailableError(`memcached did not answer within ${this.#timeoutMs} ms`)
     })
-    try {
-      return await Promise.race([command(node.client), expired])
-    } finally {
-      clearTimeout(timer)
-    }
   }
 
   /** Values of `items` in their order: one multi-get per server, the servers asked at once. */
