@@ -273,6 +273,25 @@ describe('memcachedStore over several servers', () => {
     await cache.close()
   })
 
+  it('through a cache: a stale value within grace is served at once and refreshed behind the caller', async () => {
+    const cache = createCache({ store: memcachedStore({ servers: servers.map((s) => s.address) }), logger: false })
+    let calls = 0
+    const load = async () => ++calls
+    const options = { ttl: 100, grace: 10_000, earlyRefresh: false as const }
+    expect(await cache.wrap('graced', load, options)).toBe(1)
+    const until = async (check: () => Promise<boolean>) => {
+      const deadline = Date.now() + 5_000
+      while (!(await check()) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20))
+    }
+    // `get` never serves stale: undefined once the fresh time has passed.
+    await until(async () => (await cache.get('graced')) === undefined)
+    expect(await cache.wrap('graced', load, options)).toBe(1) // stale, served at once
+    await until(async () => (await cache.get('graced')) === 2) // refreshed in the background
+    expect(await cache.get('graced')).toBe(2)
+    expect(calls).toBe(2)
+    await cache.close()
+  })
+
   it('an L1 tier is refused: with no channel, other processes’ writes would go unheard', () => {
     expect(() =>
       createCache({ store: memcachedStore({ servers: [servers[0]?.address as string] }), l1: { maxEntries: 100 } }),
