@@ -59,6 +59,9 @@ export const PLACEHOLDER_LIFE_MS = 600_000
 
 const DEFAULT_MAX_VALUE_BYTES = 1_048_576 - 1_024
 
+/** Items per multi-get command: long `get` lines are split so one reply never grows without bound. */
+const GET_CHUNK = 100
+
 /**
  * Entries on Memcached through memcache-client. Fenced writes use the entry item's own CAS token:
  * `begin` reads it with `gets` (leaving a placeholder when the key is absent), `commit` is a `cas`
@@ -269,18 +272,25 @@ export class MemcachedStore implements Store {
     })
   }
 
-  /** Values of `items` in their order: one multi-get per server, the servers asked at once. */
+  /**
+   * Values of `items` in their order: multi-gets of at most GET_CHUNK items, sent back to back on
+   * each server's connection, the servers asked at once.
+   */
   async #getMany(items: readonly string[]): Promise<unknown[]> {
     const values: unknown[] = new Array(items.length).fill(undefined)
     if (items.length === 0) return values
+    const chunks: { item: string; at: number }[][] = []
+    for (const group of this.nodes.group(items).values()) {
+      for (let i = 0; i < group.length; i += GET_CHUNK) chunks.push(group.slice(i, i + GET_CHUNK))
+    }
     await Promise.all(
-      [...this.nodes.group(items).values()].map(async (group) => {
-        const names = group.map((g) => g.item)
+      chunks.map(async (chunk) => {
+        const names = chunk.map((g) => g.item)
         // A multi-get answers with a record of the items found, keyed by item name.
         const found = (await this.run(names[0] as string, (client) => client.get<unknown>(names))) as unknown as
           | Record<string, { value: unknown } | undefined>
           | undefined
-        for (const { item, at } of group) values[at] = found?.[item]?.value
+        for (const { item, at } of chunk) values[at] = found?.[item]?.value
       }),
     )
     return values
