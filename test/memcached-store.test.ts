@@ -1,4 +1,5 @@
 import { MemcacheClient } from 'memcache-client'
+import { Registry } from 'prom-client'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { counterEntry, type Entry } from '../src/entry.ts'
 import {
@@ -301,10 +302,12 @@ describe('memcachedStore over several servers', () => {
     ).toThrow(CorralConfigError)
   })
 
-  it('a wrap whose value is over the size limit answers it, does not store it, and keeps answering', async () => {
+  it('a wrap whose value is over the size limit answers it, does not store it (counted), and keeps answering', async () => {
+    const registry = new Registry()
     const cache = createCache({
       store: memcachedStore({ servers: [servers[0]?.address as string], maxValueBytes: 500 }),
       logger: false,
+      metrics: { registry },
     })
     let calls = 0
     const big = async () => {
@@ -314,6 +317,7 @@ describe('memcachedStore over several servers', () => {
     expect(await cache.wrap('big', big)).toHaveLength(1_000)
     expect(await cache.wrap('big', big)).toHaveLength(1_000)
     expect(calls).toBe(2)
+    expect(await registry.metrics()).toMatch(/corral_store_errors_total\{cache="default",op="commit"\} 2/)
     await expect(cache.set('big', 'z'.repeat(1_000))).rejects.toBeInstanceOf(ValueTooLargeError)
     await cache.close()
   })
