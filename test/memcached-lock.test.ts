@@ -112,6 +112,23 @@ describe('the Memcached lock (two stores stand for two processes)', () => {
     if (first.kind === 'lead') await first.lease.release()
   }, 10_000)
 
+  it('a waiter whose server dies leads without the lock instead of waiting out its deadline', async () => {
+    const key = fresh()
+    const first = await lockOn(a).coordinate(key, 'wait', Date.now() + 5_000)
+    expect(first.kind).toBe('lead')
+    const waiter = waiterOn(b)
+    const waiting = waiter.lock.coordinate(key, 'wait', Date.now() + 20_000)
+    await waiter.contended
+    const started = Date.now()
+    await server.kill('SIGKILL')
+    try {
+      expect((await waiting).kind).toBe('lead')
+      expect(Date.now() - started).toBeLessThan(10_000)
+    } finally {
+      await server.restart()
+    }
+  }, 30_000)
+
   it('lock.clients is refused: a Memcached lock lives on the store’s servers', () => {
     expect(() =>
       a.coordinator.lock({ ttlMs: 1_000, waitMs: 1_000, clients: [{}], metrics: noMetrics, logger: silentLogger }),

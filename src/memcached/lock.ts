@@ -130,8 +130,9 @@ export class MemcachedLock implements KeyLock {
       if (found.startsWith(FAILED)) return { detail: found.slice(1) }
       return RELEASED
     } catch {
-      // Cannot ask: keep waiting until the deadline rather than pile onto the origin.
-      return 'held'
+      // Cannot ask: try the lock again, which leads without it if the server is really gone (a
+      // waiter must not sit out `lock.wait` behind a dead server).
+      return 'free'
     }
   }
 
