@@ -17,6 +17,7 @@ export class Breaker {
   #openUntil = 0
   #trips = 0
   #probing = false
+  readonly #listeners: ((to: 'open' | 'half_open' | 'closed') => void)[] = []
 
   constructor(options: { failures: number; cooldownMs: number }) {
     this.#threshold = options.failures
@@ -29,11 +30,21 @@ export class Breaker {
     return Date.now() < this.#openUntil ? 'open' : 'half-open'
   }
 
+  /** Calls `listener` on every change of state (metrics count them). */
+  onTransition(listener: (to: 'open' | 'half_open' | 'closed') => void): void {
+    this.#listeners.push(listener)
+  }
+
+  #moved(to: 'open' | 'half_open' | 'closed'): void {
+    for (const listener of this.#listeners) listener(to)
+  }
+
   /** Whether a command may go to the store now, and as what; in half-open only one (the probe) may. */
   allow(): Pass | false {
     if (this.#failures < this.#threshold) return 'closed'
     if (Date.now() < this.#openUntil || this.#probing) return false
     this.#probing = true
+    this.#moved('half_open')
     return 'probe'
   }
 
@@ -45,7 +56,9 @@ export class Breaker {
       this.#trips = 0
       this.#probing = false
     }
-    return wasOpen && pass === 'probe'
+    const closed = wasOpen && pass === 'probe'
+    if (closed) this.#moved('closed')
+    return closed
   }
 
   /** Returns true when this failure opened the breaker. */
@@ -56,6 +69,7 @@ export class Breaker {
     if (this.#failures < this.#threshold) return false
     this.#openUntil = Date.now() + this.#cooldownMs * 2 ** Math.min(this.#trips, 4)
     this.#trips += 1
+    this.#moved('open')
     return true
   }
 }

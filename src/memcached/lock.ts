@@ -1,6 +1,15 @@
 import { randomBytes } from 'node:crypto'
-import type { InvalidationChannel, KeyLock, LockDecision, LockLease, LockMetrics, LockMode } from '../coordination.ts'
-import { unheldLease } from '../coordination-local.ts'
+import type {
+  BatchLease,
+  InvalidationChannel,
+  KeyLock,
+  LockDecision,
+  LockLease,
+  LockMetrics,
+  LockMode,
+  ManyLocks,
+} from '../coordination.ts'
+import { unheldBatchLease, unheldLease } from '../coordination-local.ts'
 import { RemoteLoaderError } from '../errors.ts'
 import type { Logger } from '../logger.ts'
 import { sleep } from '../timers.ts'
@@ -31,6 +40,7 @@ const POLL_MAX_MS = 100
  */
 export class MemcachedLock implements KeyLock {
   readonly waitMs: number
+  readonly coordinates = true
   readonly #ttlMs: number
   readonly #store: MemcachedStore
   readonly #channel: InvalidationChannel
@@ -92,6 +102,49 @@ export class MemcachedLock implements KeyLock {
         waited()
         return state === RELEASED ? { kind: 'ready' } : { kind: 'failed', error: remoteError(key, state) }
       }
+    }
+  }
+
+  /**
+   * A batch's locks, each tried at once (pipelined per server): the keys taken here load under one
+   * lease, keys whose server cannot be asked load without a lock, and keys held elsewhere are
+   * `taken` for the engine to wait on.
+   */
+  async tryMany(keys: readonly string[]): Promise<ManyLocks> {
+    const attempts = await Promise.all(keys.map((key) => this.#tryLock(key)))
+    const held = new Map<string, LockLease>()
+    const unreachable: string[] = []
+    const taken: string[] = []
+    attempts.forEach((attempt, i) => {
+      const key = keys[i] as string
+      if (attempt === 'error') unreachable.push(key)
+      else if (attempt === 'contended') taken.push(key)
+      else held.set(key, attempt)
+    })
+    const load: ManyLocks['load'] = []
+    if (held.size > 0) load.push({ keys: [...held.keys()], lease: this.#batchLease(held) })
+    if (unreachable.length > 0) load.push({ keys: unreachable, lease: unheldBatchLease(this.#channel) })
+    return { load, taken }
+  }
+
+  /**
+   * Memcached cannot say how long an item has left, and it has no channel to wake a batch's
+   * waiters: they sleep one poll interval and try the locks again.
+   */
+  async msLeft(_keys: readonly string[]): Promise<number> {
+    return POLL_MAX_MS
+  }
+
+  #batchLease(held: Map<string, LockLease>): BatchLease {
+    const all = () => Promise.all([...held.values()].map((lease) => lease.release()))
+    return {
+      finish: async (_written, failed) => {
+        await Promise.all(failed.map(({ key, error }) => held.get(key)?.fail(error)))
+        await all()
+      },
+      release: async () => {
+        await all()
+      },
     }
   }
 
