@@ -296,6 +296,26 @@ describe('memcachedStore over several servers', () => {
     await cache.close()
   })
 
+  it('wrapMany with lock from two caches (two processes) at once: every key loaded once in all', async () => {
+    const servers2 = servers.map((s) => s.address)
+    const make = () =>
+      createCache({ store: memcachedStore({ servers: servers2 }), namespace: 'batch', lock: true, logger: false })
+    const [one, two] = [make(), make()]
+    const loaded = new Map<string, number>()
+    const loadMany = async (keys: string[]) => {
+      for (const key of keys) loaded.set(key, (loaded.get(key) ?? 0) + 1)
+      await new Promise((r) => setTimeout(r, 100))
+      return Object.fromEntries(keys.map((key) => [key, `value of ${key}`]))
+    }
+    const keys = Array.from({ length: 30 }, (_, i) => `b${i}`)
+    const [a, b] = await Promise.all([one.wrapMany(keys, loadMany), two.wrapMany(keys, loadMany)])
+    expect(a).toEqual(keys.map((key) => `value of ${key}`))
+    expect(b).toEqual(a)
+    expect([...loaded.values()].every((n) => n === 1)).toBe(true)
+    expect(loaded.size).toBe(keys.length)
+    await Promise.all([one.close(), two.close()])
+  })
+
   it('an L1 tier is refused: with no channel, other processes’ writes would go unheard', () => {
     expect(() =>
       createCache({ store: memcachedStore({ servers: [servers[0]?.address as string] }), l1: { maxEntries: 100 } }),
