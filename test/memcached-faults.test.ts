@@ -1,5 +1,6 @@
 import { createServer, type Server, type Socket } from 'node:net'
 import { MemcacheClient } from 'memcache-client'
+import { Registry } from 'prom-client'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createCache, memcachedStore } from '../src/index.ts'
 import { type MemcachedServer, startMemcached } from './support/memcached-server.ts'
@@ -58,9 +59,11 @@ describe('memcached faults: wrap answers from the loader, bounded by the store t
 
   it('a server that accepts and never answers: wraps answer within the timeout, then the breaker answers them at once', async () => {
     const hung = await silentServer()
+    const registry = new Registry()
     const cache = createCache({
       store: memcachedStore({ servers: [hung.address], timeout: TIMEOUT, breaker: { failures: 2, cooldown: 60_000 } }),
       logger: false,
+      metrics: { registry },
     })
     const first = await timed(() => cache.wrap('a', () => 'A'))
     expect(first.value).toBe('A')
@@ -69,6 +72,7 @@ describe('memcached faults: wrap answers from the loader, bounded by the store t
     const later = await timed(() => cache.wrap('b', () => 'B'))
     expect(later.value).toBe('B')
     expect(later.ms).toBeLessThan(TIMEOUT) // breaker open: no command is sent
+    expect(await registry.metrics()).toMatch(/corral_breaker_state\{[^}]*store="memcached"[^}]*\} 2/)
     await cache.close()
     await hung.close()
   })

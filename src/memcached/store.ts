@@ -13,7 +13,7 @@ import {
 } from '../errors.ts'
 import type { Logger } from '../logger.ts'
 import type { Serializer } from '../serializer.ts'
-import type { Begun, FenceToken, Store, StoreContext, StoreFactory } from '../stores/store.ts'
+import type { Begun, FenceToken, Store, StoreBreaker, StoreContext, StoreFactory } from '../stores/store.ts'
 import { withTimeout } from '../timers.ts'
 import {
   isReply,
@@ -125,6 +125,24 @@ export class MemcachedStore implements Store {
     this.#serializer = context.serializer
     this.#logger = context.logger
     this.#clock = new TagClock((item, command) => this.run(item, command))
+  }
+
+  /**
+   * The servers' breakers as one, for `corral_breaker_state{store="memcached"}`: open while any
+   * server's is open, half-open while any is probing; every server's transitions are reported.
+   */
+  get breaker(): StoreBreaker | undefined {
+    const breakers = [...this.#breakers.values()]
+    if (breakers.length === 0) return undefined
+    return {
+      get state() {
+        const states = breakers.map((b) => b.state)
+        return states.includes('open') ? 'open' : states.includes('half-open') ? 'half-open' : 'closed'
+      },
+      onTransition: (listener) => {
+        for (const b of breakers) b.onTransition(listener)
+      },
+    }
   }
 
   /** How long one command may take (the `timeout` option). */
