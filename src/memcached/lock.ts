@@ -113,16 +113,20 @@ export class MemcachedLock implements KeyLock {
   async tryMany(keys: readonly string[]): Promise<ManyLocks> {
     const attempts = await Promise.all(keys.map((key) => this.#tryLock(key)))
     const held = new Map<string, LockLease>()
+    const won: string[] = []
     const unreachable: string[] = []
     const taken: string[] = []
     attempts.forEach((attempt, i) => {
       const key = keys[i] as string
       if (attempt === 'error') unreachable.push(key)
       else if (attempt === 'contended') taken.push(key)
-      else held.set(key, attempt)
+      else {
+        held.set(key, attempt)
+        won.push(key)
+      }
     })
     const load: ManyLocks['load'] = []
-    if (held.size > 0) load.push({ keys: [...held.keys()], lease: this.#batchLease(held) })
+    if (won.length > 0) load.push({ keys: won, lease: this.#batchLease(held) })
     if (unreachable.length > 0) load.push({ keys: unreachable, lease: unheldBatchLease(this.#channel) })
     return { load, taken }
   }
