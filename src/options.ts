@@ -1,6 +1,6 @@
 import { type Duration, toMs } from './duration.ts'
 import { CorralConfigError } from './errors.ts'
-import { type Logger, silentLogger, throttledConsoleLogger } from './logger.ts'
+import { adaptLogger, type Logger, silentLogger, throttledConsoleLogger } from './logger.ts'
 import { jsonSerializer, type Serializer } from './serializer.ts'
 import { msgpackSerializer } from './serializer-msgpack.ts'
 import { memoryStore } from './stores/memory.ts'
@@ -245,7 +245,7 @@ function resolveLogger(value: CacheOptions['logger']): Logger {
   ) {
     throw new CorralConfigError('logger', value, 'must be false or an object with warn() and error()')
   }
-  return value
+  return adaptLogger(value)
 }
 
 function resolveFlag(option: string, value: unknown): boolean {
