@@ -7,6 +7,7 @@ import {
   OriginTimeoutError,
   SerializationError,
 } from '../src/index.ts'
+import { deferred, gatedLoader, until } from './support/barrier.ts'
 import { countingLoader, memoryUnderTest, redisUnderTest, type StoreUnderTest, sleep } from './support/stores.ts'
 
 let nsCounter = 0
@@ -85,16 +86,20 @@ describe.each([
 
   it('stale-while-revalidate: a graced value returns at once while one refresh lands later', async () => {
     const cache = cacheWith({ ttl: '100ms', grace: '10s', earlyRefresh: false })
-    const loader = countingLoader((n) => `v${n}`, 200)
+    const loader = gatedLoader((n) => `v${n}`)
+    loader.open()
     expect(await cache.wrap('k', loader)).toBe('v1')
-    await sleep(120)
-    const started = performance.now()
-    const served = await Promise.all(Array.from({ length: 20 }, () => cache.wrap('k', loader)))
-    expect(performance.now() - started).toBeLessThan(100)
+    await sleep(120) // the value's ttl passes: it is stale now
+    const refresh = gatedLoader((n) => `v${n + 1}`)
+    // Every caller is answered while the refresh is still held: none waited for the origin.
+    const served = await Promise.all(Array.from({ length: 20 }, () => cache.wrap('k', refresh)))
     expect(served.every((v) => v === 'v1')).toBe(true)
-    await sleep(300)
-    expect(loader.state.calls).toBe(2)
-    expect(await cache.wrap('k', loader)).toBe('v2')
+    await refresh.started
+    expect(refresh.state.calls).toBe(1)
+    refresh.open()
+    await until('the refreshed value is stored', async () => (await cache.get('k')) === 'v2')
+    expect(refresh.state.calls).toBe(1)
+    expect(await cache.wrap('k', refresh)).toBe('v2')
     await cache.close()
   })
 
@@ -115,9 +120,9 @@ describe.each([
     expect(calls).toBe(2)
     for (let i = 0; i < 20; i++) expect(await cache.wrap('k', loader)).toBe('good')
     expect(calls).toBe(2)
-    await sleep(1_100)
+    await sleep(1_100) // the throttle passes
     await cache.wrap('k', loader)
-    await sleep(20)
+    await until('the origin is called again', () => calls === 3)
     expect(calls).toBe(3)
     await cache.close()
   })
@@ -133,13 +138,13 @@ describe.each([
   })
 
   it('XFetch: a reader every 5 ms over several ttls never waits on the origin (and does without it)', async () => {
-    const LOAD_MS = 100
+    const LOAD_MS = 200
     const measure = async (earlyRefresh: false | { beta: number }) => {
       const cache = cacheWith({ ttl: '400ms', earlyRefresh })
       const loader = countingLoader((n) => n, LOAD_MS)
       await cache.wrap('hot', loader)
       let slowest = 0
-      const until = performance.now() + 1_700
+      const until = performance.now() + 2_000
       while (performance.now() < until) {
         const t = performance.now()
         await cache.wrap('hot', loader)
@@ -166,7 +171,7 @@ describe.each([
     const waited = performance.now() - t
     expect(waited).toBeGreaterThanOrEqual(40)
     expect(waited).toBeLessThan(250)
-    await sleep(350)
+    await until('the refresh is stored', async () => (await cache.get('k')) === 'v2')
     expect(slow.state.calls).toBe(2)
     expect(await cache.wrap('k', slow)).toBe('v2')
 
@@ -213,16 +218,19 @@ describe.each([
 
   it('fenced writes: a load that began before a set or delete cannot overwrite it', async () => {
     const cache = cacheWith()
-    const slow = countingLoader(() => 'old', 150)
+    const slow = gatedLoader(() => 'old')
     const loading = cache.wrap('k', slow)
-    await sleep(50)
+    await slow.started
     await cache.set('k', 'new')
+    slow.open()
     expect(await loading).toBe('old')
     expect(await cache.get('k')).toBe('new')
 
-    const loading2 = cache.wrap('k2', slow)
-    await sleep(50)
+    const slow2 = gatedLoader(() => 'old')
+    const loading2 = cache.wrap('k2', slow2)
+    await slow2.started
     await cache.delete('k2')
+    slow2.open()
     await loading2
     expect(await cache.get('k2')).toBeUndefined()
     await cache.close()
@@ -255,16 +263,21 @@ describe.each([
     const cache = cacheWith()
     await cache.set('u:1', { id: 1 })
     const calls: string[][] = []
+    const batchStarted = deferred()
+    const batchGate = deferred()
     const loadMany = async (keys: string[]) => {
       calls.push(keys)
-      await sleep(30)
+      batchStarted.resolve()
+      await batchGate.promise
       return new Map(keys.filter((k) => k !== 'u:3').map((k) => [k, { id: Number(k.slice(2)) }]))
     }
     const single = countingLoader(() => ({ id: -1 }), 1)
-    const [many, alone] = await Promise.all([
-      cache.wrapMany(['u:1', 'u:2', 'u:3', 'u:2'], loadMany),
-      sleep(5).then(() => cache.wrap('u:2', single)),
-    ])
+    const manyPromise = cache.wrapMany(['u:1', 'u:2', 'u:3', 'u:2'], loadMany)
+    await batchStarted.promise
+    // A wrap of a key the batch is loading joins the batch rather than loading it again.
+    const alonePromise = cache.wrap('u:2', single)
+    batchGate.resolve()
+    const [many, alone] = await Promise.all([manyPromise, alonePromise])
     expect(many).toEqual([{ id: 1 }, { id: 2 }, undefined, { id: 2 }])
     expect(alone).toEqual({ id: 2 })
     expect(single.state.calls).toBe(0)
@@ -276,7 +289,7 @@ describe.each([
     await cache.close()
   })
 
-  it('increment is an atomic counter that get can read (seed 000)', async () => {
+  it('increment is an atomic counter that get can read ', async () => {
     const cache = cacheWith()
     await cache.set('counter', 0)
     await Promise.all([1, 2, 3, 4].map(() => cache.increment('counter', 1)))
@@ -302,9 +315,9 @@ describe.each([
 
   it('jitter spreads the expiry of entries written together', async () => {
     const ttlOf = async (jitter: number) => {
-      const cache = cacheWith({ ttl: '400ms', jitter })
+      const cache = cacheWith({ ttl: '2s', jitter })
       await Promise.all(Array.from({ length: 60 }, (_, i) => cache.set(`j${i}`, i)))
-      await sleep(300)
+      await sleep(1_500)
       const present = await Promise.all(Array.from({ length: 60 }, (_, i) => cache.get(`j${i}`)))
       await cache.close()
       return present.filter((v) => v !== undefined).length
