@@ -18,6 +18,7 @@ import {
   StoreUnavailableError,
 } from '../src/index.ts'
 import * as scripts from '../src/stores/redis-scripts.ts'
+import { until } from './support/barrier.ts'
 import { spawnWorker } from './support/child.ts'
 import { freePort } from './support/ports.ts'
 import { killAndWait, spawnTracked, type Tracked, trackDir, untrackDir } from './support/procs.ts'
@@ -548,7 +549,10 @@ describe('one Redis, several tenants', () => {
       await cache.delete(`${marker}-k`)
       await cache.invalidateTags([`${marker}-tag`])
       await cache.close()
-      await sleep(100)
+      // MONITOR reports commands in the order Redis ran them: once it shows this one, it has shown ours.
+      const end = `END-${namespace}`
+      await redis.raw.get(end)
+      await until('MONITOR to report the commands', () => seen.some((c) => c.args[1] === end))
       const mine = seen.slice(from)
       const bodies = mine.filter((c) => c.args[0]?.toLowerCase() === 'eval').map((c) => unrepr(c.args[1] as string))
       const shas = mine.filter((c) => c.args[0]?.toLowerCase() === 'evalsha').map((c) => c.args[1] as string)
