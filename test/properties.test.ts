@@ -16,7 +16,7 @@ import {
 import { type RedisServer, startRedis } from './support/redis-server.ts'
 
 /**
- * Bad input at scale (issue 8, item 4): fast-check over keys, values, options, serializers and
+ * Bad input at scale: fast-check over keys, values, options, serializers and
  * raw store contents. Every outcome is a typed error or a miss, never a crash, an unhandled
  * rejection, or a neighbour entry that changed.
  */

@@ -27,7 +27,7 @@ import { sleep } from './support/stores.ts'
 import { useRedis } from './support/use-redis.ts'
 
 /**
- * Security (issue 8, item 5): Redis with a password and a least-privilege ACL user, Redis over TLS,
+ * Security: Redis with a password and a least-privilege ACL user, Redis over TLS,
  * tenants isolated by namespace, no KEYS/FLUSH and no user data in Lua, hostile keys stored
  * exactly, and what someone who can write to Redis can and cannot do. docs/security.md sums it up.
  */

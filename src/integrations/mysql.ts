@@ -49,7 +49,7 @@ export class InvalidationFailedError extends CorralError {
 /**
  * Cached reads and invalidating writes over a mysql2 pool. Values always travel as `?` parameters:
  * SQL holding a quoted literal is refused, because that is how a value gets spliced into a
- * statement (seed 000's `WHERE name = "${name}"`).
+ * statement (`WHERE name = "${name}"`).
  */
 export function cachedQuery(cache: Cache, pool: QueryablePool): CachedQueries {
   if (typeof pool?.query !== 'function') throw new CorralConfigError('pool', pool, 'must be a mysql2/promise pool')
