@@ -87,6 +87,14 @@ describe('the published package', () => {
     expect(files.filter((f) => !f.startsWith('dist/') && !/^[A-Z]+(\.md)?$|^package\.json$/.test(f))).toEqual([])
   })
 
+  it('runs nothing when a consumer installs it', async () => {
+    const installed = JSON.parse(
+      await readFile(join(dir, 'consumer', 'node_modules', 'corral', 'package.json'), 'utf8'),
+    ) as { scripts?: Record<string, string> }
+    const atInstall = ['preinstall', 'install', 'postinstall', 'prepare']
+    expect(Object.keys(installed.scripts ?? {}).filter((s) => atInstall.includes(s))).toEqual([])
+  })
+
   it('imports every entry from plain JavaScript and runs a wrap', async () => {
     const project = join(dir, 'consumer')
     await writeFile(
@@ -161,6 +169,6 @@ describe('the published package', () => {
       await writeFile(join(project, 'package.json'), JSON.stringify({ type: 'module' }))
       await symlink(join(dir, 'consumer', 'node_modules'), join(project, 'node_modules'))
       await run(process.execPath, [tsc, '-p', 'tsconfig.json'], project)
-    })
+    }, 120_000)
   }
 })
