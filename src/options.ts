@@ -1,10 +1,11 @@
+import type { LockClient } from './coordination.ts'
 import { type Duration, toMs } from './duration.ts'
 import { CorralConfigError } from './errors.ts'
 import { adaptLogger, type Logger, silentLogger, throttledConsoleLogger } from './logger.ts'
+import { checkLruBounds, type LruBounds } from './lru.ts'
 import { jsonSerializer, type Serializer } from './serializer.ts'
 import { msgpackSerializer } from './serializer-msgpack.ts'
 import { memoryStore } from './stores/memory.ts'
-import type { RedisClient } from './stores/redis-client.ts'
 import type { StoreFactory } from './stores/store.ts'
 
 /** A prom-client Registry, typed loosely so prom-client stays an optional peer dependency. */
@@ -14,8 +15,8 @@ export interface MetricsRegistry {
 }
 
 export interface LockOptions {
-  /** Independent Redis nodes for a Redlock quorum; default: the store's own client. */
-  clients?: RedisClient[]
+  /** Independent nodes for a quorum (ioredis clients for a Redlock quorum); default: the store's own client. */
+  clients?: LockClient[]
   /** How long a lock lives unless its holder extends it (it does while its load runs). Default 5s. */
   ttl?: Duration
   /** How long a process waits for another's load before serving stale or loading itself. Default 3s. */
@@ -56,7 +57,8 @@ export interface CacheOptions extends PolicyOptions {
   /** Prefix of every key; bump it to orphan all old entries. */
   namespace?: string
   store?: StoreFactory
-  l1?: { maxEntries: number; maxBytes?: number } | false
+  /** An in-process tier in front of a shared store. */
+  l1?: LruBounds | false
   lock?: boolean | LockOptions
   /** At most this many loader calls in flight in this process. Default 64. */
   originConcurrency?: number
@@ -89,8 +91,8 @@ export interface ResolvedOptions {
   name: string
   namespace: string
   store: StoreFactory
-  l1: { maxEntries: number; maxBytes?: number } | false
-  lock: false | { clients?: RedisClient[]; ttlMs: number; waitMs: number }
+  l1: LruBounds | false
+  lock: false | { clients?: LockClient[]; ttlMs: number; waitMs: number }
   originConcurrency: number
   metrics: { registry: MetricsRegistry } | false
   serializer: Serializer
@@ -256,13 +258,10 @@ function resolveFlag(option: string, value: unknown): boolean {
 
 function resolveL1(value: CacheOptions['l1']): ResolvedOptions['l1'] {
   if (value === undefined || value === false) return false
-  if (typeof value !== 'object' || value === null || !Number.isInteger(value.maxEntries) || value.maxEntries < 1) {
+  if (typeof value !== 'object' || value === null) {
     throw new CorralConfigError('l1', value, 'must be false or { maxEntries: whole number >= 1, maxBytes? }')
   }
-  if (value.maxBytes !== undefined && (!Number.isInteger(value.maxBytes) || value.maxBytes < 1)) {
-    throw new CorralConfigError('l1.maxBytes', value.maxBytes, 'must be a whole number of bytes >= 1')
-  }
-  return value
+  return checkLruBounds('l1', value)
 }
 
 function resolveLock(value: CacheOptions['lock']): ResolvedOptions['lock'] {

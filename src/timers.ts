@@ -1,5 +1,5 @@
-/** Node's timers overflow above 2^31-1 ms (24.8 days) and then fire at once; longer waits chain. */
-const MAX_TIMER_MS = 2_147_483_647
+/** Node's timers overflow above 2^31-1 ms (24.8 days) and then fire at once; so do lru-cache's TTLs. */
+export const MAX_TIMER_MS = 2_147_483_647
 
 export interface LongTimer {
   clear(): void
@@ -27,4 +27,23 @@ export function setLongTimeout(fn: () => void, ms: number): LongTimer {
 /** Resolves after `ms` (chained past the overflow, never for Infinity). */
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setLongTimeout(resolve, ms))
+}
+
+/**
+ * Settles as `work` does, unless `ms` pass first: then settles with `onTimeout()` (a throw from it
+ * rejects). The timer is cleared as soon as either side wins, so nothing is left running. `work`
+ * is not cancelled; a caller that must clean up after a late result does so on `work` itself.
+ */
+export function withTimeout<T, U>(work: Promise<T>, ms: number, onTimeout: () => U): Promise<T | U> {
+  let timer: LongTimer | undefined
+  const expired = new Promise<U>((resolve, reject) => {
+    timer = setLongTimeout(() => {
+      try {
+        resolve(onTimeout())
+      } catch (error) {
+        reject(error)
+      }
+    }, ms)
+  })
+  return Promise.race([work, expired]).finally(() => timer?.clear())
 }

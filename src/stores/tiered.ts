@@ -1,53 +1,52 @@
 import { LRUCache } from 'lru-cache'
-import type { Bus } from '../bus.ts'
+import type { InvalidationChannel } from '../coordination.ts'
 import type { Entry } from '../entry.ts'
+import { boundedLru, type LruBounds, lruSetOptions } from '../lru.ts'
 import type { Serializer } from '../serializer.ts'
 import type { Begun, FenceToken, Store } from './store.ts'
 
-export interface L1Options {
-  /** The most entries this process keeps. */
-  maxEntries: number
-  /** Optional bound on their serialized size, in bytes. */
-  maxBytes?: number
-}
+/** The `l1` option: how many entries (and bytes) this process keeps in front of the shared store. */
+export type L1Options = LruBounds
 
 /**
  * An in-process tier (lru-cache) in front of a shared store. It keeps a copy only while the
- * entry is fresh, and only while the cache's bus is live: every write, delete, finished load and
- * tag invalidation in any process is announced on the bus (by the facade and the engine, for
- * every cache on a shared store) and drops the other processes' copies, and when
- * the bus drops (messages may be lost) the whole tier is cleared and bypassed until it is back.
+ * entry is fresh, and only while the cache's invalidation channel is live: every write, delete,
+ * finished load and tag invalidation in any process is announced on the channel (by the facade
+ * and the engine, for every cache on a shared store) and drops the other processes' copies, and
+ * when the channel drops (messages may be lost) the whole tier is cleared and bypassed until it is back.
  * Loads (`begin`/`commit`) always go to the shared store, so fences keep working across tiers.
  */
 export class TieredStore implements Store {
   readonly kind = 'tiered'
-  readonly shared = true
   readonly #l2: Store
   readonly #l1: LRUCache<string, Entry>
-  /** Tag invalidation times read from the shared store, kept current by the bus. */
+  /** Tag invalidation times read from the shared store, kept current by the channel. */
   readonly #tagTimes = new LRUCache<string, number>({ max: 100_000 })
-  readonly #bus: Bus
+  readonly #channel: InvalidationChannel
   readonly #serializer: Serializer
   readonly #sized: boolean
   /** Moves on every invalidation heard; a read that straddles one does not fill the tier. */
   #epoch = 0
 
-  constructor(l2: Store, options: L1Options, bus: Bus, serializer: Serializer, onCleared: () => void) {
+  constructor(
+    l2: Store,
+    options: L1Options,
+    channel: InvalidationChannel,
+    serializer: Serializer,
+    onCleared: () => void,
+  ) {
     this.#l2 = l2
-    this.#bus = bus
+    this.#channel = channel
     this.#serializer = serializer
     this.#sized = options.maxBytes !== undefined
-    this.#l1 = new LRUCache<string, Entry>({
-      max: options.maxEntries,
-      ...(options.maxBytes ? { maxSize: options.maxBytes, maxEntrySize: options.maxBytes } : {}),
-    })
-    bus.onOthers((message) => {
+    this.#l1 = boundedLru<Entry>(options)
+    channel.onOthers((message) => {
       this.#epoch += 1
       if (message.kind === 'ready') this.#l1.delete(message.key)
       else if (message.kind === 'drop') for (const key of message.keys) this.#l1.delete(key)
-      else if (message.kind === 'tags') for (const tag of message.tags) this.#raiseTag(tag, message.at)
+      else if (message.kind === 'tags') for (const tag of message.tags) this.#raiseTag(tag, message.atUs)
     })
-    bus.onLost(() => {
+    channel.onLost(() => {
       this.#epoch += 1
       this.#l1.clear()
       this.#tagTimes.clear()
@@ -60,8 +59,13 @@ export class TieredStore implements Store {
     return this.#l1.size
   }
 
+  /** The shared store's: the tier adds nothing to coordinate. */
+  get coordinator() {
+    return this.#l2.coordinator
+  }
+
   async get(key: string): Promise<Entry | undefined> {
-    if (this.#bus.live) {
+    if (this.#channel.live) {
       const local = this.#l1.get(key)
       if (local) return local
     }
@@ -72,11 +76,11 @@ export class TieredStore implements Store {
   }
 
   peek(key: string): Entry | undefined {
-    return this.#bus.live ? this.#l1.get(key) : undefined
+    return this.#channel.live ? this.#l1.get(key) : undefined
   }
 
   async getMany(keys: readonly string[]): Promise<(Entry | undefined)[]> {
-    const live = this.#bus.live
+    const live = this.#channel.live
     const found = keys.map((key) => (live ? this.#l1.get(key) : undefined))
     const missing = keys.filter((_, i) => !found[i])
     if (missing.length === 0) return found
@@ -119,7 +123,7 @@ export class TieredStore implements Store {
   }
 
   peekTagTimes(tags: readonly string[]): number[] | undefined {
-    if (!this.#bus.live) return undefined
+    if (!this.#channel.live) return undefined
     const times: number[] = []
     for (const tag of tags) {
       const time = this.#tagTimes.get(tag)
@@ -130,7 +134,7 @@ export class TieredStore implements Store {
   }
 
   async tagTimes(tags: readonly string[]): Promise<number[]> {
-    const live = this.#bus.live
+    const live = this.#channel.live
     const known = tags.map((tag) => (live ? this.#tagTimes.get(tag) : undefined))
     const missing = tags.filter((_, i) => known[i] === undefined)
     if (missing.length === 0) return known as number[]
@@ -157,13 +161,10 @@ export class TieredStore implements Store {
 
   /** Keeps a copy until the entry stops being fresh: an L1 copy never outlives its fresh time. */
   #keep(key: string, entry: Entry, payload?: string | Buffer): void {
-    if (!this.#bus.live || entry.createdAt === 0) return // counters change elsewhere without a load
-    const ttl = entry.freshUntil - Date.now()
-    if (ttl <= 0) return
-    const options: { ttl?: number; size?: number } = {}
-    if (Number.isFinite(ttl) && ttl < 2 ** 31) options.ttl = Math.ceil(ttl)
-    if (this.#sized) options.size = Math.max(1, payload ? Buffer.byteLength(payload) : 64)
-    this.#l1.set(key, entry, options)
+    if (!this.#channel.live || entry.createdAtUs === 0) return // counters change elsewhere without a load
+    const ttlMs = entry.freshUntilMs - Date.now()
+    if (ttlMs <= 0) return
+    this.#l1.set(key, entry, lruSetOptions(this.#sized, ttlMs, payload))
   }
 
   /** A loader's own object must not be shared with other callers: they get the round trip, like from the store. */
