@@ -1,9 +1,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import { type Counter, Registry } from 'prom-client'
+import { Registry } from 'prom-client'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type Cache, createCache, redisStore } from '../src/index.ts'
 import { type HttpCacheOptions, httpCache } from '../src/integrations/http.ts'
-import { until } from './support/barrier.ts'
+import { counterValue, until } from './support/barrier.ts'
 import { burst, labels, listen, request } from './support/http.ts'
 import { type RedisServer, startRedis } from './support/redis-server.ts'
 import { sleep } from './support/stores.ts'
@@ -182,10 +182,7 @@ describe('httpCache with Redis down', () => {
     expect((await request(`${server.url}/up`)).xCache).toBe('hit')
     await redis.kill('SIGKILL')
     // The handler answers once the other 49 requests have joined its load, however slow the machine.
-    const joined = async () => {
-      const metric = registry.getSingleMetric('corral_coalesced_total') as Counter
-      return (await metric.get()).values.find((v) => v.labels.scope === 'local')?.value ?? 0
-    }
+    const joined = () => counterValue(registry, 'corral_coalesced_total', { scope: 'local' })
     server.state.hold = () => until('49 requests joining the load', async () => (await joined()) >= 49)
     const replies = await burst(50, `${server.url}/down`)
     expect(replies.every((r) => r.status === 200 && r.body === '{"path":"/down","n":1}')).toBe(true)

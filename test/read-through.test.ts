@@ -1,3 +1,4 @@
+import { Registry } from 'prom-client'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
   CorralConfigError,
@@ -7,8 +8,11 @@ import {
   OriginTimeoutError,
   SerializationError,
 } from '../src/index.ts'
-import { deferred, gatedLoader, until } from './support/barrier.ts'
+import { counterValue, deferred, gatedLoader, until } from './support/barrier.ts'
 import { countingLoader, memoryUnderTest, redisUnderTest, type StoreUnderTest, sleep } from './support/stores.ts'
+
+/** Callers that joined a load already running in this process. */
+const joinedLocally = (registry: Registry) => counterValue(registry, 'corral_coalesced_total', { scope: 'local' })
 
 let nsCounter = 0
 const fresh = () => `t${process.pid}-${++nsCounter}`
@@ -28,9 +32,14 @@ describe.each([
     createCache({ store: sut.factory(), namespace: fresh(), logger: false, ...options })
 
   it('1,000 concurrent callers of one cold key make one loader call', async () => {
-    const cache = cacheWith()
-    const loader = countingLoader(() => ({ id: 7 }), 50)
-    const values = await Promise.all(Array.from({ length: 1_000 }, () => cache.wrap('user:7', loader)))
+    const registry = new Registry()
+    const cache = cacheWith({ metrics: { registry } })
+    const loader = gatedLoader(() => ({ id: 7 }))
+    const pending = Array.from({ length: 1_000 }, () => cache.wrap('user:7', loader))
+    // The load ends once the other 999 callers have joined it, however slow the machine.
+    await until('999 callers joining the load', async () => (await joinedLocally(registry)) >= 999)
+    loader.open()
+    const values = await Promise.all(pending)
     expect(loader.state.calls).toBe(1)
     expect(values.every((v) => v.id === 7)).toBe(true)
     expect(await cache.wrap('user:7', loader)).toEqual({ id: 7 })
@@ -39,16 +48,23 @@ describe.each([
   })
 
   it('shares a loader error with every caller of that load, then tries again', async () => {
-    const cache = cacheWith()
+    const registry = new Registry()
+    const cache = cacheWith({ metrics: { registry } })
     let calls = 0
+    let gate = deferred()
     const failing = async () => {
       calls += 1
-      await sleep(30)
+      await gate.promise
       throw new Error(`origin down #${calls}`)
     }
-    const results = await Promise.allSettled(Array.from({ length: 50 }, () => cache.wrap('k', failing)))
+    const pending = Array.from({ length: 50 }, () => cache.wrap('k', failing))
+    await until('49 callers joining the load', async () => (await joinedLocally(registry)) >= 49)
+    gate.resolve()
+    const results = await Promise.allSettled(pending)
     expect(calls).toBe(1)
     expect(results.every((r) => r.status === 'rejected' && (r.reason as Error).message === 'origin down #1')).toBe(true)
+    gate = deferred()
+    gate.resolve()
     await expect(cache.wrap('k', failing)).rejects.toThrow('origin down #2')
     await cache.close()
   })

@@ -58,3 +58,19 @@ export async function until(what: string, check: () => boolean | Promise<boolean
     await new Promise((resolve) => setTimeout(resolve, 5))
   }
 }
+
+/** A prom-client counter's value for the series whose labels include `labels`. */
+export async function counterValue(
+  registry: { getSingleMetric(name: string): unknown },
+  name: string,
+  labels: Record<string, string>,
+): Promise<number> {
+  const metric = registry.getSingleMetric(name) as
+    | { get(): Promise<{ values: { labels: Record<string, string | number>; value: number }[] }> }
+    | undefined
+  if (!metric) return 0
+  const { values } = await metric.get()
+  return values
+    .filter((v) => Object.entries(labels).every(([k, want]) => String(v.labels[k]) === want))
+    .reduce((sum, v) => sum + v.value, 0)
+}
