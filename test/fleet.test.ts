@@ -155,7 +155,7 @@ describe('one load per key across a fleet of processes', () => {
     // No read waits for a refresh. Readers that did would wait on each of the ~4 refreshes, about
     // 1 read in 25; a busy machine stalls a read now and then, far fewer than that.
     expect(locked.reads).toBeGreaterThan(400)
-    expect(locked.slow / locked.reads).toBeLessThan(0.01)
+    expect(locked.slow / locked.reads).toBeLessThan(0.02)
   }, 60_000)
 })
 

@@ -155,7 +155,7 @@ describe.each([
 
   it('XFetch: a reader every 5 ms over several ttls never waits on the origin (and does without it)', async () => {
     const measure = async (earlyRefresh: false | { beta: number }) => {
-      const cache = cacheWith({ ttl: '500ms', earlyRefresh })
+      const cache = cacheWith({ ttl: '1s', earlyRefresh })
       // Each load returns its number and notes when it finished. A read waited for the origin
       // exactly when the value it got comes from a load that finished after the read began: an
       // order of events, whatever the machine's speed.
@@ -163,14 +163,14 @@ describe.each([
       const loader = async () => {
         const n = finishedAt.length
         finishedAt.push(Number.POSITIVE_INFINITY)
-        await sleep(50)
+        await sleep(150)
         finishedAt[n] = performance.now()
         return n
       }
       await cache.wrap('hot', loader)
       let waited = 0
       let reads = 0
-      const until = performance.now() + 2_500
+      const until = performance.now() + 3_500
       while (performance.now() < until) {
         const began = performance.now()
         const n = await cache.wrap('hot', loader)
@@ -183,7 +183,7 @@ describe.each([
     }
     const withXfetch = await measure({ beta: 1 })
     expect(withXfetch.waited).toBe(0)
-    expect(withXfetch.loads).toBeGreaterThanOrEqual(4)
+    expect(withXfetch.loads).toBeGreaterThanOrEqual(3)
     const without = await measure(false)
     expect(without.waited).toBeGreaterThanOrEqual(1)
   })
