@@ -40,6 +40,7 @@ try {
     queryMs: env.QUERY_MS ? Number(env.QUERY_MS) : undefined,
     ttl: env.CACHE_TTL || undefined,
     statsIntervalMs: env.STATS_INTERVAL_MS ? Number(env.STATS_INTERVAL_MS) : undefined,
+    l1Entries: env.L1_ENTRIES ? Number(env.L1_ENTRIES) : undefined,
   })
 } catch (error) {
   const problem = startupProblem(error, env)

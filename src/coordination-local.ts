@@ -3,7 +3,7 @@
  * with `lock: false` uses. The read path calls them like the real ones and never checks for a
  * missing part.
  */
-import type { Coordinator, InvalidationChannel, KeyLock, LockDecision, LockLease } from './coordination.ts'
+import type { BatchLease, Coordinator, InvalidationChannel, KeyLock, LockDecision, LockLease } from './coordination.ts'
 import { CorralConfigError } from './errors.ts'
 
 const noop = () => {}
@@ -23,12 +23,35 @@ export const silentChannel: InvalidationChannel = {
 
 /**
  * A lease that holds no lock: nothing to release, no waiter to tell of a failure; a stored value
- * is still announced on `channel`, so other processes drop their copies of `key`.
+ * is still announced on `channel`, so other processes drop their copies of `key` (by the write
+ * itself when the store can: see LockLease.announce).
  */
 export function unheldLease(channel: InvalidationChannel, key: string): LockLease {
+  const announce = channel.announcement?.({ kind: 'ready', key })
   return {
-    succeed: (stored) => (stored ? channel.publish({ kind: 'ready', key }) : done),
+    announce,
+    succeed: (stored) => (stored && !announce ? channel.publish({ kind: 'ready', key }) : done),
     fail: () => done,
+    release: () => done,
+  }
+}
+
+/** Keys per "drop" message when a batch's writes are announced apart from the writes. */
+const KEYS_PER_MESSAGE = 1_000
+
+/** A batch's lease that holds no lock: written keys are still announced, by the writes when the store can. */
+export function unheldBatchLease(channel: InvalidationChannel): BatchLease {
+  const canAnnounce = channel.announcement?.({ kind: 'drop', keys: [] }) !== undefined
+  return {
+    announce: canAnnounce
+      ? (keys) => channel.announcement?.({ kind: 'drop', keys }) ?? { channel: '', message: '' }
+      : undefined,
+    finish: async (written) => {
+      if (canAnnounce) return
+      for (let i = 0; i < written.length; i += KEYS_PER_MESSAGE) {
+        await channel.publish({ kind: 'drop', keys: written.slice(i, i + KEYS_PER_MESSAGE) })
+      }
+    },
     release: () => done,
   }
 }
@@ -37,7 +60,10 @@ export function unheldLease(channel: InvalidationChannel, key: string): LockLeas
 export function unlockedLock(channel: InvalidationChannel): KeyLock {
   return {
     waitMs: 0,
+    coordinates: false,
     coordinate: (key) => Promise.resolve<LockDecision>({ kind: 'lead', lease: unheldLease(channel, key) }),
+    tryMany: (keys) => Promise.resolve({ load: [{ keys: [...keys], lease: unheldBatchLease(channel) }], taken: [] }),
+    msLeft: () => Promise.resolve(0),
   }
 }
 

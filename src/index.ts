@@ -1,5 +1,7 @@
 export { Cache, type CachedFunction, createCache, type FnOptions, type WarmOptions, type WrapOptions } from './cache.ts'
 export type {
+  Announcement,
+  BatchLease,
   Coordinator,
   Invalidation,
   InvalidationChannel,
@@ -11,12 +13,14 @@ export type {
   LockMetrics,
   LockMode,
   LockSettings,
+  ManyLocks,
 } from './coordination.ts'
 export { localCoordinator } from './coordination-local.ts'
 export type { Duration } from './duration.ts'
-export type { BatchLoader, Loader, LoaderContext, WrapResult } from './engine.ts'
+export type { BatchLoader, Loader, LoaderContext, WrapResult } from './engine/types.ts'
 export type { Entry } from './entry.ts'
 export {
+  BatchResultError,
   CacheClosedError,
   CorralConfigError,
   CorralError,
@@ -31,6 +35,16 @@ export {
   UnsafeQueryError,
   type UnsafeQueryReason,
 } from './errors.ts'
+export {
+  CHANNEL_NAMES,
+  type ErrorEvent,
+  type HitEvent,
+  type LoadEvent,
+  type LockEvent,
+  type MissEvent,
+  type RefreshEvent,
+  type StaleEvent,
+} from './events.ts'
 export type { Logger } from './logger.ts'
 export type { LruBounds } from './lru.ts'
 export type { CacheOptions, LockOptions, MetricsRegistry, PolicyOptions } from './options.ts'

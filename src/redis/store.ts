@@ -1,18 +1,28 @@
 import { ReplyError } from 'ioredis'
+import { type Breaker, type BreakerOption, breakerFrom } from '../breaker.ts'
 import type { Coordinator, KeyLock, LockSettings } from '../coordination.ts'
 import { type Duration, toMs } from '../duration.ts'
 import { decodeEntry, type Entry, encodeEntry } from '../entry.ts'
 import { CorralConfigError, NotACounterError, StoreUnavailableError } from '../errors.ts'
 import type { Logger } from '../logger.ts'
 import type { Serializer } from '../serializer.ts'
-import type { Begun, FenceToken, Store, StoreContext, StoreFactory } from '../stores/store.ts'
+import type {
+  Announcement,
+  Begun,
+  FencedWrite,
+  FenceToken,
+  Store,
+  StoreContext,
+  StoreFactory,
+} from '../stores/store.ts'
 import { withTimeout } from '../timers.ts'
-import { Breaker } from './breaker.ts'
+import { DEFAULT_CHUNK, eachGroup, groupsFor } from './batch.ts'
 import { Bus } from './bus.ts'
 import { createOwnedClient, isReady, type RedisClient, whenReady } from './client.ts'
+import { RedisClock } from './clock.ts'
 import { redisKeys, tagKey } from './keys.ts'
 import { RedisLock } from './lock.ts'
-import { BEGIN, COMMIT, DELETE, FENCE_MARGIN_MS, INCREMENT, INVALIDATE_TAG, SET } from './scripts.ts'
+import { COMMIT_MANY, DELETE, INCREMENT, INVALIDATE_TAG, SET } from './scripts.ts'
 
 export interface RedisStoreOptions {
   /** A client you own: corral never closes it. Give `protocol: 2` and a `commandTimeout` if you can. */
@@ -26,13 +36,18 @@ export interface RedisStoreOptions {
    * with one), so a slow or dead Redis does not cost every request the timeout.
    * Default { failures: 3, cooldown: '1s' }; false turns it off.
    */
-  breaker?: { failures?: number; cooldown?: Duration } | false
+  breaker?: BreakerOption
+  /**
+   * Keys per command when a batch (`wrapMany`, `warm`) is read or written; a few such commands are
+   * in flight at once. Default 1,000: one command of 1 KiB values stays far below the timeout.
+   */
+  chunk?: number
 }
 
 interface CorralCommands {
-  corralBeginBuffer(entry: string, fence: string, keepMs: number): Promise<[Buffer | null, number, number]>
   corralInvalidateTag(tag: string): Promise<number>
-  corralCommit(entry: string, fence: string, token: string, payload: string | Buffer, px: number): Promise<number>
+  /** KEYS then ARGV, as COMMIT_MANY reads them. */
+  corralCommitMany(numberOfKeys: number, ...args: (string | Buffer | number)[]): Promise<number[]>
   corralSet(entry: string, fence: string, payload: string | Buffer, px: number): Promise<number>
   corralDelete(entry: string, fence: string): Promise<number>
   corralIncrement(entry: string, by: number, px: number): Promise<number>
@@ -48,9 +63,22 @@ export class RedisStore implements Store {
   readonly #owned: boolean
   readonly #serializer: Serializer
   readonly #timeoutMs: number
+  readonly #chunk: number
+  readonly #clock = new RedisClock()
+  #askingTime = false
+  /** The circuit breaker in front of the commands, unless turned off. */
+  get breaker(): Breaker | undefined {
+    return this.#breaker
+  }
+
   /** False while the circuit breaker keeps commands away from Redis: others using this Redis should too. */
   get healthy(): boolean {
     return this.#breaker === undefined || this.#breaker.state === 'closed'
+  }
+
+  /** Keys per command when a batch is read or written (the `chunk` option). */
+  get chunk(): number {
+    return this.#chunk
   }
 
   /** How long one command may take (the `timeout` option). */
@@ -75,6 +103,10 @@ export class RedisStore implements Store {
     if (!Number.isFinite(this.#timeoutMs) || this.#timeoutMs <= 0) {
       throw new CorralConfigError('store.timeout', options.timeout, 'must be a finite duration > 0')
     }
+    this.#chunk = options.chunk ?? DEFAULT_CHUNK
+    if (!Number.isInteger(this.#chunk) || this.#chunk < 1) {
+      throw new CorralConfigError('store.chunk', options.chunk, 'must be a whole number >= 1')
+    }
     this.#owned = !options.client
     this.client = options.client ?? createOwnedClient(options.url as string, this.#timeoutMs)
     this.#needsOwnTimer =
@@ -82,11 +114,10 @@ export class RedisStore implements Store {
       typeof (this.client.options as { commandTimeout?: unknown } | undefined)?.commandTimeout !== 'number'
     this.#serializer = context.serializer
     this.#logger = context.logger
-    this.#breaker = makeBreaker(options.breaker)
+    this.#breaker = breakerFrom(options.breaker)
     // An owned client reconnects by itself; its errors are already surfaced per command.
     if (this.#owned) this.client.on('error', () => {})
-    this.client.defineCommand('corralBegin', { numberOfKeys: 2, lua: BEGIN })
-    this.client.defineCommand('corralCommit', { numberOfKeys: 2, lua: COMMIT })
+    this.client.defineCommand('corralCommitMany', { lua: COMMIT_MANY })
     this.client.defineCommand('corralSet', { numberOfKeys: 2, lua: SET })
     this.client.defineCommand('corralDelete', { numberOfKeys: 2, lua: DELETE })
     this.client.defineCommand('corralIncrement', { numberOfKeys: 1, lua: INCREMENT })
@@ -111,6 +142,7 @@ export class RedisStore implements Store {
       bus: this.#bus,
       metrics: settings.metrics,
       logger: settings.logger,
+      chunk: this.#chunk,
     })
   }
 
@@ -119,30 +151,130 @@ export class RedisStore implements Store {
     return raw ? decodeEntry(raw, this.#serializer) : undefined
   }
 
+  /** Entries of many keys: one MGET per chunk (per slot on a Cluster, which refuses MGET across slots), a few at a time. */
   async getMany(keys: readonly string[]): Promise<(Entry | undefined)[]> {
     if (keys.length === 0) return []
     const names = keys.map((key) => redisKeys(key).entry)
-    // MGET across slots is refused by a Cluster; separate GETs are written back to back anyway.
-    const raws = await this.#run(() =>
-      this.client.isCluster
-        ? Promise.all(names.map((name) => this.client.getBuffer(name)))
-        : this.client.mgetBuffer(...names),
-    )
-    return raws.map((raw) => (raw ? decodeEntry(raw, this.#serializer) : undefined))
+    const entries = new Array<Entry | undefined>(keys.length)
+    await eachGroup(groupsFor(this.client, names, this.#chunk), async (group) => {
+      const raws = await this.#run(() => this.client.mgetBuffer(group.map((i) => names[i] as string)))
+      group.forEach((i, j) => {
+        const raw = raws[j]
+        entries[i] = raw ? decodeEntry(raw, this.#serializer) : undefined
+      })
+    })
+    return entries
   }
 
+  /**
+   * The entry and its fence in one plain MGET (one slot: they share a hash tag): a load's begin
+   * costs no script, and a read that finds nothing has begun the load already. The fence is not
+   * created here; an absent fence reads as token 0, which any later write moves past.
+   */
   async begin(key: string): Promise<Begun> {
     const k = redisKeys(key)
-    const [raw, token, now] = await this.#run(() => this.#commands.corralBeginBuffer(k.entry, k.fence, FENCE_MARGIN_MS))
-    return { entry: raw ? decodeEntry(raw, this.#serializer) : undefined, token: Number(token), nowUs: Number(now) }
+    // Sent together: learning the clock costs the first read no wait.
+    this.#learnClock()
+    const [raw, fence] = await this.#run(() => this.client.mgetBuffer(k.entry, k.fence))
+    return this.#begun(raw ?? null, fence ?? null)
   }
 
-  async commit(key: string, entry: Entry, payload: string | Buffer, ttlMs: number, token: FenceToken) {
-    const k = redisKeys(key)
-    const written = await this.#run(() =>
-      this.#commands.corralCommit(k.entry, k.fence, String(token), encodeEntry(entry, payload), px(ttlMs)),
+  /** `begin` for many keys: one MGET per chunk (per slot on a Cluster), a few chunks at a time. */
+  async beginMany(keys: readonly string[]): Promise<Begun[]> {
+    if (keys.length === 0) return []
+    this.#learnClock()
+    const names = keys.map((key) => redisKeys(key))
+    const begun = new Array<Begun>(keys.length)
+    await eachGroup(
+      groupsFor(
+        this.client,
+        names.map((k) => k.entry),
+        this.#chunk,
+      ),
+      async (group) => {
+        const raws = await this.#run(() =>
+          this.client.mgetBuffer(group.flatMap((i) => [names[i]?.entry as string, names[i]?.fence as string])),
+        )
+        group.forEach((i, j) => {
+          begun[i] = this.#begun(raws[2 * j] ?? null, raws[2 * j + 1] ?? null)
+        })
+      },
     )
-    return written === 1
+    return begun
+  }
+
+  async commit(
+    key: string,
+    entry: Entry,
+    payload: string | Buffer,
+    ttlMs: number,
+    token: FenceToken,
+    announce?: Announcement,
+  ): Promise<boolean> {
+    const [written] = await this.#commitGroup([{ key, entry, payload, ttlMs, token }], announce)
+    return written === true
+  }
+
+  /** Fenced writes of a batch: one script call per chunk (per slot on a Cluster), a few at a time. */
+  async commitMany(writes: readonly FencedWrite[], announce?: (keys: string[]) => Announcement): Promise<boolean[]> {
+    const written = new Array<boolean>(writes.length).fill(false)
+    await eachGroup(
+      groupsFor(
+        this.client,
+        writes.map((w) => redisKeys(w.key).entry),
+        this.#chunk,
+        (i) => (writes[i] as FencedWrite).payload.length,
+      ),
+      async (group) => {
+        const part = group.map((i) => writes[i] as FencedWrite)
+        const landed = await this.#commitGroup(part, announce?.(part.map((w) => w.key)))
+        group.forEach((i, j) => {
+          written[i] = landed[j] === true
+        })
+      },
+    )
+    return written
+  }
+
+  async #commitGroup(writes: readonly FencedWrite[], announce: Announcement | undefined): Promise<boolean[]> {
+    const keys: string[] = []
+    const args: (string | Buffer | number)[] = [announce?.channel ?? '', announce?.message ?? '']
+    for (const w of writes) {
+      const k = redisKeys(w.key)
+      keys.push(k.entry, k.fence)
+      args.push(String(w.token), encodeEntry(w.entry, w.payload), px(w.ttlMs))
+    }
+    const reply = await this.#run(() => this.#commands.corralCommitMany(keys.length, ...keys, ...args))
+    this.#clock.observe(Number(reply[0]))
+    return writes.map((_, i) => reply[i + 1] === 1)
+  }
+
+  #begun(raw: Buffer | null, fence: Buffer | null): Begun {
+    return {
+      entry: raw ? decodeEntry(raw, this.#serializer) : undefined,
+      token: fence ? Number(fence.toString('latin1')) || 0 : 0,
+      nowUs: this.#clock.nowMicros(),
+    }
+  }
+
+  /** Asks Redis its time once, so entries begun before any commit are born on Redis's clock too. */
+  /**
+   * Asks Redis its time once (sent just before the read that needs it, so the read waits for
+   * nothing), so entries begun before any commit are born on Redis's clock too. Not counted by
+   * the breaker: a failure here only leaves the local clock standing in.
+   */
+  #learnClock(): void {
+    if (this.#clock.known || this.#askingTime || !isReady(this.client)) return
+    this.#askingTime = true
+    this.client.time().then(
+      ([seconds, micros]) => {
+        this.#clock.observe(Number(seconds) * 1_000_000 + Number(micros))
+        this.#askingTime = false
+      },
+      () => {
+        this.#askingTime = false
+      },
+    )
   }
 
   async set(key: string, entry: Entry, payload: string | Buffer, ttlMs: number): Promise<void> {
@@ -175,7 +307,9 @@ export class RedisStore implements Store {
 
   async invalidateTags(tags: readonly string[]): Promise<number> {
     const times = await this.#run(() => Promise.all(tags.map((tag) => this.#commands.corralInvalidateTag(tagKey(tag)))))
-    return Math.max(0, ...times.map(Number))
+    const at = Math.max(0, ...times.map(Number))
+    this.#clock.observe(at)
+    return at
   }
 
   async close(): Promise<void> {
@@ -220,19 +354,6 @@ export class RedisStore implements Store {
       throw new StoreUnavailableError(`redis did not answer within ${this.#timeoutMs} ms`)
     })
   }
-}
-
-function makeBreaker(option: RedisStoreOptions['breaker']): Breaker | undefined {
-  if (option === false) return undefined
-  const failures = option?.failures ?? 3
-  const cooldownMs = toMs('store.breaker.cooldown', option?.cooldown ?? 1_000)
-  if (!Number.isInteger(failures) || failures < 1) {
-    throw new CorralConfigError('store.breaker.failures', failures, 'must be a whole number >= 1')
-  }
-  if (!Number.isFinite(cooldownMs) || cooldownMs <= 0) {
-    throw new CorralConfigError('store.breaker.cooldown', option?.cooldown, 'must be a finite duration > 0')
-  }
-  return new Breaker({ failures, cooldownMs })
 }
 
 /** Redis PX argument: whole milliseconds, 0 for no expiry. */

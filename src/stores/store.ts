@@ -1,4 +1,4 @@
-import type { Coordinator } from '../coordination.ts'
+import type { Announcement, Coordinator } from '../coordination.ts'
 import type { Entry } from '../entry.ts'
 import type { Logger } from '../logger.ts'
 import type { Serializer } from '../serializer.ts'
@@ -16,6 +16,17 @@ export interface Begun {
   token: FenceToken
   /** The store's time when the load began: the entry's `createdAtUs`, comparable with tag times. */
   nowUs?: number
+}
+
+export type { Announcement }
+
+/** A fenced write of a loaded entry, as `commit` takes it. */
+export interface FencedWrite {
+  key: string
+  entry: Entry
+  payload: string | Buffer
+  ttlMs: number
+  token: FenceToken
 }
 
 /** What a store is handed when a cache is created around it. */
@@ -56,8 +67,25 @@ export interface Store {
   getMany(keys: readonly string[]): Promise<(Entry | undefined)[]>
   /** Reads the entry and the key's current fence token for a load that starts now, atomically. */
   begin(key: string): Promise<Begun>
-  /** Writes a loaded entry unless the key's fence moved since `begin` read `token`; then moves it. */
-  commit(key: string, entry: Entry, payload: string | Buffer, ttlMs: number, token: FenceToken): Promise<boolean>
+  /**
+   * Writes a loaded entry unless the key's fence moved since `begin` read `token`; then moves it.
+   * `announce`, if given, is published with the write when it lands (stores without a channel ignore it).
+   */
+  commit(
+    key: string,
+    entry: Entry,
+    payload: string | Buffer,
+    ttlMs: number,
+    token: FenceToken,
+    announce?: Announcement,
+  ): Promise<boolean>
+  /** Optional: `begin` for many keys in few round trips; without it, the engine calls `begin` per key. */
+  beginMany?(keys: readonly string[]): Promise<Begun[]>
+  /**
+   * Optional: `commit` for many keys in few round trips, returning which landed; `announce` makes
+   * the message published with each group of writes. Without it, the engine calls `commit` per key.
+   */
+  commitMany?(writes: readonly FencedWrite[], announce?: (keys: string[]) => Announcement): Promise<boolean[]>
   /** Writes unconditionally and advances the fence, so loads begun earlier cannot overwrite it. */
   set(key: string, entry: Entry, payload: string | Buffer, ttlMs: number): Promise<void>
   /** Removes the entry and advances the fence. */
@@ -73,4 +101,12 @@ export interface Store {
   invalidateTags(tags: readonly string[]): Promise<number>
   /** Releases what the store created (timers, its channel, connections it opened itself). */
   close(): Promise<void>
+  /** The store's circuit breaker, if it has one: its state is exported as `corral_breaker_state`. */
+  readonly breaker?: StoreBreaker
+}
+
+/** What metrics read of a store's circuit breaker. */
+export interface StoreBreaker {
+  readonly state: 'closed' | 'open' | 'half-open'
+  onTransition(listener: (to: 'open' | 'half_open' | 'closed') => void): void
 }

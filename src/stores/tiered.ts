@@ -2,8 +2,9 @@ import { LRUCache } from 'lru-cache'
 import type { InvalidationChannel } from '../coordination.ts'
 import type { Entry } from '../entry.ts'
 import { boundedLru, type LruBounds, lruSetOptions } from '../lru.ts'
+import type { L1EvictionReason } from '../metrics.ts'
 import type { Serializer } from '../serializer.ts'
-import type { Begun, FenceToken, Store } from './store.ts'
+import type { Announcement, Begun, FencedWrite, FenceToken, Store } from './store.ts'
 
 /** The `l1` option: how many entries (and bytes) this process keeps in front of the shared store. */
 export type L1Options = LruBounds
@@ -27,6 +28,8 @@ export class TieredStore implements Store {
   readonly #sized: boolean
   /** Moves on every invalidation heard; a read that straddles one does not fill the tier. */
   #epoch = 0
+  /** Why entries are being removed right now, for the eviction count; undefined: not counted. */
+  #removing: L1EvictionReason | undefined = 'invalidation'
 
   constructor(
     l2: Store,
@@ -34,12 +37,19 @@ export class TieredStore implements Store {
     channel: InvalidationChannel,
     serializer: Serializer,
     onCleared: () => void,
+    onEvicted: (reason: L1EvictionReason) => void = () => {},
   ) {
     this.#l2 = l2
     this.#channel = channel
     this.#serializer = serializer
     this.#sized = options.maxBytes !== undefined
-    this.#l1 = boundedLru<Entry>(options)
+    this.#l1 = boundedLru<Entry>(options, {
+      // Expiry and overwrites are the normal life of an entry; only early removals are counted.
+      dispose: (_value, _key, reason) => {
+        if (reason === 'evict') onEvicted('size')
+        else if (reason === 'delete' && this.#removing) onEvicted(this.#removing)
+      },
+    })
     channel.onOthers((message) => {
       this.#epoch += 1
       if (message.kind === 'ready') this.#l1.delete(message.key)
@@ -48,7 +58,9 @@ export class TieredStore implements Store {
     })
     channel.onLost(() => {
       this.#epoch += 1
+      this.#removing = 'cleared'
       this.#l1.clear()
+      this.#removing = 'invalidation'
       this.#tagTimes.clear()
       onCleared()
     })
@@ -57,6 +69,11 @@ export class TieredStore implements Store {
   /** Entries held in this process now. */
   get size(): number {
     return this.#l1.size
+  }
+
+  /** Their serialized size in bytes, measured only when `maxBytes` bounds the tier (else 0). */
+  get bytes(): number {
+    return this.#l1.calculatedSize ?? 0
   }
 
   /** The shared store's: the tier adds nothing to coordinate. */
@@ -95,13 +112,47 @@ export class TieredStore implements Store {
     })
   }
 
-  begin(key: string): Promise<Begun> {
-    return this.#l2.begin(key)
+  /** Begins on the shared store (fences live there), keeping what it found as a read would. */
+  async begin(key: string): Promise<Begun> {
+    const epoch = this.#epoch
+    const begun = await this.#l2.begin(key)
+    if (begun.entry && epoch === this.#epoch) this.#keep(key, begun.entry)
+    return begun
   }
 
-  async commit(key: string, entry: Entry, payload: string | Buffer, ttlMs: number, token: FenceToken) {
-    const written = await this.#l2.commit(key, entry, payload, ttlMs, token)
+  async commit(
+    key: string,
+    entry: Entry,
+    payload: string | Buffer,
+    ttlMs: number,
+    token: FenceToken,
+    announce?: Announcement,
+  ): Promise<boolean> {
+    const written = await this.#l2.commit(key, entry, payload, ttlMs, token, announce)
     if (written) this.#keep(key, this.#copy(entry, payload), payload)
+    return written
+  }
+
+  async beginMany(keys: readonly string[]): Promise<Begun[]> {
+    const epoch = this.#epoch
+    const begun = this.#l2.beginMany
+      ? await this.#l2.beginMany(keys)
+      : await Promise.all(keys.map((key) => this.#l2.begin(key)))
+    if (epoch === this.#epoch) {
+      begun.forEach((b, i) => {
+        if (b.entry) this.#keep(keys[i] as string, b.entry)
+      })
+    }
+    return begun
+  }
+
+  async commitMany(writes: readonly FencedWrite[], announce?: (keys: string[]) => Announcement): Promise<boolean[]> {
+    const written = this.#l2.commitMany
+      ? await this.#l2.commitMany(writes, announce)
+      : await Promise.all(writes.map((w) => this.#l2.commit(w.key, w.entry, w.payload, w.ttlMs, w.token)))
+    writes.forEach((w, i) => {
+      if (written[i]) this.#keep(w.key, this.#copy(w.entry, w.payload), w.payload)
+    })
     return written
   }
 
@@ -155,6 +206,7 @@ export class TieredStore implements Store {
   }
 
   async close(): Promise<void> {
+    this.#removing = undefined
     this.#l1.clear()
     await this.#l2.close()
   }
