@@ -1,9 +1,10 @@
-import { type Demo, type Mode, startDemo } from './app.ts'
+import { type Demo, type Mode, memcachedServersFrom, startDemo } from './app.ts'
 import { startupProblem } from './startup-error.ts'
 
 /**
  * `npm start`: the demo on PORT (default 3000). Nothing to install by default (memory store, a fake
- * database in the process); REDIS_URL and MYSQL_URL switch to the real thing, one variable each.
+ * database in the process); REDIS_URL (or MEMCACHED_URL / MEMCACHED_ADDR) and MYSQL_URL switch to the real
+ * thing, one variable each.
  */
 const env = process.env
 const mode: Mode = env.CORRAL_DISABLED === '1' ? 'off' : ((env.CORRAL_MODE as Mode | undefined) ?? 'corral')
@@ -36,6 +37,7 @@ try {
     host: env.HOST ?? '127.0.0.1',
     mode,
     redisUrl: env.REDIS_URL || undefined,
+    memcachedServers: memcachedServersFrom(env),
     mysqlUrl: env.MYSQL_URL || undefined,
     queryMs: env.QUERY_MS ? Number(env.QUERY_MS) : undefined,
     ttl: env.CACHE_TTL || undefined,
