@@ -11,7 +11,7 @@ import type { Logger } from './logger.ts'
 import type { CacheMetrics, RefreshReason, StaleReason, StoreOp } from './metrics.ts'
 import type { Policy } from './options.ts'
 import { OriginGuard } from './origin.ts'
-import { type Serializer, serializeOrThrow } from './serializer.ts'
+import { roundTrip, type Serializer, serializeOrThrow } from './serializer.ts'
 import type { FenceToken, Store } from './stores/store.ts'
 import { sleep } from './timers.ts'
 
@@ -249,12 +249,15 @@ export class Engine {
           { signal },
         ),
       )
-      const found = batchResults(value)
+      const loaded = batchResults(value)
+      // Callers get each value as later hits will read it (the serializer's round trip).
+      const served = new Map<string, unknown>()
+      const found = (key: string) => (served.has(key) ? served.get(key) : loaded(key))
       const written: string[] = []
       await Promise.all(
         items.map((item, i) => {
           const built = buildEntry(
-            found(item.key),
+            loaded(item.key),
             policy,
             tags,
             createdAt,
@@ -262,6 +265,7 @@ export class Engine {
             undefined,
             this.#serializer,
           )
+          if (built) served.set(item.key, servedValue(built, this.#serializer))
           const token = begun[i]?.token
           if (!built || token === undefined) return undefined
           return this.#commit(item.storeKey, built, token).then((ok) => void (ok && written.push(item.storeKey)))
@@ -499,7 +503,7 @@ export class Engine {
     // Built even when the store is down, so an unserializable value fails the same way every time.
     const built = buildEntry(result.value, req.policy, tags, createdAt, result.ms, ttlOverride, this.#serializer)
     const written = built !== undefined && token !== undefined && (await this.#commit(req.storeKey, built, token))
-    return { value: result.value, written }
+    return { value: built ? servedValue(built, this.#serializer) : result.value, written }
   }
 
   /** Writes a loaded entry if the fence still allows. */
@@ -568,6 +572,14 @@ export function buildEntry(
     failSafe: false,
   }
   return { entry, payload, storeTtl: staleUntil - now }
+}
+
+/**
+ * What the caller whose loader produced `built` is handed: the value as every later hit will read
+ * it (the serializer's round trip), not the loader's own object.
+ */
+function servedValue(built: BuiltEntry, serializer: Serializer): unknown {
+  return built.entry.negative ? built.entry.value : roundTrip(serializer, built.payload)
 }
 
 function jittered(ttl: number, jitter: number): number {

@@ -49,8 +49,9 @@ const INTEGER = /^(?:0|-?[1-9]\d{0,14})$/
  */
 export function encodeEntry(entry: Entry, payload: string | Buffer): Buffer | string {
   // An integer written by `set` (no load time, no grace, no tags) is stored bare, so `increment`
-  // (INCRBY) can add to it; loaded values keep their header, which XFetch needs.
-  if (isBareInteger(entry, payload)) return payload as string
+  // (INCRBY) can add to it; loaded values keep their header, which XFetch needs. Bare digits are
+  // the same whatever the serializer, so counters work with every one.
+  if (isBareInteger(entry)) return String(entry.value)
   let flags = entry.failSafe ? FAIL_SAFE : 0
   if (entry.negative) flags |= entry.value === null ? NEGATIVE_NULL : NEGATIVE_UNDEFINED
   const header = `${MAGIC}${JSON.stringify([
@@ -114,16 +115,15 @@ export function counterEntry(value: number): Entry {
   }
 }
 
-function isBareInteger(entry: Entry, payload: string | Buffer): boolean {
+function isBareInteger(entry: Entry): boolean {
   return (
-    typeof payload === 'string' &&
     typeof entry.value === 'number' &&
     entry.delta === 0 &&
     !entry.negative &&
     !entry.failSafe &&
     entry.tags.length === 0 &&
     entry.freshUntil === entry.staleUntil &&
-    INTEGER.test(payload)
+    INTEGER.test(String(entry.value))
   )
 }
 

@@ -61,7 +61,12 @@ export interface CacheOptions extends PolicyOptions {
   /** At most this many loader calls in flight in this process. Default 64. */
   originConcurrency?: number
   metrics?: { registry: MetricsRegistry } | false
-  /** 'json' (default), 'msgpack' (Date, Map, Set, BigInt, Buffer round-trip) or { serialize, deserialize }. */
+  /**
+   * 'msgpack' (default: Date, Map, Set, BigInt, Buffer/typed arrays, `undefined`, NaN round-trip),
+   * 'json' (readable with redis-cli and from other languages; values come back as JSON gives
+   * them) or { serialize, deserialize }. Whichever it is, the caller whose loader ran gets the
+   * serializer's round trip of its value, exactly what every later hit gets.
+   */
   serializer?: 'json' | 'msgpack' | Serializer
   /** Where failures are logged; `false` logs nothing. Default: console, throttled. */
   logger?: Logger | false
@@ -297,8 +302,8 @@ function resolveMetrics(value: CacheOptions['metrics']): ResolvedOptions['metric
 }
 
 function resolveSerializer(value: CacheOptions['serializer']): Serializer {
-  if (value === undefined || value === 'json') return jsonSerializer
-  if (value === 'msgpack') return msgpackSerializer()
+  if (value === undefined || value === 'msgpack') return msgpackSerializer()
+  if (value === 'json') return jsonSerializer
   if (
     typeof value === 'object' &&
     value !== null &&
