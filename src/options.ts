@@ -28,7 +28,10 @@ export interface PolicyOptions {
   ttl?: Duration
   /** After `ttl`, how long the stale value may still be served (and revalidated). Default 0. */
   grace?: Duration
-  /** How long a `null`/`undefined` result is cached; 0 = never. Default: `ttl`. */
+  /**
+   * How long a `null`/`undefined` result is cached; 0 = never. Default: the cache's `ttl`. A
+   * per-call `ttl` does not change it; a per-call `negativeTtl` does.
+   */
   negativeTtl?: Duration
   /** Spread of every ttl written, as a fraction: 0.1 = +-10%. Default 0. */
   jitter?: number
@@ -179,12 +182,10 @@ export function resolvePolicy(options: PolicyOptions, base: Policy | undefined, 
   const name = (key: string) => (where === 'option' ? key : `${where}.${key}`)
   const ttlMs = options.ttl === undefined ? (base?.ttlMs ?? 60_000) : toMs(name('ttl'), options.ttl)
   const graceMs = options.grace === undefined ? (base?.graceMs ?? 0) : toMs(name('grace'), options.grace)
+  // On the cache, negativeTtl defaults to ttl; per call, a ttl leaves the cache's negativeTtl alone
+  // (`negativeTtl: 0` means never, whatever ttl a call asks for its values).
   const negativeTtlMs =
-    options.negativeTtl === undefined
-      ? options.ttl !== undefined || base === undefined
-        ? ttlMs
-        : base.negativeTtlMs
-      : toMs(name('negativeTtl'), options.negativeTtl)
+    options.negativeTtl === undefined ? (base?.negativeTtlMs ?? ttlMs) : toMs(name('negativeTtl'), options.negativeTtl)
   const jitter = options.jitter ?? base?.jitter ?? 0
   if (typeof jitter !== 'number' || !(jitter >= 0 && jitter < 1)) {
     throw new CorralConfigError(name('jitter'), jitter, 'must be a fraction from 0 to below 1')

@@ -581,7 +581,12 @@ describe('one Redis, several tenants', () => {
   })
 
   it('someone who can write to Redis can forge an entry (values are trusted), but not a prototype', async () => {
-    const json = createCache({ store: redisStore({ url: redis.server.url }), namespace: 'forge', logger: false })
+    const json = createCache({
+      store: redisStore({ url: redis.server.url }),
+      namespace: 'forge',
+      serializer: 'json',
+      logger: false,
+    })
     const msgpack = createCache({
       store: redisStore({ url: redis.server.url }),
       namespace: 'forge-mp',
