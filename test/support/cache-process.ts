@@ -13,7 +13,16 @@ export interface CacheProcessConfig {
   client?: 'passed' | 'owned'
 }
 
-export type Reply = { id?: number; event?: string; value?: unknown; loads?: number; ms?: number | null; error?: string }
+export type Reply = {
+  id?: number
+  event?: string
+  value?: unknown
+  loads?: number
+  ms?: number | null
+  error?: string
+  dateNow?: number
+  perfNow?: number
+}
 
 /** A cache in a child process (test/fixtures/cache-worker.ts): `ask` sends one command and waits for its reply. */
 export interface CacheProcess {
