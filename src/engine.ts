@@ -415,10 +415,10 @@ export class Engine {
           break // announced but not readable (not cacheable, or overwritten): try again
         }
         case 'failed':
-          if (seen && Date.now() < seen.staleUntil) return { value: seen.value, stale: 'origin_error' }
+          if (seen && graced(seen, Date.now(), req.policy)) return { value: seen.value, stale: 'origin_error' }
           throw next.error
         case 'timeout':
-          if (seen && Date.now() < seen.staleUntil) return { value: seen.value, stale: 'timeout' }
+          if (seen && graced(seen, Date.now(), req.policy)) return { value: seen.value, stale: 'timeout' }
           return this.#loadHere(req, seen, undefined)
       }
     }
@@ -494,10 +494,13 @@ export class Engine {
     try {
       result = await this.origin.call(req.key, req.policy.hardMs, (signal) => req.loader({ ...ctx, signal }))
     } catch (error) {
-      if (!stale || Date.now() >= stale.staleUntil) throw error
+      const now = Date.now()
+      if (!stale || !graced(stale, now, req.policy)) throw error
       const reason: StaleReason = error instanceof OriginTimeoutError ? 'timeout' : 'origin_error'
       this.#logger.warn('loader failed; serving the stale value', { key: req.key, error: String(error) })
-      if (token !== undefined) await this.#failSafe(req, stale, token)
+      // A value still fresh (a refresh, an early refresh) stays as it is; only a stale one is
+      // kept on for the throttle.
+      if (token !== undefined && now >= stale.freshUntil) await this.#failSafe(req, stale, token)
       return { value: stale.value, stale: reason }
     }
     // Built even when the store is down, so an unserializable value fails the same way every time.
@@ -518,10 +521,14 @@ export class Engine {
     }
   }
 
-  /** Keeps serving the stale value for the throttle, so a failing origin is not called by every request. */
+  /**
+   * Keeps serving the stale value for the throttle, so a failing origin is not called by every
+   * request; never past the end of its grace (ttl + grace), which the throttle cannot extend.
+   */
   async #failSafe<T>(req: ReadRequest<T>, stale: Entry, token: FenceToken): Promise<void> {
-    const freshUntil = Date.now() + req.policy.failSafeThrottleMs
-    const entry: Entry = { ...stale, freshUntil, staleUntil: Math.max(stale.staleUntil, freshUntil), failSafe: true }
+    const freshUntil = Math.min(Date.now() + req.policy.failSafeThrottleMs, stale.staleUntil)
+    if (freshUntil <= Date.now()) return
+    const entry: Entry = { ...stale, freshUntil, failSafe: true }
     try {
       const payload = stale.negative ? '' : serializeOrThrow(this.#serializer, stale.value)
       await this.#store.commit(req.storeKey, entry, payload, entry.staleUntil - Date.now(), token)
@@ -580,6 +587,15 @@ export function buildEntry(
  */
 function servedValue(built: BuiltEntry, serializer: Serializer): unknown {
   return built.entry.negative ? built.entry.value : roundTrip(serializer, built.payload)
+}
+
+/**
+ * Whether `entry` may stand in for a failed load at `now`: within its grace (past ttl, before
+ * ttl + grace), or still fresh when the policy grants grace at all. A refresh of a fresh value
+ * with no grace gets the loader's error instead.
+ */
+function graced(entry: Entry, now: number, policy: Policy): boolean {
+  return now < entry.staleUntil && (now >= entry.freshUntil || policy.graceMs > 0)
 }
 
 function jittered(ttl: number, jitter: number): number {
