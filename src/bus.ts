@@ -1,21 +1,31 @@
 import { randomUUID } from 'node:crypto'
 import type { Logger } from './logger.ts'
 import { duplicateForSubscribe, isReady, type RedisClient } from './stores/redis-client.ts'
+import type { Receipt } from './stores/store.ts'
 
 /**
- * What travels on a cache's channel. Keys and tags are already namespaced; values never travel.
+ * What travels on a namespace's channel. Keys and tags are already namespaced; values never travel.
  * - ready: a load of `key` finished and its value is in the store (wakes lock waiters, drops L1 copies)
  * - error: a load of `key` failed; `detail` holds the error's name and message
  * - drop: `keys` were written or deleted outside a load; L1 copies must go
- * - tags: `tags` were invalidated at `at` (store time, ms)
+ * - tags: `tags` were invalidated at `at` (store time, µs)
+ * `gens`: the namespace write generations the writes behind the message moved the store to, so an
+ * L1 tier can tell it heard of every write (src/generation.ts).
  */
-export type BusMessage =
+export type BusMessage = (
   | { kind: 'ready'; key: string }
   | { kind: 'error'; key: string; detail: string }
   | { kind: 'drop'; keys: string[] }
   | { kind: 'tags'; tags: string[]; at: number }
+) & { gens?: number[] }
 
 type Wire = BusMessage & { src: string }
+
+/** The `gens` field of a message about writes with these receipts. */
+export function gens(...receipts: (Receipt | undefined)[]): { gens?: number[] } {
+  const list = receipts.flatMap((r) => (r?.generation ? [r.generation] : []))
+  return list.length > 0 ? { gens: list } : {}
+}
 
 const isString = (v: unknown): v is string => typeof v === 'string'
 
@@ -23,6 +33,9 @@ function isWire(m: unknown): m is Wire {
   if (typeof m !== 'object' || m === null) return false
   const w = m as Record<string, unknown>
   if (!isString(w.src)) return false
+  if (w.gens !== undefined && !(Array.isArray(w.gens) && w.gens.every((g) => Number.isSafeInteger(g) && g > 0))) {
+    return false
+  }
   switch (w.kind) {
     case 'ready':
       return isString(w.key)
@@ -39,9 +52,10 @@ function isWire(m: unknown): m is Wire {
 type KeyListener = (message: Extract<BusMessage, { key: string }>) => void
 
 /**
- * One Redis pub/sub channel per cache, on one subscriber connection: every key's waiters and the
- * L1 tier share it, so subscriptions never grow with keys. Each bus has an id, so a process can
- * tell its own messages from others'.
+ * One Redis pub/sub channel per namespace (whatever the caches' names, so every cache on it hears
+ * every write), on one subscriber connection: every key's waiters and the L1 tier share it, so
+ * subscriptions never grow with keys. Each bus has an id, so a process can tell its own messages
+ * from others'.
  */
 export class Bus {
   readonly channel: string

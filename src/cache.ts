@@ -1,5 +1,5 @@
 import pLimit from 'p-limit'
-import { Bus } from './bus.ts'
+import { Bus, gens } from './bus.ts'
 import { nowMicros } from './clock.ts'
 import { type Duration, toMs } from './duration.ts'
 import { type BatchLoader, buildEntry, Engine, type Loader, type ReadRequest } from './engine.ts'
@@ -68,7 +68,11 @@ export class Cache {
     this.#options = options
     this.name = options.name
     this.#metrics = options.metrics ? promMetrics(options.metrics.registry, options.name) : noMetrics
-    const base = options.store.create({ serializer: options.serializer, logger: options.logger })
+    const base = options.store.create({
+      serializer: options.serializer,
+      logger: options.logger,
+      namespace: options.namespace,
+    })
     const redis = base instanceof RedisStore ? base : undefined
     if (options.lock !== false && options.lock.clients && !redis) {
       throw new CorralConfigError(
@@ -77,10 +81,10 @@ export class Cache {
         'needs a redisStore: a lock coordinates processes that share a store',
       )
     }
-    // Every cache on a shared store announces its writes on the bus, so L1 tiers elsewhere hear of
-    // them; only caches with a lock or an L1 subscribe.
+    // Every cache on a shared store announces its writes on its namespace's bus, so L1 tiers
+    // elsewhere hear of them whatever their caches' names; only caches with a lock or an L1 subscribe.
     this.#bus = redis
-      ? new Bus(redis.client, `corral:${options.namespace}:${options.name}`, options.logger, {
+      ? new Bus(redis.client, `corral:${options.namespace}`, options.logger, {
           healthy: () => redis.healthy,
           timeoutMs: redis.timeoutMs,
         })
@@ -149,11 +153,14 @@ export class Cache {
     assertKey(key)
     const policy = this.#policy(options, 'set')
     const tags = this.#tags(options)
+    // The store stamps the birth time on its own clock where it has one (Redis TIME).
     const built = buildEntry(value, policy, tags, nowMicros(), 0, undefined, this.#options.serializer)
     const storeKey = namespaced(this.#options.namespace, key)
     if (!built) return this.delete(key)
-    await this.#write('set', () => this.#store.set(storeKey, built.entry, built.payload, built.storeTtl))
-    await this.#bus?.publish({ kind: 'drop', keys: [storeKey] })
+    const receipt = await this.#write('set', () =>
+      this.#store.set(storeKey, built.entry, built.payload, built.storeTtl),
+    )
+    await this.#bus?.publish({ kind: 'drop', keys: [storeKey], ...gens(receipt) })
   }
 
   /** Removes `key`; loads that began before this can no longer write it back. */
@@ -161,8 +168,8 @@ export class Cache {
     this.#open()
     assertKey(key)
     const storeKey = namespaced(this.#options.namespace, key)
-    await this.#write('delete', () => this.#store.delete(storeKey))
-    await this.#bus?.publish({ kind: 'drop', keys: [storeKey] })
+    const receipt = await this.#write('delete', () => this.#store.delete(storeKey))
+    await this.#bus?.publish({ kind: 'drop', keys: [storeKey], ...gens(receipt) })
     this.#metrics.invalidation('key')
   }
 
@@ -172,8 +179,8 @@ export class Cache {
     assertTags(tags)
     if (tags.length === 0) return
     const names = tags.map((tag) => namespaced(this.#options.namespace, tag))
-    const at = await this.#write('invalidateTags', () => this.#store.invalidateTags(names))
-    await this.#bus?.publish({ kind: 'tags', tags: names, at })
+    const receipt = await this.#write('invalidateTags', () => this.#store.invalidateTags(names))
+    await this.#bus?.publish({ kind: 'tags', tags: names, at: receipt.at, ...gens(receipt) })
     this.#metrics.invalidation('tag', tags.length)
   }
 

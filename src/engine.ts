@@ -1,5 +1,5 @@
 import { LRUCache } from 'lru-cache'
-import type { Bus } from './bus.ts'
+import { type Bus, gens } from './bus.ts'
 import { nowMicros } from './clock.ts'
 import { type Duration, toMs } from './duration.ts'
 import { classify, type Entry } from './entry.ts'
@@ -12,7 +12,7 @@ import type { CacheMetrics, RefreshReason, StaleReason, StoreOp } from './metric
 import type { Policy } from './options.ts'
 import { OriginGuard } from './origin.ts'
 import { roundTrip, type Serializer, serializeOrThrow } from './serializer.ts'
-import type { FenceToken, Store } from './stores/store.ts'
+import type { FenceToken, Receipt, Store } from './stores/store.ts'
 import { sleep } from './timers.ts'
 
 /** What a loader gets: its key, an abort signal for the hard timeout, the graced value, and knobs for this one result. */
@@ -254,6 +254,7 @@ export class Engine {
       const served = new Map<string, unknown>()
       const found = (key: string) => (served.has(key) ? served.get(key) : loaded(key))
       const written: string[] = []
+      const receipts: Receipt[] = []
       await Promise.all(
         items.map((item, i) => {
           const built = buildEntry(
@@ -268,11 +269,15 @@ export class Engine {
           if (built) served.set(item.key, servedValue(built, this.#serializer))
           const token = begun[i]?.token
           if (!built || token === undefined) return undefined
-          return this.#commit(item.storeKey, built, token).then((ok) => void (ok && written.push(item.storeKey)))
+          return this.#commit(item.storeKey, built, token).then((receipt) => {
+            if (!receipt) return
+            written.push(item.storeKey)
+            receipts.push(receipt)
+          })
         }),
       )
       // One message for the batch: other processes' L1 tiers drop their copies.
-      if (written.length > 0) await this.#bus?.publish({ kind: 'drop', keys: written })
+      if (written.length > 0) await this.#bus?.publish({ kind: 'drop', keys: written, ...gens(...receipts) })
       return found
     })()
     return items.map(
@@ -431,7 +436,7 @@ export class Engine {
    * holder announces the outcome to the fleet before it releases.
    */
   async #loadHere<T>(req: ReadRequest<T>, seen: Entry | undefined, held: HeldLock | undefined): Promise<Loaded> {
-    let loaded: (Loaded & { written?: boolean }) | undefined
+    let loaded: (Loaded & { written?: Receipt }) | undefined
     let failure: unknown
     try {
       loaded = await this.#loadAndStore(req, seen)
@@ -443,7 +448,8 @@ export class Engine {
       // the lock free, takes it and reads the value in `begin`, instead of sleeping until the lock
       // would have expired. Lock waiters wake on the message; other processes' L1 copies go.
       await held?.release()
-      if (held || loaded.written) await this.#bus?.publish({ kind: 'ready', key: req.storeKey })
+      if (held || loaded.written)
+        await this.#bus?.publish({ kind: 'ready', key: req.storeKey, ...gens(loaded.written) })
       return loaded
     }
     // A failure is announced while the lock is still held, so no waiter takes it in between and
@@ -456,7 +462,7 @@ export class Engine {
     throw failure
   }
 
-  async #loadAndStore<T>(req: ReadRequest<T>, seen: Entry | undefined): Promise<Loaded & { written?: boolean }> {
+  async #loadAndStore<T>(req: ReadRequest<T>, seen: Entry | undefined): Promise<Loaded & { written?: Receipt }> {
     const startedAt = Date.now()
     // Tag times come from the store's clock, so the entry's birth does too when the store has one.
     let createdAt = nowMicros()
@@ -505,19 +511,19 @@ export class Engine {
     }
     // Built even when the store is down, so an unserializable value fails the same way every time.
     const built = buildEntry(result.value, req.policy, tags, createdAt, result.ms, ttlOverride, this.#serializer)
-    const written = built !== undefined && token !== undefined && (await this.#commit(req.storeKey, built, token))
+    const written = built && token !== undefined ? await this.#commit(req.storeKey, built, token) : undefined
     return { value: built ? servedValue(built, this.#serializer) : result.value, written }
   }
 
-  /** Writes a loaded entry if the fence still allows. */
-  async #commit(storeKey: string, built: BuiltEntry, token: FenceToken): Promise<boolean> {
+  /** Writes a loaded entry if the fence still allows; the write's receipt, or undefined if not written. */
+  async #commit(storeKey: string, built: BuiltEntry, token: FenceToken): Promise<Receipt | undefined> {
     try {
-      const written = await this.#store.commit(storeKey, built.entry, built.payload, built.storeTtl, token)
-      if (!written) this.#logger.warn('a newer write or load won; this result was not stored', { key: storeKey })
-      return written
+      const receipt = await this.#store.commit(storeKey, built.entry, built.payload, built.storeTtl, token)
+      if (!receipt) this.#logger.warn('a newer write or load won; this result was not stored', { key: storeKey })
+      return receipt
     } catch (error) {
       this.#storeFailed('commit', error)
-      return false
+      return undefined
     }
   }
 
@@ -531,7 +537,9 @@ export class Engine {
     const entry: Entry = { ...stale, freshUntil, failSafe: true }
     try {
       const payload = stale.negative ? '' : serializeOrThrow(this.#serializer, stale.value)
-      await this.#store.commit(req.storeKey, entry, payload, entry.staleUntil - Date.now(), token)
+      const receipt = await this.#store.commit(req.storeKey, entry, payload, entry.staleUntil - Date.now(), token)
+      // Announced like every write, so L1 tiers elsewhere account for its generation.
+      if (receipt) await this.#bus?.publish({ kind: 'drop', keys: [req.storeKey], ...gens(receipt) })
     } catch (error) {
       this.#storeFailed('commit', error)
     }

@@ -101,6 +101,17 @@ export function decodeEntry(raw: Buffer, serializer: Serializer): Entry | undefi
   }
 }
 
+/**
+ * Where the birth time sits in what `encodeEntry` writes for `entry` with `createdAt: 0`: the
+ * 1-based byte position of that one-digit 0, so a store can put its own clock's time there
+ * while writing. 0 when the entry is stored as a bare counter (no header, no birth time).
+ */
+export function birthPosition(entry: Entry): number {
+  if (isBareInteger(entry)) return 0
+  const head = `${MAGIC}[${JSON.stringify(finite(entry.freshUntil))},${JSON.stringify(finite(entry.staleUntil))},${JSON.stringify(Math.round(entry.delta))},`
+  return head.length + 1
+}
+
 /** The entry a bare integer stands for: counters live as plain integers so INCRBY works on them. */
 export function counterEntry(value: number): Entry {
   return {

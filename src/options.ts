@@ -22,6 +22,27 @@ export interface LockOptions {
   wait?: Duration
 }
 
+/** The in-process tier in front of a shared store. */
+export interface L1Options {
+  /** The most entries this process keeps. */
+  maxEntries: number
+  /** Optional bound on their serialized size, in bytes. */
+  maxBytes?: number
+  /**
+   * The staleness bound: at least this often, the tier checks with the shared store that it
+   * heard of every write in its namespace (and re-reads tag times), and drops what it holds if
+   * it missed one. Default 1s.
+   */
+  verifyAfter?: Duration
+}
+
+/** L1 options with durations in milliseconds. */
+export interface ResolvedL1 {
+  maxEntries: number
+  maxBytes?: number
+  verifyAfterMs: number
+}
+
 /** How one result is stored; set on the cache, overridable per call. */
 export interface PolicyOptions {
   /** How long a value is fresh. Default 60s. */
@@ -59,7 +80,7 @@ export interface CacheOptions extends PolicyOptions {
   /** Prefix of every key; bump it to orphan all old entries. */
   namespace?: string
   store?: StoreFactory
-  l1?: { maxEntries: number; maxBytes?: number } | false
+  l1?: L1Options | false
   lock?: boolean | LockOptions
   /** At most this many loader calls in flight in this process. Default 64. */
   originConcurrency?: number
@@ -97,7 +118,7 @@ export interface ResolvedOptions {
   name: string
   namespace: string
   store: StoreFactory
-  l1: { maxEntries: number; maxBytes?: number } | false
+  l1: ResolvedL1 | false
   lock: false | { clients?: RedisClient[]; ttlMs: number; waitMs: number }
   originConcurrency: number
   metrics: { registry: MetricsRegistry } | false
@@ -263,12 +284,24 @@ function resolveFlag(option: string, value: unknown): boolean {
 function resolveL1(value: CacheOptions['l1']): ResolvedOptions['l1'] {
   if (value === undefined || value === false) return false
   if (typeof value !== 'object' || value === null || !Number.isInteger(value.maxEntries) || value.maxEntries < 1) {
-    throw new CorralConfigError('l1', value, 'must be false or { maxEntries: whole number >= 1, maxBytes? }')
+    throw new CorralConfigError(
+      'l1',
+      value,
+      'must be false or { maxEntries: whole number >= 1, maxBytes?, verifyAfter? }',
+    )
   }
   if (value.maxBytes !== undefined && (!Number.isInteger(value.maxBytes) || value.maxBytes < 1)) {
     throw new CorralConfigError('l1.maxBytes', value.maxBytes, 'must be a whole number of bytes >= 1')
   }
-  return value
+  const verifyAfterMs = toMs('l1.verifyAfter', value.verifyAfter ?? 1_000)
+  if (verifyAfterMs < 10 || !Number.isFinite(verifyAfterMs)) {
+    throw new CorralConfigError('l1.verifyAfter', value.verifyAfter, 'must be a finite duration of at least 10 ms')
+  }
+  return {
+    maxEntries: value.maxEntries,
+    ...(value.maxBytes !== undefined ? { maxBytes: value.maxBytes } : {}),
+    verifyAfterMs,
+  }
 }
 
 function resolveLock(value: CacheOptions['lock']): ResolvedOptions['lock'] {

@@ -36,7 +36,8 @@ function cacheOn(url: string, kind: Kind, namespace: string): Cache {
   return cache
 }
 
-const slowLoader = (value: string) => () => new Promise<string>((resolve) => setTimeout(() => resolve(value), LOADER_MS))
+const slowLoader = (value: string) => () =>
+  new Promise<string>((resolve) => setTimeout(() => resolve(value), LOADER_MS))
 
 /** How long `promise` took to settle (ms), or Infinity if it did not within `capMs`. */
 async function settleTime(promise: Promise<unknown>, capMs = 5_000): Promise<number> {

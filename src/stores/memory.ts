@@ -3,7 +3,7 @@ import { nowMicros } from '../clock.ts'
 import { counterEntry, type Entry } from '../entry.ts'
 import { CorralConfigError, NotACounterError } from '../errors.ts'
 import type { Serializer } from '../serializer.ts'
-import type { Begun, FenceToken, Store, StoreContext, StoreFactory } from './store.ts'
+import type { Begun, FenceToken, Receipt, Store, StoreContext, StoreFactory } from './store.ts'
 
 export interface MemoryStoreOptions {
   /** The most entries kept; the least recently used go first. Default 10,000. */
@@ -75,20 +75,24 @@ export class MemoryStore implements Store {
   }
 
   async commit(key: string, entry: Entry, payload: string | Buffer, ttlMs: number, token: FenceToken) {
-    if (this.#fences.get(key) !== token) return false
+    if (this.#fences.get(key) !== token) return undefined
     this.#advance(key)
     this.#write(key, entry, payload, ttlMs)
-    return true
+    return {}
   }
 
-  async set(key: string, entry: Entry, payload: string | Buffer, ttlMs: number): Promise<void> {
+  async set(key: string, entry: Entry, payload: string | Buffer, ttlMs: number): Promise<Receipt> {
     this.#advance(key)
-    this.#write(key, entry, payload, ttlMs)
+    // Tag times come from this process's clock here, so the birth time does too.
+    const createdAt = nowMicros()
+    this.#write(key, { ...entry, createdAt }, payload, ttlMs)
+    return { createdAt }
   }
 
-  async delete(key: string): Promise<void> {
+  async delete(key: string): Promise<Receipt> {
     this.#advance(key)
     this.#entries.delete(key)
+    return {}
   }
 
   async increment(key: string, by: number, ttlMs: number): Promise<number> {
@@ -109,10 +113,10 @@ export class MemoryStore implements Store {
     return tags.map((tag) => this.#tags.get(tag) ?? 0)
   }
 
-  async invalidateTags(tags: readonly string[]): Promise<number> {
+  async invalidateTags(tags: readonly string[]): Promise<{ at: number }> {
     const at = nowMicros()
     for (const tag of tags) this.#tags.set(tag, Math.max(at, this.#tags.get(tag) ?? 0))
-    return at
+    return { at }
   }
 
   async close(): Promise<void> {

@@ -10,6 +10,19 @@
  * begun before a `set` or `delete` can land after it. Beginning a load does not move the fence,
  * so concurrent loads cannot keep refusing each other.
  */
+/**
+ * Every write moves the namespace's write generation, in the same script as the write, so an L1
+ * tier elsewhere that missed the write's message learns of it (src/generation.ts). The key is
+ * passed only where it can share the script with the write (not on a Cluster: another slot);
+ * there the store moves it with a command of its own. 0: no generation key given.
+ */
+const BUMP = `
+local function bump(i)
+  if KEYS[i] then return redis.call('INCR', KEYS[i]) end
+  return 0
+end
+`
+
 const ADVANCE = `
 local function advance(fence, keepMs)
   local t = redis.call('TIME')
@@ -35,7 +48,7 @@ end
 local function write(entry, payload, px)
   if px == 0 then redis.call('SET', entry, payload) else redis.call('SET', entry, payload, 'PX', px) end
 end
-`
+${BUMP}`
 
 /** How long a fence outlives the entry it guards (a paused writer older than this is not caught). */
 export const FENCE_MARGIN_MS = 3_600_000
@@ -49,41 +62,57 @@ return { redis.call('GET', KEYS[1]), tonumber(token), tonumber(t[1]) * 1000000 +
 `
 
 /**
- * KEYS[1]: a tag's key. Records Redis's time (µs) as the tag's invalidation time, never moving it
- * back, and returns it. One tag per call: tags live in their own Cluster slots.
+ * KEYS[1]: a tag's key; KEYS[2] (optional): the namespace's generation. Records Redis's time (µs)
+ * as the tag's invalidation time, never moving it back. Returns { time, generation }. One tag per
+ * call: tags live in their own Cluster slots.
  */
-export const INVALIDATE_TAG = `
+export const INVALIDATE_TAG = `${BUMP}
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local cur = tonumber(redis.call('GET', KEYS[1]) or '0')
 if cur >= now then now = cur + 1 end
 redis.call('SET', KEYS[1], string.format('%d', now))
-return now
+return { now, bump(2) }
 `
 
-/** ARGV: token, payload, entry px (0 = no expiry). Returns 1 if written, 0 if the fence moved. */
+/**
+ * KEYS[3] (optional): the namespace's generation. ARGV: token, payload, entry px (0 = no expiry).
+ * Returns { 1, generation } if written, { 0, 0 } if the fence moved.
+ */
 export const COMMIT = `${ADVANCE}
-if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 0 end
+if redis.call('GET', KEYS[2]) ~= ARGV[1] then return { 0, 0 } end
 local px = tonumber(ARGV[3])
 advance(KEYS[2], ${FENCE_MARGIN_MS})
 write(KEYS[1], ARGV[2], px)
 if px == 0 then keep(KEYS[2], 0) else keep(KEYS[2], px + ${FENCE_MARGIN_MS}) end
-return 1
+return { 1, bump(3) }
 `
 
-/** ARGV: payload, entry px (0 = no expiry). Advances the fence, then writes. */
+/**
+ * KEYS[3] (optional): the namespace's generation. ARGV: payload, entry px (0 = no expiry), the
+ * 1-based byte position of the entry's birth time in the payload (0: none, a bare counter).
+ * Advances the fence, then writes, with Redis's time (µs) as the birth time: tag times come
+ * from the same clock, so no process clock decides whether an invalidation voids this write.
+ * Returns { generation, birth time }.
+ */
 export const SET = `${ADVANCE}
 local px = tonumber(ARGV[2])
+local t = redis.call('TIME')
+local born = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local payload = ARGV[1]
+local at = tonumber(ARGV[3])
+-- The client wrote a one-byte 0 where the birth time goes.
+if at > 0 then payload = string.sub(payload, 1, at - 1) .. string.format('%d', born) .. string.sub(payload, at + 1) end
 advance(KEYS[2], ${FENCE_MARGIN_MS})
-write(KEYS[1], ARGV[1], px)
+write(KEYS[1], payload, px)
 if px == 0 then keep(KEYS[2], 0) else keep(KEYS[2], px + ${FENCE_MARGIN_MS}) end
-return 1
+return { bump(3), born }
 `
 
-/** Advances the fence, then deletes. */
+/** KEYS[3] (optional): the namespace's generation. Advances the fence, then deletes. Returns { deleted, generation }. */
 export const DELETE = `${ADVANCE}
 advance(KEYS[2], ${FENCE_MARGIN_MS})
-return redis.call('DEL', KEYS[1])
+return { redis.call('DEL', KEYS[1]), bump(3) }
 `
 
 /** ARGV: by, px for a new counter (0 = none). Refuses a key holding anything but an integer. */

@@ -1,11 +1,11 @@
-import { decodeEntry, type Entry, encodeEntry } from '../entry.ts'
+import { birthPosition, decodeEntry, type Entry, encodeEntry } from '../entry.ts'
 import { CorralConfigError, CorralError, NotACounterError } from '../errors.ts'
 import type { Logger } from '../logger.ts'
 import type { Serializer } from '../serializer.ts'
 import { Breaker } from './breaker.ts'
 import { createOwnedClient, isReady, type RedisClient, whenReady } from './redis-client.ts'
 import { BEGIN, COMMIT, DELETE, FENCE_MARGIN_MS, INCREMENT, INVALIDATE_TAG, SET } from './redis-scripts.ts'
-import type { Begun, FenceToken, Store, StoreContext, StoreFactory } from './store.ts'
+import type { Begun, FenceToken, Receipt, Store, StoreContext, StoreFactory } from './store.ts'
 
 export interface RedisStoreOptions {
   /** A client you own: corral never closes it. Give `protocol: 2` and a `commandTimeout` if you can. */
@@ -27,12 +27,15 @@ export class StoreUnavailableError extends CorralError {
   override name = 'StoreUnavailableError'
 }
 
+type Arg = string | number | Buffer
+
+/** The scripts as ioredis commands: keys first (the generation key only off Cluster), then ARGV. */
 interface CorralCommands {
   corralBeginBuffer(entry: string, fence: string, keepMs: number): Promise<[Buffer | null, number, number]>
-  corralInvalidateTag(tag: string): Promise<number>
-  corralCommit(entry: string, fence: string, token: string, payload: string | Buffer, px: number): Promise<number>
-  corralSet(entry: string, fence: string, payload: string | Buffer, px: number): Promise<number>
-  corralDelete(entry: string, fence: string): Promise<number>
+  corralInvalidateTag(...keysAndArgs: Arg[]): Promise<[number, number]>
+  corralCommit(...keysAndArgs: Arg[]): Promise<[number, number]>
+  corralSet(...keysAndArgs: Arg[]): Promise<[number, number]>
+  corralDelete(...keysAndArgs: Arg[]): Promise<[number, number]>
   corralIncrement(entry: string, by: number, px: number): Promise<number>
 }
 
@@ -49,6 +52,11 @@ export function redisKeys(key: string) {
 /** A tag's invalidation time lives in its own slot; its suffix keeps it apart from every entry key. */
 function tagKey(tag: string): string {
   return `{${tag}}:tag`
+}
+
+/** A namespace's write generation; its suffix keeps it apart from every entry, fence, lock and tag key. */
+export function generationKey(namespace: string): string {
+  return `{${namespace}}:gen`
 }
 
 /** Entries on Redis (standalone or Cluster) through ioredis, with fenced writes in Lua. */
@@ -71,6 +79,8 @@ export class RedisStore implements Store {
   /** A user's client may queue commands forever while disconnected, so those get our own timer. */
   readonly #needsOwnTimer: boolean
   readonly #commands: CorralCommands
+  /** This cache's namespace's write generation (see src/generation.ts). */
+  readonly #generationKey: string
   /** Only the very first connect is waited for; after that a disconnected Redis fails at once. */
   #connectedOnce = false
   readonly #breaker: Breaker | undefined
@@ -96,12 +106,16 @@ export class RedisStore implements Store {
     this.#breaker = makeBreaker(options.breaker)
     // An owned client reconnects by itself; its errors are already surfaced per command.
     if (this.#owned) this.client.on('error', () => {})
+    this.#generationKey = generationKey(context.namespace ?? '')
+    // Off Cluster, each write script moves the namespace's generation too (one more key); on a
+    // Cluster that key lives in another slot, so the store moves it with a command of its own.
+    const withGeneration = this.client.isCluster ? 0 : 1
     this.client.defineCommand('corralBegin', { numberOfKeys: 2, lua: BEGIN })
-    this.client.defineCommand('corralCommit', { numberOfKeys: 2, lua: COMMIT })
-    this.client.defineCommand('corralSet', { numberOfKeys: 2, lua: SET })
-    this.client.defineCommand('corralDelete', { numberOfKeys: 2, lua: DELETE })
+    this.client.defineCommand('corralCommit', { numberOfKeys: 2 + withGeneration, lua: COMMIT })
+    this.client.defineCommand('corralSet', { numberOfKeys: 2 + withGeneration, lua: SET })
+    this.client.defineCommand('corralDelete', { numberOfKeys: 2 + withGeneration, lua: DELETE })
     this.client.defineCommand('corralIncrement', { numberOfKeys: 1, lua: INCREMENT })
-    this.client.defineCommand('corralInvalidateTag', { numberOfKeys: 1, lua: INVALIDATE_TAG })
+    this.client.defineCommand('corralInvalidateTag', { numberOfKeys: 1 + withGeneration, lua: INVALIDATE_TAG })
     this.#commands = this.client as unknown as CorralCommands
   }
 
@@ -129,21 +143,43 @@ export class RedisStore implements Store {
   }
 
   async commit(key: string, entry: Entry, payload: string | Buffer, ttlMs: number, token: FenceToken) {
-    const k = redisKeys(key)
-    const written = await this.#run(() =>
-      this.#commands.corralCommit(k.entry, k.fence, String(token), encodeEntry(entry, payload), px(ttlMs)),
+    const keys = this.#writeKeys(key)
+    const [written, generation] = await this.#run(() =>
+      this.#commands.corralCommit(...keys, String(token), encodeEntry(entry, payload), px(ttlMs)),
     )
-    return written === 1
+    if (Number(written) !== 1) return undefined
+    return { generation: await this.#moved(generation) }
   }
 
-  async set(key: string, entry: Entry, payload: string | Buffer, ttlMs: number): Promise<void> {
-    const k = redisKeys(key)
-    await this.#run(() => this.#commands.corralSet(k.entry, k.fence, encodeEntry(entry, payload), px(ttlMs)))
+  async set(key: string, entry: Entry, payload: string | Buffer, ttlMs: number): Promise<Receipt> {
+    // The script writes Redis's time where the entry's birth time goes (see SET).
+    const at = birthPosition(entry)
+    const encoded = encodeEntry(at > 0 ? { ...entry, createdAt: 0 } : entry, payload)
+    const [generation, born] = await this.#run(() =>
+      this.#commands.corralSet(...this.#writeKeys(key), encoded, px(ttlMs), at),
+    )
+    return { generation: await this.#moved(generation), ...(at > 0 ? { createdAt: Number(born) } : {}) }
   }
 
-  async delete(key: string): Promise<void> {
+  async delete(key: string): Promise<Receipt> {
+    const [, generation] = await this.#run(() => this.#commands.corralDelete(...this.#writeKeys(key)))
+    return { generation: await this.#moved(generation) }
+  }
+
+  async generation(): Promise<number> {
+    return Number(await this.#run(() => this.client.get(this.#generationKey))) || 0
+  }
+
+  /** An entry's keys for a write script, and the generation's where the script can move it too. */
+  #writeKeys(key: string): string[] {
     const k = redisKeys(key)
-    await this.#run(() => this.#commands.corralDelete(k.entry, k.fence))
+    return this.client.isCluster ? [k.entry, k.fence] : [k.entry, k.fence, this.#generationKey]
+  }
+
+  /** The generation a write moved to: from its script, or (Cluster) moved now by a command of its own. */
+  async #moved(fromScript: number): Promise<number> {
+    if (Number(fromScript) > 0) return Number(fromScript)
+    return Number(await this.#run(() => this.client.incr(this.#generationKey)))
   }
 
   async increment(key: string, by: number, ttlMs: number): Promise<number> {
@@ -164,9 +200,19 @@ export class RedisStore implements Store {
     return raws.map((raw) => Number(raw ?? 0) || 0)
   }
 
-  async invalidateTags(tags: readonly string[]): Promise<number> {
-    const times = await this.#run(() => Promise.all(tags.map((tag) => this.#commands.corralInvalidateTag(tagKey(tag)))))
-    return Math.max(0, ...times.map(Number))
+  async invalidateTags(tags: readonly string[]): Promise<{ at: number } & Receipt> {
+    // One generation per call: only the first tag's script moves it.
+    const results = await this.#run(() =>
+      Promise.all(
+        tags.map((tag, i) =>
+          this.client.isCluster || i > 0
+            ? this.#commands.corralInvalidateTag(tagKey(tag))
+            : this.#commands.corralInvalidateTag(tagKey(tag), this.#generationKey),
+        ),
+      ),
+    )
+    const at = Math.max(0, ...results.map(([time]) => Number(time)))
+    return { at, generation: await this.#moved(Number(results[0]?.[1] ?? 0)) }
   }
 
   async close(): Promise<void> {

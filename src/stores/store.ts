@@ -17,10 +17,22 @@ export interface Begun {
   now?: number
 }
 
+/**
+ * What a write reports: the namespace generation it moved the store to (stores shared between
+ * processes, so L1 tiers elsewhere can tell whether they heard of every write), and the entry's
+ * birth time on the store's clock (µs), where the store stamped it.
+ */
+export interface Receipt {
+  generation?: number
+  createdAt?: number
+}
+
 /** What a store is handed when a cache is created around it. */
 export interface StoreContext {
   serializer: Serializer
   logger: Logger
+  /** The cache's namespace: a shared store keeps the namespace's write generation under it. */
+  namespace?: string
 }
 
 /**
@@ -52,12 +64,24 @@ export interface Store {
   getMany(keys: readonly string[]): Promise<(Entry | undefined)[]>
   /** Reads the entry and the key's current fence token for a load that starts now, atomically. */
   begin(key: string): Promise<Begun>
-  /** Writes a loaded entry unless the key's fence moved since `begin` read `token`; then moves it. */
-  commit(key: string, entry: Entry, payload: string | Buffer, ttlMs: number, token: FenceToken): Promise<boolean>
-  /** Writes unconditionally and advances the fence, so loads begun earlier cannot overwrite it. */
-  set(key: string, entry: Entry, payload: string | Buffer, ttlMs: number): Promise<void>
+  /**
+   * Writes a loaded entry unless the key's fence moved since `begin` read `token`; then moves it.
+   * Undefined when the fence refused the write.
+   */
+  commit(
+    key: string,
+    entry: Entry,
+    payload: string | Buffer,
+    ttlMs: number,
+    token: FenceToken,
+  ): Promise<Receipt | undefined>
+  /**
+   * Writes unconditionally and advances the fence, so loads begun earlier cannot overwrite it.
+   * A store with a clock stamps the entry's `createdAt` itself (in the receipt).
+   */
+  set(key: string, entry: Entry, payload: string | Buffer, ttlMs: number): Promise<Receipt>
   /** Removes the entry and advances the fence. */
-  delete(key: string): Promise<void>
+  delete(key: string): Promise<Receipt>
   /** Adds `by` to an integer counter, creating it (with `ttlMs`, if finite) when absent. */
   increment(key: string, by: number, ttlMs: number): Promise<number>
   /** The latest invalidation time (epoch ms) of each tag, 0 where it was never invalidated. */
@@ -66,7 +90,12 @@ export interface Store {
    * Records, on the store's own clock, that every entry with one of `tags` created until now is
    * void; returns the time recorded.
    */
-  invalidateTags(tags: readonly string[]): Promise<number>
+  invalidateTags(tags: readonly string[]): Promise<{ at: number } & Receipt>
+  /**
+   * The namespace's write generation now (stores shared between processes). Optional: an L1
+   * tier over a store that has it checks it to learn of writes whose messages it missed.
+   */
+  generation?(): Promise<number>
   /** Releases what the store created (timers, connections it opened itself). */
   close(): Promise<void>
 }

@@ -1,57 +1,72 @@
 import { LRUCache } from 'lru-cache'
 import type { Bus } from '../bus.ts'
+import { nowMicros } from '../clock.ts'
 import type { Entry } from '../entry.ts'
+import { GenerationWatch } from '../generation.ts'
+import type { ResolvedL1 } from '../options.ts'
 import type { Serializer } from '../serializer.ts'
-import type { Begun, FenceToken, Store } from './store.ts'
-
-export interface L1Options {
-  /** The most entries this process keeps. */
-  maxEntries: number
-  /** Optional bound on their serialized size, in bytes. */
-  maxBytes?: number
-}
+import type { Begun, FenceToken, Receipt, Store } from './store.ts'
 
 /**
- * An in-process tier (lru-cache) in front of a shared store. It keeps a copy only while the
- * entry is fresh, and only while the cache's bus is live: every write, delete, finished load and
- * tag invalidation in any process is announced on the bus (by the facade and the engine, for
- * every cache on a shared store) and drops the other processes' copies, and when
- * the bus drops (messages may be lost) the whole tier is cleared and bypassed until it is back.
- * Loads (`begin`/`commit`) always go to the shared store, so fences keep working across tiers.
+ * An in-process tier (lru-cache) in front of a shared store. It keeps a copy while the entry is
+ * fresh. Every write, delete, finished load and tag invalidation, in any process and by any
+ * cache on the same namespace, is announced on the namespace's bus and drops the copies
+ * elsewhere at once; and since any message can be lost, the tier also checks the namespace's
+ * write generation at least every `verifyAfter` (and when its bus reconnects) and drops all it
+ * holds when it finds a write it did not hear of. Tag times read from the store are kept for
+ * `verifyAfter` at most. While the store cannot be reached, the tier keeps serving what it holds:
+ * nothing can be written there meanwhile, and the first check after it comes back settles what
+ * was missed before. Loads (`begin`/`commit`) always go to the shared store, so fences keep
+ * working across tiers.
  */
 export class TieredStore implements Store {
   readonly kind = 'tiered'
   readonly shared = true
   readonly #l2: Store
   readonly #l1: LRUCache<string, Entry>
-  /** Tag invalidation times read from the shared store, kept current by the bus. */
-  readonly #tagTimes = new LRUCache<string, number>({ max: 100_000 })
-  readonly #bus: Bus
+  /** Tag invalidation times read from the shared store, each kept at most `verifyAfter`. */
+  readonly #tagTimes: LRUCache<string, number>
   readonly #serializer: Serializer
   readonly #sized: boolean
+  readonly #watch: GenerationWatch | undefined
   /** Moves on every invalidation heard; a read that straddles one does not fill the tier. */
   #epoch = 0
 
-  constructor(l2: Store, options: L1Options, bus: Bus, serializer: Serializer, onCleared: () => void) {
+  constructor(l2: Store, options: ResolvedL1, bus: Bus, serializer: Serializer, onCleared: () => void) {
     this.#l2 = l2
-    this.#bus = bus
     this.#serializer = serializer
     this.#sized = options.maxBytes !== undefined
     this.#l1 = new LRUCache<string, Entry>({
       max: options.maxEntries,
       ...(options.maxBytes ? { maxSize: options.maxBytes, maxEntrySize: options.maxBytes } : {}),
     })
-    bus.onOthers((message) => {
-      this.#epoch += 1
-      if (message.kind === 'ready') this.#l1.delete(message.key)
-      else if (message.kind === 'drop') for (const key of message.keys) this.#l1.delete(key)
-      else if (message.kind === 'tags') for (const tag of message.tags) this.#raiseTag(tag, message.at)
-    })
-    bus.onLost(() => {
+    this.#tagTimes = new LRUCache<string, number>({ max: 100_000, ttl: options.verifyAfterMs })
+    const clear = () => {
       this.#epoch += 1
       this.#l1.clear()
       this.#tagTimes.clear()
       onCleared()
+    }
+    this.#watch = l2.generation
+      ? new GenerationWatch({
+          read: () => (l2.generation as () => Promise<number>).call(l2),
+          onMissed: clear,
+          verifyAfterMs: options.verifyAfterMs,
+        })
+      : undefined
+    this.#watch?.start()
+    bus.onOthers((message) => {
+      this.#epoch += 1
+      for (const generation of message.gens ?? []) this.#watch?.heard(generation)
+      if (message.kind === 'ready') this.#l1.delete(message.key)
+      else if (message.kind === 'drop') for (const key of message.keys) this.#l1.delete(key)
+      else if (message.kind === 'tags') for (const tag of message.tags) this.#raiseTag(tag, clampTagTime(message.at))
+    })
+    // Messages sent while the subscription was down are lost: check now what was missed.
+    bus.onLost(() => {
+      this.#epoch += 1
+      if (this.#watch) void this.#watch.check()
+      else clear()
     })
   }
 
@@ -60,11 +75,14 @@ export class TieredStore implements Store {
     return this.#l1.size
   }
 
+  /** True once the tier knows the namespace's generation: only then may it keep copies. */
+  get #trusted(): boolean {
+    return this.#watch?.ready ?? false
+  }
+
   async get(key: string): Promise<Entry | undefined> {
-    if (this.#bus.live) {
-      const local = this.#l1.get(key)
-      if (local) return local
-    }
+    const local = this.#l1.get(key)
+    if (local) return local
     const epoch = this.#epoch
     const entry = await this.#l2.get(key)
     if (entry && epoch === this.#epoch) this.#keep(key, entry)
@@ -72,12 +90,11 @@ export class TieredStore implements Store {
   }
 
   peek(key: string): Entry | undefined {
-    return this.#bus.live ? this.#l1.get(key) : undefined
+    return this.#l1.get(key)
   }
 
   async getMany(keys: readonly string[]): Promise<(Entry | undefined)[]> {
-    const live = this.#bus.live
-    const found = keys.map((key) => (live ? this.#l1.get(key) : undefined))
+    const found = keys.map((key) => this.#l1.get(key))
     const missing = keys.filter((_, i) => !found[i])
     if (missing.length === 0) return found
     const epoch = this.#epoch
@@ -96,20 +113,28 @@ export class TieredStore implements Store {
   }
 
   async commit(key: string, entry: Entry, payload: string | Buffer, ttlMs: number, token: FenceToken) {
-    const written = await this.#l2.commit(key, entry, payload, ttlMs, token)
-    if (written) this.#keep(key, this.#copy(entry, payload), payload)
-    return written
+    const receipt = await this.#l2.commit(key, entry, payload, ttlMs, token)
+    if (receipt) {
+      this.#heard(receipt)
+      this.#keep(key, this.#copy(entry, payload), payload)
+    }
+    return receipt
   }
 
-  async set(key: string, entry: Entry, payload: string | Buffer, ttlMs: number): Promise<void> {
-    await this.#l2.set(key, entry, payload, ttlMs)
-    this.#keep(key, this.#copy(entry, payload), payload)
+  async set(key: string, entry: Entry, payload: string | Buffer, ttlMs: number): Promise<Receipt> {
+    const receipt = await this.#l2.set(key, entry, payload, ttlMs)
+    this.#heard(receipt)
+    const stamped = receipt.createdAt === undefined ? entry : { ...entry, createdAt: receipt.createdAt }
+    this.#keep(key, this.#copy(stamped, payload), payload)
+    return receipt
   }
 
-  async delete(key: string): Promise<void> {
+  async delete(key: string): Promise<Receipt> {
     this.#l1.delete(key)
-    await this.#l2.delete(key)
+    const receipt = await this.#l2.delete(key)
+    this.#heard(receipt)
     this.#l1.delete(key)
+    return receipt
   }
 
   async increment(key: string, by: number, ttlMs: number): Promise<number> {
@@ -119,7 +144,6 @@ export class TieredStore implements Store {
   }
 
   peekTagTimes(tags: readonly string[]): number[] | undefined {
-    if (!this.#bus.live) return undefined
     const times: number[] = []
     for (const tag of tags) {
       const time = this.#tagTimes.get(tag)
@@ -130,8 +154,7 @@ export class TieredStore implements Store {
   }
 
   async tagTimes(tags: readonly string[]): Promise<number[]> {
-    const live = this.#bus.live
-    const known = tags.map((tag) => (live ? this.#tagTimes.get(tag) : undefined))
+    const known = tags.map((tag) => this.#tagTimes.get(tag))
     const missing = tags.filter((_, i) => known[i] === undefined)
     if (missing.length === 0) return known as number[]
     const fetched = await this.#l2.tagTimes(missing)
@@ -139,25 +162,31 @@ export class TieredStore implements Store {
     return known.map((time, i) => {
       if (time !== undefined) return time
       const remote = fetched[j++] ?? 0
-      if (live) this.#raiseTag(tags[i] as string, remote)
+      if (this.#trusted) this.#raiseTag(tags[i] as string, remote)
       return this.#tagTimes.get(tags[i] as string) ?? remote
     })
   }
 
-  async invalidateTags(tags: readonly string[]): Promise<number> {
-    const at = await this.#l2.invalidateTags(tags)
-    for (const tag of tags) this.#raiseTag(tag, at)
-    return at
+  async invalidateTags(tags: readonly string[]): Promise<{ at: number } & Receipt> {
+    const receipt = await this.#l2.invalidateTags(tags)
+    this.#heard(receipt)
+    for (const tag of tags) this.#raiseTag(tag, receipt.at)
+    return receipt
+  }
+
+  generation(): Promise<number> {
+    return this.#l2.generation ? this.#l2.generation() : Promise.resolve(0)
   }
 
   async close(): Promise<void> {
+    this.#watch?.stop()
     this.#l1.clear()
     await this.#l2.close()
   }
 
   /** Keeps a copy until the entry stops being fresh: an L1 copy never outlives its fresh time. */
   #keep(key: string, entry: Entry, payload?: string | Buffer): void {
-    if (!this.#bus.live || entry.createdAt === 0) return // counters change elsewhere without a load
+    if (!this.#trusted || entry.createdAt === 0) return // counters change elsewhere without a load
     const ttl = entry.freshUntil - Date.now()
     if (ttl <= 0) return
     const options: { ttl?: number; size?: number } = {}
@@ -174,4 +203,20 @@ export class TieredStore implements Store {
   #raiseTag(tag: string, at: number): void {
     this.#tagTimes.set(tag, Math.max(at, this.#tagTimes.get(tag) ?? 0))
   }
+
+  #heard(receipt: Receipt): void {
+    if (receipt.generation !== undefined) this.#watch?.heard(receipt.generation)
+  }
+}
+
+/** How far ahead of this process's clock a tag time heard on the bus may be (clocks drift apart). */
+const MAX_AHEAD_US = 1_000_000
+
+/**
+ * A tag time from a bus message, at most a second ahead of this process's clock: anyone who can
+ * PUBLISH could otherwise switch caching of a tag off for good with `at: 1e300`. The tag's real
+ * time is re-read from the store within `verifyAfter` anyway.
+ */
+function clampTagTime(at: number): number {
+  return Math.min(at, nowMicros() + MAX_AHEAD_US)
 }
