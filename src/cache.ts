@@ -84,7 +84,7 @@ export class Cache {
     // Every cache on a shared store announces its writes on its namespace's bus, so L1 tiers
     // elsewhere hear of them whatever their caches' names; only caches with a lock or an L1 subscribe.
     this.#bus = redis
-      ? new Bus(redis.client, `corral:${options.namespace}`, options.logger, {
+      ? new Bus(redis.client, `corral:${options.namespace}:bus`, options.logger, {
           healthy: () => redis.healthy,
           timeoutMs: redis.timeoutMs,
         })

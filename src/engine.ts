@@ -512,6 +512,8 @@ export class Engine {
     // Built even when the store is down, so an unserializable value fails the same way every time.
     const built = buildEntry(result.value, req.policy, tags, createdAt, result.ms, ttlOverride, this.#serializer)
     const written = built && token !== undefined ? await this.#commit(req.storeKey, built, token) : undefined
+    // The store could not even begin the load (it is out of reach): an in-process tier keeps it.
+    if (built && token === undefined) this.#store.keepLocally?.(req.storeKey, built.entry, built.payload)
     return { value: built ? servedValue(built, this.#serializer) : result.value, written }
   }
 

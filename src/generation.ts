@@ -87,9 +87,13 @@ export class GenerationWatch {
       this.#advance(current)
       return
     }
-    // A counter that went back means the store lost its data (restart, flush): anything may differ.
+    // A counter that went back means the store lost its data (restarted empty, flushed). Lost data
+    // makes no copy wrong; a write missed before it would. Copies go only if something heard
+    // shows a gap (see docs/tiers.md for the one write this cannot see: one made just before the
+    // loss whose message was lost too).
     if (current < base) {
-      this.#onMissed()
+      const last = Math.max(base, ...this.#heard)
+      if (!this.#complete(base, last)) this.#onMissed()
       this.#heard.clear()
       this.#base = current
       return

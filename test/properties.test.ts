@@ -625,6 +625,7 @@ describe('raw store contents (Redis)', () => {
       ttl: '1h',
       l1: { maxEntries: 1_000 },
       lock: true,
+      serializer: 'json',
       logger: false,
     })
     msgpack = createCache({

@@ -657,7 +657,7 @@ describe('one Redis, several tenants', () => {
       ]
       let id = 0
       for (const message of forged) {
-        expect(await redis.raw.publish(`corral:${namespace}:victim`, message)).toBe(1)
+        expect(await redis.raw.publish(`corral:${namespace}:bus`, message)).toBe(1)
         await sleep(20)
         worker.send({ id: ++id, op: 'wrap', key: `k${id}` })
         const answer = await worker

@@ -18,7 +18,7 @@
  */
 const BUMP = `
 local function bump(i)
-  if KEYS[i] then return redis.call('INCR', KEYS[i]) end
+  if KEYS[i] then return redis.call('INCRBY', KEYS[i], 1) end
   return 0
 end
 `

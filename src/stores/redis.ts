@@ -54,9 +54,13 @@ function tagKey(tag: string): string {
   return `{${tag}}:tag`
 }
 
-/** A namespace's write generation; its suffix keeps it apart from every entry, fence, lock and tag key. */
+/**
+ * A namespace's write generation. It starts like the namespace's entry keys (`{ns:`, so an ACL
+ * key pattern for the namespace covers it) and no entry key can be `{ns:}`; its suffix keeps it
+ * apart from every fence, lock and tag key.
+ */
 export function generationKey(namespace: string): string {
-  return `{${namespace}}:gen`
+  return `{${namespace ? `${namespace}:` : ''}}:gen`
 }
 
 /** Entries on Redis (standalone or Cluster) through ioredis, with fenced writes in Lua. */
@@ -179,7 +183,7 @@ export class RedisStore implements Store {
   /** The generation a write moved to: from its script, or (Cluster) moved now by a command of its own. */
   async #moved(fromScript: number): Promise<number> {
     if (Number(fromScript) > 0) return Number(fromScript)
-    return Number(await this.#run(() => this.client.incr(this.#generationKey)))
+    return Number(await this.#run(() => this.client.incrby(this.#generationKey, 1)))
   }
 
   async increment(key: string, by: number, ttlMs: number): Promise<number> {

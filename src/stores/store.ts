@@ -59,6 +59,11 @@ export interface Store {
    * undefined. Optional: the engine serves fresh untagged hits from it without awaiting anything.
    */
   peek?(key: string): Entry | undefined
+  /**
+   * Keeps a value loaded while the shared store could not be reached in process memory (an L1
+   * tier), so the process does not load it again on every request of the outage. Optional.
+   */
+  keepLocally?(key: string, entry: Entry, payload: string | Buffer): void
   /** Tag times this store knows in process memory, or undefined if it would have to ask. Optional. */
   peekTagTimes?(tags: readonly string[]): number[] | undefined
   getMany(keys: readonly string[]): Promise<(Entry | undefined)[]>

@@ -82,9 +82,16 @@ export class TieredStore implements Store {
 
   async get(key: string): Promise<Entry | undefined> {
     const local = this.#l1.get(key)
-    if (local) return local
+    if (local && Date.now() < local.freshUntil) return local
     const epoch = this.#epoch
-    const entry = await this.#l2.get(key)
+    let entry: Entry | undefined
+    try {
+      entry = await this.#l2.get(key)
+    } catch (error) {
+      // The shared store is out of reach: a copy within its grace still serves (stale).
+      if (local) return local
+      throw error
+    }
     if (entry && epoch === this.#epoch) this.#keep(key, entry)
     return entry
   }
@@ -94,11 +101,19 @@ export class TieredStore implements Store {
   }
 
   async getMany(keys: readonly string[]): Promise<(Entry | undefined)[]> {
-    const found = keys.map((key) => this.#l1.get(key))
+    const now = Date.now()
+    const held = keys.map((key) => this.#l1.get(key))
+    const found = held.map((entry) => (entry && now < entry.freshUntil ? entry : undefined))
     const missing = keys.filter((_, i) => !found[i])
     if (missing.length === 0) return found
     const epoch = this.#epoch
-    const fetched = await this.#l2.getMany(missing)
+    let fetched: (Entry | undefined)[]
+    try {
+      fetched = await this.#l2.getMany(missing)
+    } catch (error) {
+      if (held.some((entry) => entry !== undefined)) return held
+      throw error
+    }
     let j = 0
     return found.map((entry, i) => {
       if (entry) return entry
@@ -184,10 +199,20 @@ export class TieredStore implements Store {
     await this.#l2.close()
   }
 
-  /** Keeps a copy until the entry stops being fresh: an L1 copy never outlives its fresh time. */
+  /**
+   * A value loaded while the shared store could not be reached (no fence token, nothing written):
+   * kept here, so this process does not call the origin for it on every request of the outage.
+   * The generation check when the store is back settles whether anything changed meanwhile.
+   */
+  keepLocally(key: string, entry: Entry, payload: string | Buffer): void {
+    this.#keep(key, this.#copy(entry, payload), payload)
+  }
+
+  /** Keeps a copy until the end of the entry's grace: it is served fresh until its fresh time, and
+   * after that only while the shared store cannot be reached. */
   #keep(key: string, entry: Entry, payload?: string | Buffer): void {
     if (!this.#trusted || entry.createdAt === 0) return // counters change elsewhere without a load
-    const ttl = entry.freshUntil - Date.now()
+    const ttl = entry.staleUntil - Date.now()
     if (ttl <= 0) return
     const options: { ttl?: number; size?: number } = {}
     if (Number.isFinite(ttl) && ttl < 2 ** 31) options.ttl = Math.ceil(ttl)
