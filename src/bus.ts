@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto'
 import type { Logger } from './logger.ts'
 import { duplicateForSubscribe, isReady, type RedisClient } from './stores/redis-client.ts'
 import type { Receipt } from './stores/store.ts'
+import { withTimeout } from './timers.ts'
 
 /**
  * What travels on a namespace's channel. Keys and tags are already namespaced; values never travel.
@@ -123,8 +124,21 @@ export class Bus {
     return this.#keyListeners.size
   }
 
-  /** Subscribes once; resolves false if Redis cannot be reached (callers then do without the bus). */
-  ready(): Promise<boolean> {
+  /**
+   * Subscribes once; resolves false if Redis cannot be reached (callers then do without the bus).
+   * Never waits longer than the store timeout (a subscriber connection queues commands while it
+   * is down), nor at all while the store's client is not connected; the subscription itself goes
+   * on in the background and takes effect when Redis answers.
+   */
+  async ready(): Promise<boolean> {
+    const subscribed = this.#subscribe()
+    if (this.#connected) return true
+    if (!isReady(this.#publisher) || !this.#healthy()) return false
+    const result = await withTimeout(subscribed, this.#timeoutMs)
+    return result === true
+  }
+
+  #subscribe(): Promise<boolean> {
     this.#subscriber ??= this.#openSubscriber()
     this.#subscribed ??= this.#subscriber.subscribe(this.channel).then(
       () => {

@@ -5,6 +5,7 @@ import type { Logger } from './logger.ts'
 import type { CacheMetrics } from './metrics.ts'
 import { redisKeys } from './stores/redis.ts'
 import { isReady, type RedisClient } from './stores/redis-client.ts'
+import { TIMED_OUT, withTimeout } from './timers.ts'
 
 /** A loader error from another process, rethrown to the callers that waited for its load. */
 export class RemoteLoaderError extends CorralError {
@@ -84,6 +85,11 @@ export class FleetLock {
    * `deadline`, taking the lock over if its holder dies.
    */
   async coordinate(key: string, mode: 'wait' | 'try', deadline: number): Promise<Coordination> {
+    // A store the breaker keeps away (or never reached) cannot hold a lock either: load here at once.
+    if (!this.#storeHealthy()) {
+      this.#metrics.lock('error')
+      return { kind: 'lead', held: undefined }
+    }
     const listening = mode === 'wait' && (await this.#bus.ready())
     const started = performance.now()
     let contended = false
@@ -153,7 +159,8 @@ export class FleetLock {
     let released = false
     const timer = setInterval(
       () => {
-        lock.extend(this.#ttlMs).then(
+        // Bounded like every Redis call: a late extension is as good as a failed one.
+        bounded(lock.extend(this.#ttlMs), this.#attemptTimeoutMs).then(
           (next) => {
             lock = next
           },
@@ -173,16 +180,18 @@ export class FleetLock {
         released = true
         clearInterval(timer)
         // Release failures are harmless (the lock expires); redlock#309 rejects even after success.
-        await this.#redlock.release(lock, { retryCount: 0 }).catch(() => {})
+        // A store the breaker keeps away is not asked at all, and no release waits past the timeout.
+        if (!this.#storeHealthy()) return
+        await withTimeout(this.#redlock.release(lock, { retryCount: 0 }), this.#attemptTimeoutMs)
       },
     }
   }
 
   async #remaining(key: string): Promise<number> {
-    if (!isReady(this.#first)) return this.#ttlMs
+    if (!isReady(this.#first) || !this.#storeHealthy()) return this.#ttlMs
     try {
-      const ms = await this.#first.pttl(redisKeys(key).lock)
-      return Math.max(ms, 0)
+      const ms = await withTimeout(this.#first.pttl(redisKeys(key).lock), this.#attemptTimeoutMs)
+      return ms === TIMED_OUT ? this.#ttlMs : Math.max(ms, 0)
     } catch {
       return this.#ttlMs
     }
@@ -207,6 +216,13 @@ function remoteError(message: KeyMessage): RemoteLoaderError {
   } catch {
     return new RemoteLoaderError(message.key, 'Error', 'unknown')
   }
+}
+
+/** `promise`, rejected after `ms` if it has not settled by then. */
+async function bounded<T>(promise: Promise<T>, ms: number): Promise<T> {
+  const result = await withTimeout(promise, ms)
+  if (result === TIMED_OUT) throw new Error(`redis did not answer within ${ms} ms`)
+  return result
 }
 
 function delay(ms: number): Promise<undefined> {

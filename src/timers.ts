@@ -28,3 +28,20 @@ export function setLongTimeout(fn: () => void, ms: number): LongTimer {
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setLongTimeout(resolve, ms))
 }
+
+/** Why `withTimeout` gave up: the operation took longer than its bound. */
+export const TIMED_OUT = Symbol('timed out')
+
+/**
+ * Settles with `promise`, or with TIMED_OUT after `ms` (the timer never holds the process open).
+ * The operation itself is not cancelled: a late result or rejection is ignored.
+ */
+export function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T | typeof TIMED_OUT> {
+  let timer: NodeJS.Timeout | undefined
+  const expired = new Promise<typeof TIMED_OUT>((resolve) => {
+    timer = setTimeout(() => resolve(TIMED_OUT), ms)
+    timer.unref()
+  })
+  promise.catch(() => {}) // a rejection after the bound is nobody's business
+  return Promise.race([promise, expired]).finally(() => clearTimeout(timer))
+}

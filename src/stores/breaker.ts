@@ -45,6 +45,19 @@ export class Breaker {
     return wasOpen && pass === 'probe'
   }
 
+  /**
+   * A failure that cost the whole timeout: opens the breaker at once, whatever the count. Returns
+   * true when this opened it.
+   */
+  trip(pass: Pass): boolean {
+    if (pass === 'probe') this.#probing = false
+    else if (this.#failures >= this.#threshold) return false // sent before it opened: already counted
+    this.#failures = this.#threshold
+    this.#openUntil = Date.now() + this.#cooldownMs * 2 ** Math.min(this.#trips, 4)
+    this.#trips += 1
+    return true
+  }
+
   /** Returns true when this failure opened the breaker. */
   failure(pass: Pass): boolean {
     if (pass === 'probe') this.#probing = false

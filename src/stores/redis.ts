@@ -225,6 +225,8 @@ export class RedisStore implements Store {
 
   #waitFirstConnect(): Promise<boolean> {
     this.#firstConnect ??= whenReady(this.client, this.#timeoutMs).finally(() => {
+      // Waited for once: from now on a disconnected Redis fails at once, even if it never came.
+      this.#connectedOnce = true
       this.#firstConnect = undefined
     })
     return this.#firstConnect
@@ -241,7 +243,7 @@ export class RedisStore implements Store {
     } catch (error) {
       // A reply error (a script's refusal, a wrong type) means Redis is up and answering.
       if ((error as Error)?.name === 'ReplyError') this.#breaker?.success(pass)
-      else if (this.#breaker?.failure(pass)) {
+      else if (spentTheTimeout(error) ? this.#breaker?.trip(pass) : this.#breaker?.failure(pass)) {
         this.#logger.warn('redis keeps failing; circuit breaker open', { error: String(error) })
       }
       throw error
@@ -269,6 +271,16 @@ export class RedisStore implements Store {
       clearTimeout(timer)
     }
   }
+}
+
+/**
+ * True for a failure that cost the caller the whole store timeout (no answer in time, or no
+ * connection after waiting for one): one of those opens the breaker at once, so the next steps
+ * of the same request (lock, load, write, release, publish) do not pay it again.
+ */
+function spentTheTimeout(error: unknown): boolean {
+  const message = String((error as Error)?.message)
+  return /did not answer within|Command timed out|is not connected/.test(message)
 }
 
 function makeBreaker(option: RedisStoreOptions['breaker']): Breaker | undefined {
