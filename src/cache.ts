@@ -1,11 +1,11 @@
 import pLimit from 'p-limit'
-import { Bus, gens } from './bus.ts'
 import { nowMicros } from './clock.ts'
+import { gens, type InvalidationChannel } from './coordination.ts'
+import { unlockedLock } from './coordination-local.ts'
 import { type Duration, toMs } from './duration.ts'
 import { type BatchLoader, buildEntry, Engine, type Loader, type ReadRequest } from './engine.ts'
-import { CorralConfigError, CorralError } from './errors.ts'
+import { CacheClosedError, CorralConfigError, CorralError, StoreUnavailableError } from './errors.ts'
 import { assertKey, assertTags, namespaced } from './keys.ts'
-import { FleetLock } from './lock.ts'
 import { type CacheMetrics, noMetrics, promMetrics, type StoreOp } from './metrics.ts'
 import {
   type CacheOptions,
@@ -16,7 +16,6 @@ import {
   resolvePolicy,
   touchesPolicy,
 } from './options.ts'
-import { RedisStore, StoreUnavailableError } from './stores/redis.ts'
 import type { Store } from './stores/store.ts'
 import { TieredStore } from './stores/tiered.ts'
 
@@ -52,8 +51,9 @@ export interface FnOptions<A extends unknown[]> extends PolicyOptions {
 const NO_TAGS: readonly string[] = Object.freeze([])
 
 /**
- * The cache as users see it: validates input, turns options into policies, and hands requests to
- * the engine. Holds no read-path logic of its own.
+ * The cache as users see it: validates input, turns options into policies, wires the store's
+ * coordination (lock, invalidation channel) to the engine, and hands requests to the engine.
+ * Holds no read-path logic of its own.
  */
 export class Cache {
   readonly name: string
@@ -61,7 +61,9 @@ export class Cache {
   readonly #store: Store
   readonly #engine: Engine
   readonly #metrics: CacheMetrics
-  readonly #bus: Bus | undefined
+  /** Where writes are announced, so other processes drop their copies (a silent one on a store nobody shares). */
+  readonly #channel: InvalidationChannel
+  readonly #l1Entries: () => number
   #closed = false
 
   constructor(options: ResolvedOptions) {
@@ -71,46 +73,27 @@ export class Cache {
     const base = options.store.create({
       serializer: options.serializer,
       logger: options.logger,
+      // One channel per namespace: every cache on it, whatever its name, hears every write.
+      channelName: `corral:${options.namespace}:bus`,
       namespace: options.namespace,
     })
-    const redis = base instanceof RedisStore ? base : undefined
-    if (options.lock !== false && options.lock.clients && !redis) {
-      throw new CorralConfigError(
-        'lock.clients',
-        '[clients]',
-        'needs a redisStore: a lock coordinates processes that share a store',
-      )
-    }
-    // Every cache on a shared store announces its writes on its namespace's bus, so L1 tiers
-    // elsewhere hear of them whatever their caches' names; only caches with a lock or an L1 subscribe.
-    this.#bus = redis
-      ? new Bus(redis.client, `corral:${options.namespace}:bus`, options.logger, {
-          healthy: () => redis.healthy,
-          timeoutMs: redis.timeoutMs,
-        })
-      : undefined
-    this.#store =
-      this.#bus && options.l1
-        ? new TieredStore(base, options.l1, this.#bus, options.serializer, () => this.#metrics.l1Cleared())
-        : base
-    // L1 copies are trusted only while subscribed, so subscribe now rather than at the first miss.
-    if (this.#bus && options.l1) void this.#bus.ready()
-    const lock =
-      redis && options.lock && this.#bus
-        ? new FleetLock({
-            clients: options.lock.clients ?? [redis.client],
-            ttlMs: options.lock.ttlMs,
-            waitMs: options.lock.waitMs,
-            attemptTimeoutMs: redis.timeoutMs,
-            storeHealthy: () => redis.healthy,
-            bus: this.#bus,
-            metrics: this.#metrics,
-            logger: options.logger,
-          })
+    const { coordinator } = base
+    this.#channel = coordinator.channel
+    const lock = options.lock
+      ? coordinator.lock({ ...options.lock, metrics: this.#metrics, logger: options.logger })
+      : unlockedLock(this.#channel)
+    // An L1 tier is kept coherent by the channel, so it exists only on a store other processes share.
+    const tier =
+      options.l1 && coordinator.crossProcess
+        ? new TieredStore(base, options.l1, this.#channel, options.serializer, () => this.#metrics.l1Cleared())
         : undefined
+    this.#store = tier ?? base
+    this.#l1Entries = tier ? () => tier.size : () => 0
+    // L1 copies are trusted only while subscribed, so subscribe now rather than at the first miss.
+    if (tier) void this.#channel.subscribe()
     this.#engine = new Engine({
-      fleet: lock,
-      bus: this.#bus,
+      lock,
+      channel: this.#channel,
       invalidateAsStale: options.invalidateAsStale,
       store: this.#store,
       metrics: this.#metrics,
@@ -138,13 +121,7 @@ export class Cache {
   async get<T = unknown>(key: string): Promise<T | undefined> {
     this.#open()
     assertKey(key)
-    const entry = await this.#engine.readValid(namespaced(this.#options.namespace, key))
-    if (!entry || Date.now() >= entry.freshUntil) {
-      this.#metrics.request('miss')
-      return undefined
-    }
-    this.#metrics.request(entry.negative ? 'negative_hit' : 'hit')
-    return entry.value as T
+    return (await this.#engine.get(namespaced(this.#options.namespace, key))) as T | undefined
   }
 
   /** Writes `value` under `key`; loads that began before this can no longer overwrite it. */
@@ -158,9 +135,9 @@ export class Cache {
     const storeKey = namespaced(this.#options.namespace, key)
     if (!built) return this.delete(key)
     const receipt = await this.#write('set', () =>
-      this.#store.set(storeKey, built.entry, built.payload, built.storeTtl),
+      this.#store.set(storeKey, built.entry, built.payload, built.storeTtlMs),
     )
-    await this.#bus?.publish({ kind: 'drop', keys: [storeKey], ...gens(receipt) })
+    await this.#channel.publish({ kind: 'drop', keys: [storeKey], ...gens(receipt) })
   }
 
   /** Removes `key`; loads that began before this can no longer write it back. */
@@ -169,7 +146,7 @@ export class Cache {
     assertKey(key)
     const storeKey = namespaced(this.#options.namespace, key)
     const receipt = await this.#write('delete', () => this.#store.delete(storeKey))
-    await this.#bus?.publish({ kind: 'drop', keys: [storeKey], ...gens(receipt) })
+    await this.#channel.publish({ kind: 'drop', keys: [storeKey], ...gens(receipt) })
     this.#metrics.invalidation('key')
   }
 
@@ -180,7 +157,7 @@ export class Cache {
     if (tags.length === 0) return
     const names = tags.map((tag) => namespaced(this.#options.namespace, tag))
     const receipt = await this.#write('invalidateTags', () => this.#store.invalidateTags(names))
-    await this.#bus?.publish({ kind: 'tags', tags: names, at: receipt.at, ...gens(receipt) })
+    await this.#channel.publish({ kind: 'tags', tags: names, atUs: receipt.atUs, ...gens(receipt) })
     this.#metrics.invalidation('tag', tags.length)
   }
 
@@ -274,7 +251,7 @@ export class Cache {
     const ttlMs = options?.ttl === undefined ? Number.POSITIVE_INFINITY : toMs('ttl', options.ttl)
     const storeKey = namespaced(this.#options.namespace, key)
     const value = await this.#write('increment', () => this.#store.increment(storeKey, by, ttlMs))
-    await this.#bus?.publish({ kind: 'drop', keys: [storeKey] })
+    await this.#channel.publish({ kind: 'drop', keys: [storeKey] })
     return value
   }
 
@@ -284,19 +261,15 @@ export class Cache {
    * all but `l1Entries` are 0.
    */
   inspect(): { flights: number; waiters: number; l1Entries: number; originQueue: number } {
-    return {
-      flights: this.#engine.flights.size,
-      waiters: this.#bus?.listening ?? 0,
-      l1Entries: this.#store instanceof TieredStore ? this.#store.size : 0,
-      originQueue: this.#engine.origin.queued,
-    }
+    const { flights, originQueue } = this.#engine.activity()
+    return { flights, waiters: this.#channel.listening, l1Entries: this.#l1Entries(), originQueue }
   }
 
   /** Stops what this cache started and closes clients it created itself; clients you passed in stay open. */
   async close(): Promise<void> {
     if (this.#closed) return
     this.#closed = true
-    await this.#bus?.close()
+    this.#metrics.close()
     await this.#store.close()
   }
 
@@ -331,7 +304,7 @@ export class Cache {
     try {
       return await write()
     } catch (error) {
-      if (error instanceof CorralError && error.name !== 'StoreUnavailableError') throw error
+      if (error instanceof CorralError && !(error instanceof StoreUnavailableError)) throw error
       this.#metrics.storeError(op)
       this.#options.logger.warn(`store ${op} failed`, { error: String(error) })
       // Whatever the client threw (a refusal such as NOPERM included), callers get one typed error.
@@ -343,7 +316,7 @@ export class Cache {
   }
 
   #open(): void {
-    if (this.#closed) throw new CorralError('corral: this cache is closed')
+    if (this.#closed) throw new CacheClosedError()
   }
 }
 

@@ -4,7 +4,7 @@
  * took (`deltaMs`). With beta = 1 the expected stampede at expiry is about one load.
  * `1 - Math.random()` lies in (0, 1], so the logarithm is finite.
  */
-export function xfetchDue(now: number, freshUntil: number, deltaMs: number, beta: number): boolean {
-  if (deltaMs <= 0 || beta <= 0 || freshUntil === Number.POSITIVE_INFINITY) return false
-  return now - deltaMs * beta * Math.log(1 - Math.random()) >= freshUntil
+export function xfetchDue(now: number, freshUntilMs: number, deltaMs: number, beta: number): boolean {
+  if (deltaMs <= 0 || beta <= 0 || freshUntilMs === Number.POSITIVE_INFINITY) return false
+  return now - deltaMs * beta * Math.log(1 - Math.random()) >= freshUntilMs
 }

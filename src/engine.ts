@@ -1,19 +1,18 @@
 import { LRUCache } from 'lru-cache'
-import { type Bus, gens } from './bus.ts'
 import { nowMicros } from './clock.ts'
+import { gens, type InvalidationChannel, type KeyLock, type LockLease, type LockMode } from './coordination.ts'
 import { type Duration, toMs } from './duration.ts'
 import { classify, type Entry } from './entry.ts'
 import { OriginTimeoutError } from './errors.ts'
 import { Flight } from './flight.ts'
 import { assertTags } from './keys.ts'
-import type { FleetLock, HeldLock } from './lock.ts'
 import type { Logger } from './logger.ts'
 import type { CacheMetrics, RefreshReason, StaleReason, StoreOp } from './metrics.ts'
 import type { Policy } from './options.ts'
 import { OriginGuard } from './origin.ts'
 import { roundTrip, type Serializer, serializeOrThrow } from './serializer.ts'
 import type { FenceToken, Receipt, Store } from './stores/store.ts'
-import { sleep } from './timers.ts'
+import { withTimeout } from './timers.ts'
 
 /** What a loader gets: its key, an abort signal for the hard timeout, the graced value, and knobs for this one result. */
 export interface LoaderContext<T = unknown> {
@@ -41,9 +40,6 @@ export interface ReadRequest<T> {
 
 const FAILED = Symbol('failed')
 const LATE = Symbol('late')
-
-/** 'wait' for a foreground miss; 'try' for refreshes that may leave the work to another process. */
-type LoadMode = 'wait' | 'try'
 
 /** Loads several keys in one origin call. */
 export type BatchLoader<T> = (
@@ -85,8 +81,8 @@ export class Engine {
   readonly #logger: Logger
   readonly #serializer: Serializer
   readonly #tagPrefix: (tag: string) => string
-  readonly #fleet: FleetLock | undefined
-  readonly #bus: Bus | undefined
+  readonly #lock: KeyLock
+  readonly #channel: InvalidationChannel
   readonly #invalidateAsStale: boolean
   /** Loader errors kept for `errorTtl`, so a dead origin is not called by every request. Bounded. */
   readonly #recentErrors = new LRUCache<string, { error: unknown; until: number }>({ max: 10_000 })
@@ -100,13 +96,15 @@ export class Engine {
     serializer: Serializer
     originConcurrency: number
     tagPrefix: (tag: string) => string
-    fleet?: FleetLock
-    bus?: Bus
-    invalidateAsStale?: boolean
+    /** Who loads a missing key across processes (an unlocked one loads everywhere). */
+    lock: KeyLock
+    /** Where finished loads are announced, so other processes drop their copies. */
+    channel: InvalidationChannel
+    invalidateAsStale: boolean
   }) {
-    this.#invalidateAsStale = deps.invalidateAsStale ?? false
-    this.#fleet = deps.fleet
-    this.#bus = deps.bus
+    this.#invalidateAsStale = deps.invalidateAsStale
+    this.#lock = deps.lock
+    this.#channel = deps.channel
     this.#store = deps.store
     this.#metrics = deps.metrics
     this.#logger = deps.logger
@@ -144,13 +142,29 @@ export class Engine {
   /** True when the store knows every tag time of `entry` in memory and none voids it. */
   #validLocally(entry: Entry): boolean {
     const times = this.#store.peekTagTimes?.(entry.tags.map(this.#tagPrefix))
-    return times?.every((time) => time < entry.createdAt) ?? false
+    return times?.every((time) => time < entry.createdAtUs) ?? false
   }
 
   #serveFresh<T>(req: ReadRequest<T>, entry: Entry, state: 'fresh' | 'early'): T {
     this.#countServed(entry)
     if (state === 'early') this.#refreshInBackground(req, entry, 'early')
     return entry.value as T
+  }
+
+  /** The fresh value of a key, for `get`: never loads and never serves a stale value; counted as a request. */
+  async get(storeKey: string): Promise<unknown> {
+    const entry = await this.readValid(storeKey)
+    if (!entry || Date.now() >= entry.freshUntilMs) {
+      this.#metrics.request('miss')
+      return undefined
+    }
+    this.#metrics.request(entry.negative ? 'negative_hit' : 'hit')
+    return entry.value
+  }
+
+  /** Loads in flight and loader calls waiting for an origin slot, now (at rest: 0 and 0). */
+  activity(): { flights: number; originQueue: number } {
+    return { flights: this.flights.size, originQueue: this.origin.queued }
   }
 
   /** Loads now whatever the store holds, joining a load already in flight (Caffeine's refresh). */
@@ -242,7 +256,7 @@ export class Engine {
           ),
         ),
       )
-      const createdAt = begun.find((b) => b?.now !== undefined)?.now ?? nowMicros()
+      const createdAtUs = begun.find((b) => b?.nowUs !== undefined)?.nowUs ?? nowMicros()
       const { value, ms } = await this.origin.call(`batch of ${items.length}`, policy.hardMs, (signal) =>
         loadMany(
           items.map((item) => item.key),
@@ -261,7 +275,7 @@ export class Engine {
             loaded(item.key),
             policy,
             tags,
-            createdAt,
+            createdAtUs,
             ms / items.length,
             undefined,
             this.#serializer,
@@ -277,7 +291,7 @@ export class Engine {
         }),
       )
       // One message for the batch: other processes' L1 tiers drop their copies.
-      if (written.length > 0) await this.#bus?.publish({ kind: 'drop', keys: written, ...gens(...receipts) })
+      if (written.length > 0) await this.#channel.publish({ kind: 'drop', keys: written, ...gens(...receipts) })
       return found
     })()
     return items.map(
@@ -303,7 +317,7 @@ export class Engine {
    * within its grace while one refresh runs), since users disagree on this (bentocache#71).
    */
   #afterInvalidation(entry: Entry): Entry | undefined {
-    return this.#invalidateAsStale ? { ...entry, freshUntil: 0, failSafe: false } : undefined
+    return this.#invalidateAsStale ? { ...entry, freshUntilMs: 0, failSafe: false } : undefined
   }
 
   /** For each entry, whether a tag it carries was invalidated at or after the load that made it began. */
@@ -313,7 +327,7 @@ export class Engine {
       // One entry (every wrap): no bookkeeping beyond the tag times themselves.
       try {
         const times = await this.#store.tagTimes(only.tags.map(this.#tagPrefix))
-        return [times.some((time) => time >= only.createdAt)]
+        return [times.some((time) => time >= only.createdAtUs)]
       } catch (error) {
         this.#storeFailed('tagTimes', error)
         return [true]
@@ -330,7 +344,7 @@ export class Engine {
       return entries.map((e) => (e?.tags.length ?? 0) > 0)
     }
     const at = new Map(tags.map((tag, i) => [tag, times[i] ?? 0]))
-    return entries.map((e) => !!e && e.tags.some((tag) => (at.get(tag) ?? 0) >= e.createdAt))
+    return entries.map((e) => !!e && e.tags.some((tag) => (at.get(tag) ?? 0) >= e.createdAtUs))
   }
 
   #countServed(entry: Entry): void {
@@ -348,13 +362,11 @@ export class Engine {
     const soft = req.policy.softMs
     let reason: StaleReason = 'revalidate'
     if (soft > 0) {
-      const raced = await Promise.race([
-        promise.then(
-          (loaded) => loaded,
-          () => FAILED,
-        ),
-        sleep(soft).then(() => LATE),
-      ])
+      const settled = promise.then(
+        (loaded) => loaded,
+        () => FAILED,
+      )
+      const raced = await withTimeout(settled, soft, () => LATE)
       if (typeof raced === 'object' && raced.stale === undefined) {
         this.#metrics.request('miss')
         return raced.value as T
@@ -383,11 +395,11 @@ export class Engine {
   }
 
   /**
-   * One process's part in loading a key. Without a fleet lock it loads here. With one, it loads
-   * only if it wins the key's lock; otherwise it takes the winner's value from the store when the
-   * winner announces it, the winner's error, or (after `lock.wait`) stale or its own load.
+   * One process's part in loading a key: it loads only if the lock says so (an unlocked cache
+   * always does); otherwise it takes the winner's value from the store when the winner announces
+   * it, the winner's error, or (after `lock.wait`) stale or its own load.
    */
-  async #load<T>(req: ReadRequest<T>, seen: Entry | undefined, mode: LoadMode): Promise<Loaded> {
+  async #load<T>(req: ReadRequest<T>, seen: Entry | undefined, mode: LockMode): Promise<Loaded> {
     const recent = this.#recentErrors.get(req.storeKey)
     if (recent && Date.now() < recent.until) throw recent.error
     try {
@@ -400,20 +412,18 @@ export class Engine {
     }
   }
 
-  async #coordinateAndLoad<T>(req: ReadRequest<T>, seen: Entry | undefined, mode: LoadMode): Promise<Loaded> {
-    const fleet = this.#fleet
-    if (!fleet) return this.#loadHere(req, seen, undefined)
-    const deadline = Date.now() + fleet.waitMs
+  async #coordinateAndLoad<T>(req: ReadRequest<T>, seen: Entry | undefined, mode: LockMode): Promise<Loaded> {
+    const deadlineMs = Date.now() + this.#lock.waitMs
     for (;;) {
-      const next = await fleet.coordinate(req.storeKey, seen ? mode : 'wait', deadline)
+      const next = await this.#lock.coordinate(req.storeKey, seen ? mode : 'wait', deadlineMs)
       switch (next.kind) {
         case 'lead':
-          return this.#loadHere(req, seen, next.held)
+          return this.#loadHere(req, seen, next.lease)
         case 'skip':
           return { value: seen?.value, stale: 'revalidate' }
         case 'ready': {
           const landed = await this.readValid(req.storeKey)
-          if (landed && Date.now() < landed.freshUntil) {
+          if (landed && Date.now() < landed.freshUntilMs) {
             this.#metrics.coalesced('distributed')
             return { value: landed.value }
           }
@@ -424,7 +434,7 @@ export class Engine {
           throw next.error
         case 'timeout':
           if (seen && graced(seen, Date.now(), req.policy)) return { value: seen.value, stale: 'timeout' }
-          return this.#loadHere(req, seen, undefined)
+          return this.#loadHere(req, seen, next.lease)
       }
     }
   }
@@ -432,47 +442,32 @@ export class Engine {
   /**
    * The load itself: take a fence token (re-reading the store at the same time), use a value that
    * landed meanwhile, else call the loader and write the result under the fence. On a loader error,
-   * a graced value is served instead and written back as fresh for the fail-safe throttle. A lock
-   * holder announces the outcome to the fleet before it releases.
+   * a graced value is served instead and written back as fresh for the fail-safe throttle. The
+   * lease tells the other processes how it ended (and in which order to release: see LockLease).
    */
-  async #loadHere<T>(req: ReadRequest<T>, seen: Entry | undefined, held: HeldLock | undefined): Promise<Loaded> {
+  async #loadHere<T>(req: ReadRequest<T>, seen: Entry | undefined, lease: LockLease): Promise<Loaded> {
     let loaded: (Loaded & { written?: Receipt }) | undefined
-    let failure: unknown
     try {
       loaded = await this.#loadAndStore(req, seen)
     } catch (error) {
-      failure = error
+      await lease.fail(error)
+      throw error
     }
-    if (loaded) {
-      // Release before announcing: a waiter that started listening just after the message finds
-      // the lock free, takes it and reads the value in `begin`, instead of sleeping until the lock
-      // would have expired. Lock waiters wake on the message; other processes' L1 copies go.
-      await held?.release()
-      if (held || loaded.written)
-        await this.#bus?.publish({ kind: 'ready', key: req.storeKey, ...gens(loaded.written) })
-      return loaded
-    }
-    // A failure is announced while the lock is still held, so no waiter takes it in between and
-    // calls the failing origin again.
-    if (held) {
-      const detail = JSON.stringify({ name: (failure as Error)?.name, message: (failure as Error)?.message })
-      await this.#bus?.publish({ kind: 'error', key: req.storeKey, detail })
-    }
-    await held?.release()
-    throw failure
+    await lease.succeed(loaded.written !== undefined, loaded.written)
+    return loaded
   }
 
   async #loadAndStore<T>(req: ReadRequest<T>, seen: Entry | undefined): Promise<Loaded & { written?: Receipt }> {
     const startedAt = Date.now()
     // Tag times come from the store's clock, so the entry's birth does too when the store has one.
-    let createdAt = nowMicros()
+    let createdAtUs = nowMicros()
     let token: FenceToken | undefined
     let current = seen
     try {
       const begun = await this.#store.begin(req.storeKey)
       token = begun.token
-      createdAt = begun.now ?? createdAt
-      if (begun.entry && begun.entry.createdAt !== seen?.createdAt) {
+      createdAtUs = begun.nowUs ?? createdAtUs
+      if (begun.entry && begun.entry.createdAtUs !== seen?.createdAtUs) {
         const voided = begun.entry.tags.length > 0 && (await this.#voidedByTags([begun.entry]))[0]
         if (!voided) current = begun.entry
       }
@@ -482,7 +477,7 @@ export class Engine {
     if (current && current !== seen && classify(current, startedAt, 0) === 'fresh') {
       return { value: current.value } // another writer got there first
     }
-    const stale = current && startedAt < current.staleUntil ? current : undefined
+    const stale = current && startedAt < current.staleUntilMs ? current : undefined
 
     let ttlOverride: number | undefined
     let tags = req.tags
@@ -506,11 +501,11 @@ export class Engine {
       this.#logger.warn('loader failed; serving the stale value', { key: req.key, error: String(error) })
       // A value still fresh (a refresh, an early refresh) stays as it is; only a stale one is
       // kept on for the throttle.
-      if (token !== undefined && now >= stale.freshUntil) await this.#failSafe(req, stale, token)
+      if (token !== undefined && now >= stale.freshUntilMs) await this.#failSafe(req, stale, token)
       return { value: stale.value, stale: reason }
     }
     // Built even when the store is down, so an unserializable value fails the same way every time.
-    const built = buildEntry(result.value, req.policy, tags, createdAt, result.ms, ttlOverride, this.#serializer)
+    const built = buildEntry(result.value, req.policy, tags, createdAtUs, result.ms, ttlOverride, this.#serializer)
     const written = built && token !== undefined ? await this.#commit(req.storeKey, built, token) : undefined
     // The store could not even begin the load (it is out of reach): an in-process tier keeps it.
     if (built && token === undefined) this.#store.keepLocally?.(req.storeKey, built.entry, built.payload)
@@ -520,7 +515,7 @@ export class Engine {
   /** Writes a loaded entry if the fence still allows; the write's receipt, or undefined if not written. */
   async #commit(storeKey: string, built: BuiltEntry, token: FenceToken): Promise<Receipt | undefined> {
     try {
-      const receipt = await this.#store.commit(storeKey, built.entry, built.payload, built.storeTtl, token)
+      const receipt = await this.#store.commit(storeKey, built.entry, built.payload, built.storeTtlMs, token)
       if (!receipt) this.#logger.warn('a newer write or load won; this result was not stored', { key: storeKey })
       return receipt
     } catch (error) {
@@ -534,14 +529,14 @@ export class Engine {
    * request; never past the end of its grace (ttl + grace), which the throttle cannot extend.
    */
   async #failSafe<T>(req: ReadRequest<T>, stale: Entry, token: FenceToken): Promise<void> {
-    const freshUntil = Math.min(Date.now() + req.policy.failSafeThrottleMs, stale.staleUntil)
-    if (freshUntil <= Date.now()) return
-    const entry: Entry = { ...stale, freshUntil, failSafe: true }
+    const freshUntilMs = Math.min(Date.now() + req.policy.failSafeThrottleMs, stale.staleUntilMs)
+    if (freshUntilMs <= Date.now()) return
+    const entry: Entry = { ...stale, freshUntilMs, failSafe: true }
     try {
       const payload = stale.negative ? '' : serializeOrThrow(this.#serializer, stale.value)
-      const receipt = await this.#store.commit(req.storeKey, entry, payload, entry.staleUntil - Date.now(), token)
+      const receipt = await this.#store.commit(req.storeKey, entry, payload, entry.staleUntilMs - Date.now(), token)
       // Announced like every write, so L1 tiers elsewhere account for its generation.
-      if (receipt) await this.#bus?.publish({ kind: 'drop', keys: [req.storeKey], ...gens(receipt) })
+      if (receipt) await this.#channel.publish({ kind: 'drop', keys: [req.storeKey], ...gens(receipt) })
     } catch (error) {
       this.#storeFailed('commit', error)
     }
@@ -557,7 +552,7 @@ export interface BuiltEntry {
   entry: Entry
   payload: string | Buffer
   /** How long the store keeps it: to the end of grace. */
-  storeTtl: number
+  storeTtlMs: number
 }
 
 /** The entry to store for a loaded value, or undefined when the policy says not to cache it. */
@@ -565,7 +560,7 @@ export function buildEntry(
   value: unknown,
   policy: Policy,
   tags: readonly string[],
-  createdAt: number,
+  createdAtUs: number,
   deltaMs: number,
   ttlOverride: number | undefined,
   serializer: Serializer,
@@ -576,19 +571,19 @@ export function buildEntry(
   if (ttl <= 0 && policy.graceMs <= 0) return undefined
   const payload = negative ? '' : serializeOrThrow(serializer, value)
   const now = Date.now()
-  const freshUntil = now + ttl
-  const staleUntil = freshUntil + policy.graceMs
+  const freshUntilMs = now + ttl
+  const staleUntilMs = freshUntilMs + policy.graceMs
   const entry: Entry = {
     value,
     negative,
-    freshUntil,
-    staleUntil,
-    delta: deltaMs,
-    createdAt,
+    freshUntilMs,
+    staleUntilMs,
+    deltaMs,
+    createdAtUs,
     tags,
     failSafe: false,
   }
-  return { entry, payload, storeTtl: staleUntil - now }
+  return { entry, payload, storeTtlMs: staleUntilMs - now }
 }
 
 /**
@@ -605,7 +600,7 @@ function servedValue(built: BuiltEntry, serializer: Serializer): unknown {
  * with no grace gets the loader's error instead.
  */
 function graced(entry: Entry, now: number, policy: Policy): boolean {
-  return now < entry.staleUntil && (now >= entry.freshUntil || policy.graceMs > 0)
+  return now < entry.staleUntilMs && (now >= entry.freshUntilMs || policy.graceMs > 0)
 }
 
 function jittered(ttl: number, jitter: number): number {

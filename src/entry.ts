@@ -3,22 +3,24 @@ import type { Serializer } from './serializer.ts'
 
 /**
  * What a store holds for one key: the value and the times that decide how it may be served.
- * Times are epoch milliseconds; `Infinity` means never.
+ * Each time says its unit: `...Ms` are epoch (or elapsed) milliseconds, `...Us` microseconds;
+ * `Infinity` means never.
  */
 export interface Entry {
   value: unknown
   /** A cached `null`/`undefined` (negative caching): served as the value, counted as negative_hit. */
   negative: boolean
-  freshUntil: number
-  /** After `freshUntil`, the value may still be served (grace) until this time. */
-  staleUntil: number
-  /** How long the load that produced this value took (ms): XFetch's delta. */
-  delta: number
+  /** Until this time the value is fresh. */
+  freshUntilMs: number
+  /** After `freshUntilMs`, the value may still be served (grace) until this time. */
+  staleUntilMs: number
+  /** How long the load that produced this value took (XFetch's delta). */
+  deltaMs: number
   /**
    * When the load that produced this value began, in µs on the store's clock (Redis TIME; this
    * process's clock for the memory store and `set`); a tag invalidated at or after it voids it.
    */
-  createdAt: number
+  createdAtUs: number
   tags: readonly string[]
   /** Fresh only because stale-if-error extended a stale value (counted as stale, not hit). */
   failSafe: boolean
@@ -28,10 +30,10 @@ export type EntryState = 'fresh' | 'early' | 'stale' | 'expired'
 
 /** Where an entry stands at `now`; `beta` 0 turns early refresh off. */
 export function classify(entry: Entry, now: number, beta: number): EntryState {
-  if (now < entry.freshUntil) {
-    return xfetchDue(now, entry.freshUntil, entry.delta, beta) ? 'early' : 'fresh'
+  if (now < entry.freshUntilMs) {
+    return xfetchDue(now, entry.freshUntilMs, entry.deltaMs, beta) ? 'early' : 'fresh'
   }
-  return now < entry.staleUntil ? 'stale' : 'expired'
+  return now < entry.staleUntilMs ? 'stale' : 'expired'
 }
 
 const MAGIC = 'C1'
@@ -55,10 +57,10 @@ export function encodeEntry(entry: Entry, payload: string | Buffer): Buffer | st
   let flags = entry.failSafe ? FAIL_SAFE : 0
   if (entry.negative) flags |= entry.value === null ? NEGATIVE_NULL : NEGATIVE_UNDEFINED
   const header = `${MAGIC}${JSON.stringify([
-    finite(entry.freshUntil),
-    finite(entry.staleUntil),
-    Math.round(entry.delta),
-    entry.createdAt,
+    finite(entry.freshUntilMs),
+    finite(entry.staleUntilMs),
+    Math.round(entry.deltaMs),
+    entry.createdAtUs,
     entry.tags,
     typeof payload === 'string' ? flags : flags | BINARY,
   ])}\n`
@@ -78,7 +80,7 @@ export function decodeEntry(raw: Buffer, serializer: Serializer): Entry | undefi
     if (newline < 0) return undefined
     const header: unknown = JSON.parse(raw.toString('utf8', 2, newline))
     if (!isHeader(header)) return undefined
-    const [fresh, stale, delta, createdAt, tags, flags] = header
+    const [fresh, stale, delta, createdAtUs, tags, flags] = header
     const negative = (flags & (NEGATIVE_NULL | NEGATIVE_UNDEFINED)) !== 0
     let value: unknown
     if (negative) value = flags & NEGATIVE_NULL ? null : undefined
@@ -89,10 +91,10 @@ export function decodeEntry(raw: Buffer, serializer: Serializer): Entry | undefi
     return {
       value,
       negative,
-      freshUntil: fresh ?? Number.POSITIVE_INFINITY,
-      staleUntil: stale ?? Number.POSITIVE_INFINITY,
-      delta,
-      createdAt,
+      freshUntilMs: fresh ?? Number.POSITIVE_INFINITY,
+      staleUntilMs: stale ?? Number.POSITIVE_INFINITY,
+      deltaMs: delta,
+      createdAtUs,
       tags,
       failSafe: (flags & FAIL_SAFE) !== 0,
     }
@@ -102,13 +104,13 @@ export function decodeEntry(raw: Buffer, serializer: Serializer): Entry | undefi
 }
 
 /**
- * Where the birth time sits in what `encodeEntry` writes for `entry` with `createdAt: 0`: the
+ * Where the birth time sits in what `encodeEntry` writes for `entry` with `createdAtUs: 0`: the
  * 1-based byte position of that one-digit 0, so a store can put its own clock's time there
  * while writing. 0 when the entry is stored as a bare counter (no header, no birth time).
  */
 export function birthPosition(entry: Entry): number {
   if (isBareInteger(entry)) return 0
-  const head = `${MAGIC}[${JSON.stringify(finite(entry.freshUntil))},${JSON.stringify(finite(entry.staleUntil))},${JSON.stringify(Math.round(entry.delta))},`
+  const head = `${MAGIC}[${JSON.stringify(finite(entry.freshUntilMs))},${JSON.stringify(finite(entry.staleUntilMs))},${JSON.stringify(Math.round(entry.deltaMs))},`
   return head.length + 1
 }
 
@@ -117,10 +119,10 @@ export function counterEntry(value: number): Entry {
   return {
     value,
     negative: false,
-    freshUntil: Number.POSITIVE_INFINITY,
-    staleUntil: Number.POSITIVE_INFINITY,
-    delta: 0,
-    createdAt: 0,
+    freshUntilMs: Number.POSITIVE_INFINITY,
+    staleUntilMs: Number.POSITIVE_INFINITY,
+    deltaMs: 0,
+    createdAtUs: 0,
     tags: [],
     failSafe: false,
   }
@@ -129,11 +131,11 @@ export function counterEntry(value: number): Entry {
 function isBareInteger(entry: Entry): boolean {
   return (
     typeof entry.value === 'number' &&
-    entry.delta === 0 &&
+    entry.deltaMs === 0 &&
     !entry.negative &&
     !entry.failSafe &&
     entry.tags.length === 0 &&
-    entry.freshUntil === entry.staleUntil &&
+    entry.freshUntilMs === entry.staleUntilMs &&
     INTEGER.test(String(entry.value))
   )
 }

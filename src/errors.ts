@@ -1,11 +1,19 @@
+/**
+ * Every error corral throws on purpose. Each class has a stable `code` (never reworded, safe to
+ * switch on or log) and is checked with `instanceof`; messages are for people and may change.
+ */
+
 /** The root of every error corral throws on purpose, so callers can tell ours from the loader's. */
 export class CorralError extends Error {
   override name = 'CorralError'
+  /** A stable identifier of the kind of error. */
+  readonly code: string = 'CORRAL_ERROR'
 }
 
 /** A bad option given to `createCache` or to one call; the message names the option and the value. */
 export class CorralConfigError extends CorralError {
   override name = 'CorralConfigError'
+  override readonly code = 'CORRAL_CONFIG'
   constructor(
     readonly option: string,
     readonly value: unknown,
@@ -18,6 +26,7 @@ export class CorralConfigError extends CorralError {
 /** A key that is not a non-empty string or is longer than 1,024 bytes. */
 export class InvalidKeyError extends CorralError {
   override name = 'InvalidKeyError'
+  override readonly code = 'CORRAL_INVALID_KEY'
   constructor(
     readonly key: unknown,
     reason: string,
@@ -29,6 +38,7 @@ export class InvalidKeyError extends CorralError {
 /** A value the serializer cannot round-trip; nothing was written. */
 export class SerializationError extends CorralError {
   override name = 'SerializationError'
+  override readonly code = 'CORRAL_SERIALIZATION'
   constructor(message: string, options?: { cause?: unknown }) {
     super(`corral: ${message}`, options)
   }
@@ -37,6 +47,7 @@ export class SerializationError extends CorralError {
 /** The loader ran past the hard timeout and was aborted through `ctx.signal`. */
 export class OriginTimeoutError extends CorralError {
   override name = 'OriginTimeoutError'
+  override readonly code = 'CORRAL_ORIGIN_TIMEOUT'
   constructor(
     readonly key: string,
     readonly timeoutMs: number,
@@ -48,8 +59,66 @@ export class OriginTimeoutError extends CorralError {
 /** `increment` on a key that holds something other than a counter. */
 export class NotACounterError extends CorralError {
   override name = 'NotACounterError'
+  override readonly code = 'CORRAL_NOT_A_COUNTER'
   constructor(readonly key: string) {
     super(`corral: key ${JSON.stringify(key)} holds a value that is not an integer counter`)
+  }
+}
+
+/** A loader error from another process, rethrown to the callers that waited for its load. */
+export class RemoteLoaderError extends CorralError {
+  override name = 'RemoteLoaderError'
+  override readonly code = 'CORRAL_REMOTE_LOADER'
+  constructor(
+    readonly key: string,
+    readonly remoteName: string,
+    remoteMessage: string,
+  ) {
+    super(`corral: the load of ${JSON.stringify(key)} failed in another process: ${remoteName}: ${remoteMessage}`)
+  }
+}
+
+/**
+ * A store command found the store unreachable, too slow, or refusing (its circuit breaker open,
+ * a timeout, a refused command). In `wrap` it is counted and answered from the loader; explicit
+ * writes reject with it.
+ */
+export class StoreUnavailableError extends CorralError {
+  override name = 'StoreUnavailableError'
+  override readonly code = 'CORRAL_STORE_UNAVAILABLE'
+}
+
+/** A call on a cache after `close()`. */
+export class CacheClosedError extends CorralError {
+  override name = 'CacheClosedError'
+  override readonly code = 'CORRAL_CLOSED'
+  constructor() {
+    super('corral: this cache is closed')
+  }
+}
+
+/** The write committed but the cache could not be told: entries of these tags may be served until they expire. */
+export class InvalidationFailedError extends CorralError {
+  override name = 'InvalidationFailedError'
+  override readonly code = 'CORRAL_INVALIDATION_FAILED'
+  constructor(
+    readonly tags: string[],
+    readonly result: unknown,
+    options: { cause: unknown },
+  ) {
+    super(`corral: the write committed but invalidating ${JSON.stringify(tags)} failed`, options)
+  }
+}
+
+/**
+ * An HTTP handler's response was not stored; `response` is there when it may be replayed to the
+ * requests that waited for it.
+ */
+export class NotCacheable<R = unknown> extends CorralError {
+  override name = 'NotCacheable'
+  override readonly code = 'CORRAL_NOT_CACHEABLE'
+  constructor(readonly response: R | undefined) {
+    super('corral: response not cacheable')
   }
 }
 

@@ -30,15 +30,9 @@ export class Flight<T> {
     }
     this.#calls.set(key, promise)
     const settle = () => {
-      // A `forget` may have let a newer call take the key; that one is not ours to remove.
       if (this.#calls.get(key) === promise) this.#calls.delete(key)
     }
     promise.then(settle, settle)
     return { promise, shared: false }
-  }
-
-  /** Lets the next caller of `key` start a new call even though the current one still runs. */
-  forget(key: string): void {
-    this.#calls.delete(key)
   }
 }

@@ -1,10 +1,15 @@
 import { createRequire } from 'node:module'
 import type { MetricsRegistry } from './options.ts'
 
-export type RequestResult = 'hit' | 'stale' | 'miss' | 'negative_hit'
-export type OriginOutcome = 'success' | 'error' | 'timeout'
-export type StaleReason = 'revalidate' | 'origin_error' | 'timeout' | 'store_error'
-export type RefreshReason = 'early' | 'stale' | 'manual'
+/** The label values of each metric: the types below and the series created at 0 both come from here. */
+export const REQUEST_RESULTS = ['hit', 'stale', 'miss', 'negative_hit'] as const
+export const ORIGIN_OUTCOMES = ['success', 'error', 'timeout'] as const
+export const COALESCED_SCOPES = ['local', 'distributed'] as const
+export const REFRESH_REASONS = ['early', 'stale', 'manual'] as const
+export const STALE_REASONS = ['revalidate', 'origin_error', 'timeout', 'store_error'] as const
+export const LOCK_OUTCOMES = ['acquired', 'contended', 'timeout', 'error'] as const
+export const INVALIDATION_KINDS = ['key', 'tag'] as const
+export const L1_CLEARED_REASONS = ['bus_lost'] as const
 /** The store operations whose failures are counted (`corral_store_errors_total{op}`). */
 export const STORE_OPS = [
   'get',
@@ -17,24 +22,32 @@ export const STORE_OPS = [
   'increment',
   'invalidateTags',
 ] as const
+export type RequestResult = (typeof REQUEST_RESULTS)[number]
+export type OriginOutcome = (typeof ORIGIN_OUTCOMES)[number]
+export type CoalescedScope = (typeof COALESCED_SCOPES)[number]
+export type RefreshReason = (typeof REFRESH_REASONS)[number]
+export type StaleReason = (typeof STALE_REASONS)[number]
+export type LockOutcome = (typeof LOCK_OUTCOMES)[number]
+export type InvalidationKind = (typeof INVALIDATION_KINDS)[number]
 export type StoreOp = (typeof STORE_OPS)[number]
-export type LockOutcome = 'acquired' | 'contended' | 'timeout' | 'error'
 
 /** What the engine reports; the only way metrics see the engine. Labels are fixed words, never keys. */
 export interface CacheMetrics {
   request(result: RequestResult): void
   originStarted(): void
   originFinished(outcome: OriginOutcome, seconds: number): void
-  coalesced(scope: 'local' | 'distributed'): void
+  coalesced(scope: CoalescedScope): void
   refresh(reason: RefreshReason): void
   staleServed(reason: StaleReason): void
   lock(outcome: LockOutcome): void
   /** How long a caller waited on another process's load (or for the lock to come free). */
   lockWait(seconds: number): void
   storeError(op: StoreOp): void
-  invalidation(kind: 'key' | 'tag', count?: number): void
+  invalidation(kind: InvalidationKind, count?: number): void
   /** The L1 tier was cleared because the bus dropped and invalidations may have been missed. */
   l1Cleared(): void
+  /** The cache closed: hand over what is still counted and let go of the registry. */
+  close(): void
 }
 
 /** Records nothing: the cost of metrics when they are off is one empty call. */
@@ -50,6 +63,7 @@ export const noMetrics: CacheMetrics = {
   storeError() {},
   invalidation() {},
   l1Cleared() {},
+  close() {},
 }
 
 /** 0.5 ms to ~4 s, doubling: resolves sub-millisecond loads and multi-second ones alike. */
@@ -144,6 +158,7 @@ export function promMetrics(registry: MetricsRegistry, cache: string): CacheMetr
    * registry is scraped: a labelled prom-client `inc` hashes its labels on every call, which cost
    * more than the whole memory-hit path.
    */
+  const unbinds: (() => void)[] = []
   const bind = <K extends string>(metric: PromCounter, values: readonly K[]) => {
     const children = {} as Record<K, { inc(n?: number): void }>
     const pending = {} as Record<K, number>
@@ -160,21 +175,22 @@ export function promMetrics(registry: MetricsRegistry, cache: string): CacheMetr
         pending[v] = 0
       })
     }
-    onCollect(metric, () => {
+    const flushCounts = () => {
       for (const flush of flushers) flush()
-    })
+    }
+    unbinds.push(onCollect(metric, flushCounts))
     return children
   }
-  const byResult = bind(requests, ['hit', 'stale', 'miss', 'negative_hit'])
-  const byOutcome = bind(origin, ['success', 'error', 'timeout'])
-  const byScope = bind(coalesced, ['local', 'distributed'])
-  const byRefresh = bind(refresh, ['early', 'stale', 'manual'])
-  const byStale = bind(stale, ['revalidate', 'origin_error', 'timeout', 'store_error'])
-  const byLock = bind(lock, ['acquired', 'contended', 'timeout', 'error'])
-  const byInvalidation = bind(invalidations, ['key', 'tag'])
+  const byResult = bind(requests, REQUEST_RESULTS)
+  const byOutcome = bind(origin, ORIGIN_OUTCOMES)
+  const byScope = bind(coalesced, COALESCED_SCOPES)
+  const byRefresh = bind(refresh, REFRESH_REASONS)
+  const byStale = bind(stale, STALE_REASONS)
+  const byLock = bind(lock, LOCK_OUTCOMES)
+  const byInvalidation = bind(invalidations, INVALIDATION_KINDS)
   const l1Cleared = bind(
     counter('corral_l1_cleared_total', 'Times the L1 tier was cleared because its bus connection dropped.', 'reason'),
-    ['bus_lost'],
+    L1_CLEARED_REASONS,
   )
   // Every store operation corral runs, created at 0 so the first failure of each shows in rate().
   const byStoreOp = bind(storeErrors, STORE_OPS)
@@ -194,16 +210,29 @@ export function promMetrics(registry: MetricsRegistry, cache: string): CacheMetr
     storeError: (op) => byStoreOp[op].inc(),
     invalidation: (kind, count = 1) => byInvalidation[kind].inc(count),
     l1Cleared: () => l1Cleared.bus_lost.inc(),
+    close: () => {
+      for (const unbind of unbinds.splice(0)) unbind()
+    },
   }
 }
 
-/** Per prom-client metric, the flushers of every cache that counts into it. */
+/** Per prom-client metric, the flushers of every open cache that counts into it. */
 const pendingFlushers = new WeakMap<object, Set<() => void>>()
 
-function onCollect(metric: object, flush: () => void): void {
+/** Registers `flush` to run before each scrape of `metric`; the returned function flushes once more and unregisters it. */
+function onCollect(metric: object, flush: () => void): () => void {
   let set = pendingFlushers.get(metric)
   if (!set) pendingFlushers.set(metric, (set = new Set()))
   set.add(flush)
+  return () => {
+    flush()
+    set.delete(flush)
+  }
+}
+
+/** How many caches count into `metric` now (for tests: closed caches leave none behind). */
+export function flusherCount(metric: object): number {
+  return pendingFlushers.get(metric)?.size ?? 0
 }
 
 /** prom-client calls this (as the metric) before it reads a counter's values. */

@@ -1,10 +1,11 @@
+import type { LockClient } from './coordination.ts'
 import { type Duration, toMs } from './duration.ts'
 import { CorralConfigError } from './errors.ts'
 import { type Logger, silentLogger, throttledConsoleLogger } from './logger.ts'
+import { checkLruBounds, type LruBounds } from './lru.ts'
 import { jsonSerializer, type Serializer } from './serializer.ts'
 import { msgpackSerializer } from './serializer-msgpack.ts'
 import { memoryStore } from './stores/memory.ts'
-import type { RedisClient } from './stores/redis-client.ts'
 import type { StoreFactory } from './stores/store.ts'
 
 /** A prom-client Registry, typed loosely so prom-client stays an optional peer dependency. */
@@ -14,20 +15,16 @@ export interface MetricsRegistry {
 }
 
 export interface LockOptions {
-  /** Independent Redis nodes for a Redlock quorum; default: the store's own client. */
-  clients?: RedisClient[]
+  /** Independent nodes for a quorum (ioredis clients for a Redlock quorum); default: the store's own client. */
+  clients?: LockClient[]
   /** How long a lock lives unless its holder extends it (it does while its load runs). Default 5s. */
   ttl?: Duration
   /** How long a process waits for another's load before serving stale or loading itself. Default 3s. */
   wait?: Duration
 }
 
-/** The in-process tier in front of a shared store. */
-export interface L1Options {
-  /** The most entries this process keeps. */
-  maxEntries: number
-  /** Optional bound on their serialized size, in bytes. */
-  maxBytes?: number
+/** The in-process tier in front of a shared store: its bounds, and how stale it may fall behind. */
+export interface L1Options extends LruBounds {
   /**
    * The staleness bound: at least this often, the tier checks with the shared store that it
    * heard of every write in its namespace (and re-reads tag times), and drops what it holds if
@@ -37,9 +34,7 @@ export interface L1Options {
 }
 
 /** L1 options with durations in milliseconds. */
-export interface ResolvedL1 {
-  maxEntries: number
-  maxBytes?: number
+export interface ResolvedL1 extends LruBounds {
   verifyAfterMs: number
 }
 
@@ -80,6 +75,7 @@ export interface CacheOptions extends PolicyOptions {
   /** Prefix of every key; bump it to orphan all old entries. */
   namespace?: string
   store?: StoreFactory
+  /** An in-process tier in front of a shared store. */
   l1?: L1Options | false
   lock?: boolean | LockOptions
   /** At most this many loader calls in flight in this process. Default 64. */
@@ -119,7 +115,7 @@ export interface ResolvedOptions {
   namespace: string
   store: StoreFactory
   l1: ResolvedL1 | false
-  lock: false | { clients?: RedisClient[]; ttlMs: number; waitMs: number }
+  lock: false | { clients?: LockClient[]; ttlMs: number; waitMs: number }
   originConcurrency: number
   metrics: { registry: MetricsRegistry } | false
   serializer: Serializer
@@ -283,25 +279,19 @@ function resolveFlag(option: string, value: unknown): boolean {
 
 function resolveL1(value: CacheOptions['l1']): ResolvedOptions['l1'] {
   if (value === undefined || value === false) return false
-  if (typeof value !== 'object' || value === null || !Number.isInteger(value.maxEntries) || value.maxEntries < 1) {
+  if (typeof value !== 'object' || value === null) {
     throw new CorralConfigError(
       'l1',
       value,
       'must be false or { maxEntries: whole number >= 1, maxBytes?, verifyAfter? }',
     )
   }
-  if (value.maxBytes !== undefined && (!Number.isInteger(value.maxBytes) || value.maxBytes < 1)) {
-    throw new CorralConfigError('l1.maxBytes', value.maxBytes, 'must be a whole number of bytes >= 1')
-  }
+  const bounds = checkLruBounds('l1', value)
   const verifyAfterMs = toMs('l1.verifyAfter', value.verifyAfter ?? 1_000)
   if (verifyAfterMs < 10 || !Number.isFinite(verifyAfterMs)) {
     throw new CorralConfigError('l1.verifyAfter', value.verifyAfter, 'must be a finite duration of at least 10 ms')
   }
-  return {
-    maxEntries: value.maxEntries,
-    ...(value.maxBytes !== undefined ? { maxBytes: value.maxBytes } : {}),
-    verifyAfterMs,
-  }
+  return { ...bounds, verifyAfterMs }
 }
 
 function resolveLock(value: CacheOptions['lock']): ResolvedOptions['lock'] {

@@ -1,5 +1,5 @@
-/** Node's timers overflow above 2^31-1 ms (24.8 days) and then fire at once; longer waits chain. */
-const MAX_TIMER_MS = 2_147_483_647
+/** Node's timers overflow above 2^31-1 ms (24.8 days) and then fire at once; so do lru-cache's TTLs. */
+export const MAX_TIMER_MS = 2_147_483_647
 
 export interface LongTimer {
   clear(): void
@@ -29,19 +29,21 @@ export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setLongTimeout(resolve, ms))
 }
 
-/** Why `withTimeout` gave up: the operation took longer than its bound. */
-export const TIMED_OUT = Symbol('timed out')
-
 /**
- * Settles with `promise`, or with TIMED_OUT after `ms` (the timer never holds the process open).
- * The operation itself is not cancelled: a late result or rejection is ignored.
+ * Settles as `work` does, unless `ms` pass first: then settles with `onTimeout()` (a throw from it
+ * rejects). The timer is cleared as soon as either side wins, so nothing is left running. `work`
+ * is not cancelled; a caller that must clean up after a late result does so on `work` itself.
  */
-export function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T | typeof TIMED_OUT> {
-  let timer: NodeJS.Timeout | undefined
-  const expired = new Promise<typeof TIMED_OUT>((resolve) => {
-    timer = setTimeout(() => resolve(TIMED_OUT), ms)
-    timer.unref()
+export function withTimeout<T, U>(work: Promise<T>, ms: number, onTimeout: () => U): Promise<T | U> {
+  let timer: LongTimer | undefined
+  const expired = new Promise<U>((resolve, reject) => {
+    timer = setLongTimeout(() => {
+      try {
+        resolve(onTimeout())
+      } catch (error) {
+        reject(error)
+      }
+    }, ms)
   })
-  promise.catch(() => {}) // a rejection after the bound is nobody's business
-  return Promise.race([promise, expired]).finally(() => clearTimeout(timer))
+  return Promise.race([work, expired]).finally(() => timer?.clear())
 }

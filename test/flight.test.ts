@@ -41,16 +41,4 @@ describe('Flight (in-process singleflight)', () => {
     await expect(run.promise).rejects.toThrow('sync')
     expect(flight.size).toBe(0)
   })
-
-  it('forget lets a new call start while the old one runs, and the old one does not remove the new', async () => {
-    const flight = new Flight<string>()
-    let release!: () => void
-    const first = flight.do('k', () => new Promise<string>((r) => (release = () => r('old'))))
-    flight.forget('k')
-    const second = flight.do('k', () => new Promise<string>(() => {}))
-    expect(second.shared).toBe(false)
-    release()
-    expect(await first.promise).toBe('old')
-    expect(flight.has('k')).toBe(true)
-  })
 })

@@ -17,7 +17,7 @@ import {
   redisStore,
   StoreUnavailableError,
 } from '../src/index.ts'
-import * as scripts from '../src/stores/redis-scripts.ts'
+import * as scripts from '../src/redis/scripts.ts'
 import { spawnWorker } from './support/child.ts'
 import { freePort } from './support/ports.ts'
 import { killAndWait, spawnTracked, type Tracked, trackDir, untrackDir } from './support/procs.ts'

@@ -1,7 +1,9 @@
 import { createHash } from 'node:crypto'
 import type { Cache } from '../cache.ts'
 import { type Duration, toMs } from '../duration.ts'
-import { CorralConfigError } from '../errors.ts'
+import { CorralConfigError, NotCacheable } from '../errors.ts'
+
+export { NotCacheable }
 
 /** The parts of a request the cache looks at; node:http, Express and Fastify requests all fit. */
 export interface RequestLike {
@@ -51,14 +53,6 @@ export interface Produced {
   status: number
   headers: Record<string, number | string | string[] | undefined>
   body: Buffer | undefined
-}
-
-/** The handler's response was not stored; `response` is there when it may be replayed to requests that waited for it. */
-export class NotCacheable extends Error {
-  override name = 'NotCacheable'
-  constructor(readonly response: CachedResponse | undefined) {
-    super('corral: response not cacheable')
-  }
 }
 
 /** One handler run that feeds the cache: the adapter settles it once the handler's response is known. */
@@ -201,7 +195,7 @@ export class HttpCacheCore {
   /** A shared load that did not give a storable response: replay it if it may be, else run our own handler. */
   #afterError(error: unknown): Decision {
     if (error instanceof NotCacheable && error.response)
-      return { kind: 'serve', response: error.response, label: 'miss' }
+      return { kind: 'serve', response: error.response as CachedResponse, label: 'miss' }
     return PASS
   }
 

@@ -1,7 +1,9 @@
 import { createHash } from 'node:crypto'
 import type { Cache } from '../cache.ts'
 import type { Duration } from '../duration.ts'
-import { CorralConfigError, CorralError } from '../errors.ts'
+import { CorralConfigError, InvalidationFailedError } from '../errors.ts'
+
+export { InvalidationFailedError }
 
 /**
  * What the helper needs from a mysql2/promise Pool, PoolConnection or Connection. Typed by shape
@@ -32,18 +34,6 @@ export interface CachedQueries {
   invalidate(tags: string[]): Promise<void>
   /** The cache key `query(sql, params)` reads. */
   key(sql: string, params: readonly unknown[]): string
-}
-
-/** The write committed but the cache could not be told: entries of these tags may be served until they expire. */
-export class InvalidationFailedError extends CorralError {
-  override name = 'InvalidationFailedError'
-  constructor(
-    readonly tags: string[],
-    readonly result: unknown,
-    options: { cause: unknown },
-  ) {
-    super(`corral: the write committed but invalidating ${JSON.stringify(tags)} failed`, options)
-  }
 }
 
 /**

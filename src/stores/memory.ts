@@ -1,23 +1,18 @@
 import { LRUCache } from 'lru-cache'
 import { nowMicros } from '../clock.ts'
+import { localCoordinator } from '../coordination-local.ts'
 import { counterEntry, type Entry } from '../entry.ts'
-import { CorralConfigError, NotACounterError } from '../errors.ts'
+import { NotACounterError } from '../errors.ts'
+import { boundedLru, checkLruBounds, type LruBounds, lruSetOptions } from '../lru.ts'
 import type { Serializer } from '../serializer.ts'
 import type { Begun, FenceToken, Receipt, Store, StoreContext, StoreFactory } from './store.ts'
 
-export interface MemoryStoreOptions {
-  /** The most entries kept; the least recently used go first. Default 10,000. */
-  maxEntries?: number
-  /** Optional bound on the serialized size of all values, in bytes. */
-  maxBytes?: number
-}
+/** The memory store's bounds (see LruBounds); `maxEntries` defaults to 10,000. */
+export type MemoryStoreOptions = Partial<LruBounds>
 
 interface Slot {
   entry: Entry
 }
-
-/** Lru-cache's TTL timers and integers stop at 2^31 ms; longer lives are left to our own clock. */
-const MAX_LRU_TTL = 2 ** 31 - 1
 
 /**
  * An in-process store on lru-cache: the default, and the model of what a store must do. Values
@@ -27,34 +22,28 @@ const MAX_LRU_TTL = 2 ** 31 - 1
  */
 export class MemoryStore implements Store {
   readonly kind = 'memory'
-  readonly shared = false
+  readonly coordinator = localCoordinator
   readonly #entries: LRUCache<string, Slot>
   /**
-   * Fence per key (see stores/redis-scripts.ts for the rules). Tokens come from one store-wide
+   * Fence per key (see redis/scripts.ts for the rules). Tokens come from one store-wide
    * clock, so a key whose fence was evicted refuses the loads pending on it: the safe side.
    */
   readonly #fences: LRUCache<string, number>
-  /** Tag invalidation times. Bounded; a tag pushed out of it stops voiding entries (see docs/tags.md). */
-  readonly #tags = new LRUCache<string, number>({ max: 100_000 })
+  /**
+   * Tag invalidation times. Bounded; a tag pushed out of it stops voiding entries (see docs/tags.md).
+   * Made at the first invalidation: an lru-cache this size takes milliseconds to create.
+   */
+  #tags: LRUCache<string, number> | undefined
   readonly #serializer: Serializer
   readonly #sized: boolean
   #clock = 0
 
   constructor(options: MemoryStoreOptions, context: StoreContext) {
-    const maxEntries = options.maxEntries ?? 10_000
-    if (!Number.isInteger(maxEntries) || maxEntries < 1) {
-      throw new CorralConfigError('store.maxEntries', maxEntries, 'must be a whole number >= 1')
-    }
-    if (options.maxBytes !== undefined && (!Number.isInteger(options.maxBytes) || options.maxBytes < 1)) {
-      throw new CorralConfigError('store.maxBytes', options.maxBytes, 'must be a whole number of bytes >= 1')
-    }
+    const bounds = checkLruBounds('store', { maxEntries: options.maxEntries ?? 10_000, maxBytes: options.maxBytes })
     this.#serializer = context.serializer
-    this.#sized = options.maxBytes !== undefined
-    this.#entries = new LRUCache<string, Slot>({
-      max: maxEntries,
-      ...(options.maxBytes ? { maxSize: options.maxBytes, maxEntrySize: options.maxBytes } : {}),
-    })
-    this.#fences = new LRUCache<string, number>({ max: maxEntries * 2 })
+    this.#sized = bounds.maxBytes !== undefined
+    this.#entries = boundedLru<Slot>(bounds)
+    this.#fences = new LRUCache<string, number>({ max: bounds.maxEntries * 2 })
   }
 
   async get(key: string): Promise<Entry | undefined> {
@@ -71,7 +60,7 @@ export class MemoryStore implements Store {
 
   async begin(key: string): Promise<Begun> {
     const token = this.#fences.get(key) ?? this.#advance(key)
-    return { entry: this.#entries.get(key)?.entry, token, now: nowMicros() }
+    return { entry: this.#entries.get(key)?.entry, token, nowUs: nowMicros() }
   }
 
   async commit(key: string, entry: Entry, payload: string | Buffer, ttlMs: number, token: FenceToken) {
@@ -84,9 +73,9 @@ export class MemoryStore implements Store {
   async set(key: string, entry: Entry, payload: string | Buffer, ttlMs: number): Promise<Receipt> {
     this.#advance(key)
     // Tag times come from this process's clock here, so the birth time does too.
-    const createdAt = nowMicros()
-    this.#write(key, { ...entry, createdAt }, payload, ttlMs)
-    return { createdAt }
+    const createdAtUs = nowMicros()
+    this.#write(key, { ...entry, createdAtUs }, payload, ttlMs)
+    return { createdAtUs }
   }
 
   async delete(key: string): Promise<Receipt> {
@@ -105,18 +94,20 @@ export class MemoryStore implements Store {
       slot.entry = counterEntry((slot.entry.value as number) + by)
       return slot.entry.value as number
     }
-    this.#entries.set(key, { entry: counterEntry(by) }, { ttl: lruTtl(ttlMs), ...(this.#sized ? { size: 8 } : {}) })
+    this.#entries.set(key, { entry: counterEntry(by) }, lruSetOptions(this.#sized, ttlMs, String(by)))
     return by
   }
 
   async tagTimes(tags: readonly string[]): Promise<number[]> {
-    return tags.map((tag) => this.#tags.get(tag) ?? 0)
+    const known = this.#tags
+    return tags.map((tag) => known?.get(tag) ?? 0)
   }
 
-  async invalidateTags(tags: readonly string[]): Promise<{ at: number }> {
+  async invalidateTags(tags: readonly string[]): Promise<{ atUs: number }> {
     const at = nowMicros()
-    for (const tag of tags) this.#tags.set(tag, Math.max(at, this.#tags.get(tag) ?? 0))
-    return { at }
+    const known = (this.#tags ??= new LRUCache<string, number>({ max: 100_000 }))
+    for (const tag of tags) known.set(tag, Math.max(at, known.get(tag) ?? 0))
+    return { atUs: at }
   }
 
   async close(): Promise<void> {
@@ -132,18 +123,8 @@ export class MemoryStore implements Store {
 
   #write(key: string, entry: Entry, payload: string | Buffer, ttlMs: number): void {
     const stored = entry.negative ? entry : { ...entry, value: this.#serializer.deserialize(payload) }
-    if (!this.#sized) {
-      this.#entries.set(key, { entry: stored }, { ttl: lruTtl(ttlMs) })
-      return
-    }
-    const size = Math.max(1, typeof payload === 'string' ? Buffer.byteLength(payload) : payload.length)
-    this.#entries.set(key, { entry: stored }, { ttl: lruTtl(ttlMs), size })
+    this.#entries.set(key, { entry: stored }, lruSetOptions(this.#sized, ttlMs, payload))
   }
-}
-
-function lruTtl(ttlMs: number): number {
-  if (!Number.isFinite(ttlMs) || ttlMs > MAX_LRU_TTL) return 0
-  return Math.max(1, Math.ceil(ttlMs))
 }
 
 /** The default store: in this process only, bounded by `maxEntries` (and `maxBytes` if given). */

@@ -1,3 +1,4 @@
+import type { Coordinator } from '../coordination.ts'
 import type { Entry } from '../entry.ts'
 import type { Logger } from '../logger.ts'
 import type { Serializer } from '../serializer.ts'
@@ -9,12 +10,12 @@ import type { Serializer } from '../serializer.ts'
  */
 export type FenceToken = number
 
-/** What `begin` returns: the entry now, the fence token, and the store's clock (ms) if it has one. */
+/** What `begin` returns: the entry now, the fence token, and the store's clock (µs) if it has one. */
 export interface Begun {
   entry: Entry | undefined
   token: FenceToken
-  /** The store's time when the load began: the entry's `createdAt`, comparable with tag times. */
-  now?: number
+  /** The store's time when the load began: the entry's `createdAtUs`, comparable with tag times. */
+  nowUs?: number
 }
 
 /**
@@ -24,13 +25,18 @@ export interface Begun {
  */
 export interface Receipt {
   generation?: number
-  createdAt?: number
+  createdAtUs?: number
 }
 
 /** What a store is handed when a cache is created around it. */
 export interface StoreContext {
   serializer: Serializer
   logger: Logger
+  /**
+   * The namespace's invalidation channel name (`corral:<namespace>:bus`: every cache on the
+   * namespace, whatever its name, hears every write), for stores that offer one.
+   */
+  channelName: string
   /** The cache's namespace: a shared store keeps the namespace's write generation under it. */
   namespace?: string
 }
@@ -45,14 +51,15 @@ export interface StoreFactory {
 }
 
 /**
- * Where entries live. Keys are already namespaced; stores know nothing of locks, tiers or metrics.
+ * Where entries live. Keys are already namespaced; a store knows nothing of tiers or metrics, and
+ * offers what it can coordinate across processes through `coordinator` (coordination.ts).
  * `payload` is the serializer's output for `entry.value` (ignored for negative entries); `ttlMs` is
  * how long the store keeps the entry (`Infinity`: until evicted or deleted).
  */
 export interface Store {
   readonly kind: string
-  /** True when other processes see the same entries (so cross-process locks and buses make sense). */
-  readonly shared: boolean
+  /** The lock and invalidation channel this store offers (`localCoordinator` for a store in one process). */
+  readonly coordinator: Coordinator
   get(key: string): Promise<Entry | undefined>
   /**
    * The entry if this store can answer at once from process memory (memory store, L1), else
@@ -82,25 +89,25 @@ export interface Store {
   ): Promise<Receipt | undefined>
   /**
    * Writes unconditionally and advances the fence, so loads begun earlier cannot overwrite it.
-   * A store with a clock stamps the entry's `createdAt` itself (in the receipt).
+   * A store with a clock stamps the entry's `createdAtUs` itself (in the receipt).
    */
   set(key: string, entry: Entry, payload: string | Buffer, ttlMs: number): Promise<Receipt>
   /** Removes the entry and advances the fence. */
   delete(key: string): Promise<Receipt>
   /** Adds `by` to an integer counter, creating it (with `ttlMs`, if finite) when absent. */
   increment(key: string, by: number, ttlMs: number): Promise<number>
-  /** The latest invalidation time (epoch ms) of each tag, 0 where it was never invalidated. */
+  /** The latest invalidation time (epoch µs) of each tag, 0 where it was never invalidated. */
   tagTimes(tags: readonly string[]): Promise<number[]>
   /**
    * Records, on the store's own clock, that every entry with one of `tags` created until now is
-   * void; returns the time recorded.
+   * void; returns the time recorded (µs).
    */
-  invalidateTags(tags: readonly string[]): Promise<{ at: number } & Receipt>
+  invalidateTags(tags: readonly string[]): Promise<{ atUs: number } & Receipt>
   /**
    * The namespace's write generation now (stores shared between processes). Optional: an L1
    * tier over a store that has it checks it to learn of writes whose messages it missed.
    */
   generation?(): Promise<number>
-  /** Releases what the store created (timers, connections it opened itself). */
+  /** Releases what the store created (timers, its channel, connections it opened itself). */
   close(): Promise<void>
 }

@@ -1,27 +1,27 @@
-import { LRUCache } from 'lru-cache'
-import type { Bus } from '../bus.ts'
+import type { LRUCache } from 'lru-cache'
 import { nowMicros } from '../clock.ts'
+import type { InvalidationChannel } from '../coordination.ts'
 import type { Entry } from '../entry.ts'
 import { GenerationWatch } from '../generation.ts'
+import { boundedLru, lruSetOptions } from '../lru.ts'
 import type { ResolvedL1 } from '../options.ts'
 import type { Serializer } from '../serializer.ts'
 import type { Begun, FenceToken, Receipt, Store } from './store.ts'
 
 /**
- * An in-process tier (lru-cache) in front of a shared store. It keeps a copy while the entry is
+ * An in-process tier (lru-cache) in front of a shared store. It serves a copy while the entry is
  * fresh. Every write, delete, finished load and tag invalidation, in any process and by any
- * cache on the same namespace, is announced on the namespace's bus and drops the copies
+ * cache on the same namespace, is announced on the namespace's channel and drops the copies
  * elsewhere at once; and since any message can be lost, the tier also checks the namespace's
- * write generation at least every `verifyAfter` (and when its bus reconnects) and drops all it
- * holds when it finds a write it did not hear of. Tag times read from the store are kept for
- * `verifyAfter` at most. While the store cannot be reached, the tier keeps serving what it holds:
- * nothing can be written there meanwhile, and the first check after it comes back settles what
- * was missed before. Loads (`begin`/`commit`) always go to the shared store, so fences keep
- * working across tiers.
+ * write generation at least every `verifyAfter` (and when its channel reconnects) and drops all it
+ * holds when it finds a write it did not hear of (src/generation.ts). Tag times read from the
+ * store are kept for `verifyAfter` at most. While the store cannot be reached, the tier keeps
+ * serving what it holds, within each entry's ttl + grace: nothing can be written there meanwhile,
+ * and the first check after it comes back settles what was missed before. Loads
+ * (`begin`/`commit`) always go to the shared store, so fences keep working across tiers.
  */
 export class TieredStore implements Store {
   readonly kind = 'tiered'
-  readonly shared = true
   readonly #l2: Store
   readonly #l1: LRUCache<string, Entry>
   /** Tag invalidation times read from the shared store, each kept at most `verifyAfter`. */
@@ -29,41 +29,43 @@ export class TieredStore implements Store {
   readonly #serializer: Serializer
   readonly #sized: boolean
   readonly #watch: GenerationWatch | undefined
+  readonly #tagTtlMs: number
   /** Moves on every invalidation heard; a read that straddles one does not fill the tier. */
   #epoch = 0
 
-  constructor(l2: Store, options: ResolvedL1, bus: Bus, serializer: Serializer, onCleared: () => void) {
+  constructor(
+    l2: Store,
+    options: ResolvedL1,
+    channel: InvalidationChannel,
+    serializer: Serializer,
+    onCleared: () => void,
+  ) {
     this.#l2 = l2
     this.#serializer = serializer
     this.#sized = options.maxBytes !== undefined
-    this.#l1 = new LRUCache<string, Entry>({
-      max: options.maxEntries,
-      ...(options.maxBytes ? { maxSize: options.maxBytes, maxEntrySize: options.maxBytes } : {}),
-    })
-    this.#tagTimes = new LRUCache<string, number>({ max: 100_000, ttl: options.verifyAfterMs })
+    this.#l1 = boundedLru<Entry>(options)
+    this.#tagTimes = boundedLru<number>({ maxEntries: 100_000 })
+    this.#tagTtlMs = options.verifyAfterMs
     const clear = () => {
       this.#epoch += 1
       this.#l1.clear()
       this.#tagTimes.clear()
       onCleared()
     }
-    this.#watch = l2.generation
-      ? new GenerationWatch({
-          read: () => (l2.generation as () => Promise<number>).call(l2),
-          onMissed: clear,
-          verifyAfterMs: options.verifyAfterMs,
-        })
+    const generation = l2.generation?.bind(l2)
+    this.#watch = generation
+      ? new GenerationWatch({ read: generation, onMissed: clear, verifyAfterMs: options.verifyAfterMs })
       : undefined
     this.#watch?.start()
-    bus.onOthers((message) => {
+    channel.onOthers((message) => {
       this.#epoch += 1
       for (const generation of message.gens ?? []) this.#watch?.heard(generation)
       if (message.kind === 'ready') this.#l1.delete(message.key)
       else if (message.kind === 'drop') for (const key of message.keys) this.#l1.delete(key)
-      else if (message.kind === 'tags') for (const tag of message.tags) this.#raiseTag(tag, clampTagTime(message.at))
+      else if (message.kind === 'tags') for (const tag of message.tags) this.#raiseTag(tag, clampTagTime(message.atUs))
     })
-    // Messages sent while the subscription was down are lost: check now what was missed.
-    bus.onLost(() => {
+    // Messages sent while the channel was down are lost: check now what was missed.
+    channel.onLost(() => {
       this.#epoch += 1
       if (this.#watch) void this.#watch.check()
       else clear()
@@ -75,6 +77,11 @@ export class TieredStore implements Store {
     return this.#l1.size
   }
 
+  /** The shared store's: the tier adds nothing to coordinate. */
+  get coordinator() {
+    return this.#l2.coordinator
+  }
+
   /** True once the tier knows the namespace's generation: only then may it keep copies. */
   get #trusted(): boolean {
     return this.#watch?.ready ?? false
@@ -82,13 +89,13 @@ export class TieredStore implements Store {
 
   async get(key: string): Promise<Entry | undefined> {
     const local = this.#l1.get(key)
-    if (local && Date.now() < local.freshUntil) return local
+    if (local && Date.now() < local.freshUntilMs) return local
     const epoch = this.#epoch
     let entry: Entry | undefined
     try {
       entry = await this.#l2.get(key)
     } catch (error) {
-      // The shared store is out of reach: a copy within its grace still serves (stale).
+      // The shared store is out of reach: a copy within its grace still serves (as stale).
       if (local) return local
       throw error
     }
@@ -103,7 +110,7 @@ export class TieredStore implements Store {
   async getMany(keys: readonly string[]): Promise<(Entry | undefined)[]> {
     const now = Date.now()
     const held = keys.map((key) => this.#l1.get(key))
-    const found = held.map((entry) => (entry && now < entry.freshUntil ? entry : undefined))
+    const found = held.map((entry) => (entry && now < entry.freshUntilMs ? entry : undefined))
     const missing = keys.filter((_, i) => !found[i])
     if (missing.length === 0) return found
     const epoch = this.#epoch
@@ -139,7 +146,7 @@ export class TieredStore implements Store {
   async set(key: string, entry: Entry, payload: string | Buffer, ttlMs: number): Promise<Receipt> {
     const receipt = await this.#l2.set(key, entry, payload, ttlMs)
     this.#heard(receipt)
-    const stamped = receipt.createdAt === undefined ? entry : { ...entry, createdAt: receipt.createdAt }
+    const stamped = receipt.createdAtUs === undefined ? entry : { ...entry, createdAtUs: receipt.createdAtUs }
     this.#keep(key, this.#copy(stamped, payload), payload)
     return receipt
   }
@@ -150,6 +157,15 @@ export class TieredStore implements Store {
     this.#heard(receipt)
     this.#l1.delete(key)
     return receipt
+  }
+
+  /**
+   * A value loaded while the shared store could not be reached (no fence token, nothing written):
+   * kept here, so this process does not call the origin for it on every request of the outage.
+   * The generation check when the store is back settles whether anything changed meanwhile.
+   */
+  keepLocally(key: string, entry: Entry, payload: string | Buffer): void {
+    this.#keep(key, this.#copy(entry, payload), payload)
   }
 
   async increment(key: string, by: number, ttlMs: number): Promise<number> {
@@ -182,10 +198,10 @@ export class TieredStore implements Store {
     })
   }
 
-  async invalidateTags(tags: readonly string[]): Promise<{ at: number } & Receipt> {
+  async invalidateTags(tags: readonly string[]): Promise<{ atUs: number } & Receipt> {
     const receipt = await this.#l2.invalidateTags(tags)
     this.#heard(receipt)
-    for (const tag of tags) this.#raiseTag(tag, receipt.at)
+    for (const tag of tags) this.#raiseTag(tag, receipt.atUs)
     return receipt
   }
 
@@ -200,24 +216,14 @@ export class TieredStore implements Store {
   }
 
   /**
-   * A value loaded while the shared store could not be reached (no fence token, nothing written):
-   * kept here, so this process does not call the origin for it on every request of the outage.
-   * The generation check when the store is back settles whether anything changed meanwhile.
+   * Keeps a copy until the end of the entry's grace: served fresh until its fresh time, and after
+   * that only while the shared store cannot be reached.
    */
-  keepLocally(key: string, entry: Entry, payload: string | Buffer): void {
-    this.#keep(key, this.#copy(entry, payload), payload)
-  }
-
-  /** Keeps a copy until the end of the entry's grace: it is served fresh until its fresh time, and
-   * after that only while the shared store cannot be reached. */
   #keep(key: string, entry: Entry, payload?: string | Buffer): void {
-    if (!this.#trusted || entry.createdAt === 0) return // counters change elsewhere without a load
-    const ttl = entry.staleUntil - Date.now()
-    if (ttl <= 0) return
-    const options: { ttl?: number; size?: number } = {}
-    if (Number.isFinite(ttl) && ttl < 2 ** 31) options.ttl = Math.ceil(ttl)
-    if (this.#sized) options.size = Math.max(1, payload ? Buffer.byteLength(payload) : 64)
-    this.#l1.set(key, entry, options)
+    if (!this.#trusted || entry.createdAtUs === 0) return // counters change elsewhere without a load
+    const ttlMs = entry.staleUntilMs - Date.now()
+    if (ttlMs <= 0) return
+    this.#l1.set(key, entry, lruSetOptions(this.#sized, ttlMs, payload))
   }
 
   /** A loader's own object must not be shared with other callers: they get the round trip, like from the store. */
@@ -226,7 +232,7 @@ export class TieredStore implements Store {
   }
 
   #raiseTag(tag: string, at: number): void {
-    this.#tagTimes.set(tag, Math.max(at, this.#tagTimes.get(tag) ?? 0))
+    this.#tagTimes.set(tag, Math.max(at, this.#tagTimes.get(tag) ?? 0), { ttl: this.#tagTtlMs })
   }
 
   #heard(receipt: Receipt): void {
@@ -234,14 +240,14 @@ export class TieredStore implements Store {
   }
 }
 
-/** How far ahead of this process's clock a tag time heard on the bus may be (clocks drift apart). */
+/** How far ahead of this process's clock a tag time heard on the channel may be (clocks drift apart). */
 const MAX_AHEAD_US = 1_000_000
 
 /**
- * A tag time from a bus message, at most a second ahead of this process's clock: anyone who can
- * PUBLISH could otherwise switch caching of a tag off for good with `at: 1e300`. The tag's real
- * time is re-read from the store within `verifyAfter` anyway.
+ * A tag time from a channel message, at most a second ahead of this process's clock: anyone who
+ * can PUBLISH could otherwise switch caching of a tag off for good with `at: 1e300`. The tag's
+ * real time is re-read from the store within `verifyAfter` anyway.
  */
-function clampTagTime(at: number): number {
-  return Math.min(at, nowMicros() + MAX_AHEAD_US)
+function clampTagTime(atUs: number): number {
+  return Math.min(atUs, nowMicros() + MAX_AHEAD_US)
 }

@@ -1,11 +1,18 @@
+import { ReplyError } from 'ioredis'
+import type { Coordinator, KeyLock, LockSettings } from '../coordination.ts'
+import { type Duration, toMs } from '../duration.ts'
 import { birthPosition, decodeEntry, type Entry, encodeEntry } from '../entry.ts'
-import { CorralConfigError, CorralError, NotACounterError } from '../errors.ts'
+import { CorralConfigError, NotACounterError, StoreUnavailableError } from '../errors.ts'
 import type { Logger } from '../logger.ts'
 import type { Serializer } from '../serializer.ts'
+import type { Begun, FenceToken, Receipt, Store, StoreContext, StoreFactory } from '../stores/store.ts'
+import { withTimeout } from '../timers.ts'
 import { Breaker } from './breaker.ts'
-import { createOwnedClient, isReady, type RedisClient, whenReady } from './redis-client.ts'
-import { BEGIN, COMMIT, DELETE, FENCE_MARGIN_MS, INCREMENT, INVALIDATE_TAG, SET } from './redis-scripts.ts'
-import type { Begun, FenceToken, Receipt, Store, StoreContext, StoreFactory } from './store.ts'
+import { Bus } from './bus.ts'
+import { createOwnedClient, isReady, type RedisClient, whenReady } from './client.ts'
+import { generationKey, redisKeys, tagKey } from './keys.ts'
+import { RedisLock } from './lock.ts'
+import { BEGIN, COMMIT, DELETE, FENCE_MARGIN_MS, INCREMENT, INVALIDATE_TAG, SET } from './scripts.ts'
 
 export interface RedisStoreOptions {
   /** A client you own: corral never closes it. Give `protocol: 2` and a `commandTimeout` if you can. */
@@ -13,18 +20,13 @@ export interface RedisStoreOptions {
   /** Or a URL: corral opens a fail-fast client and closes it on `cache.close()`. */
   url?: string
   /** How long one store command may take before the cache steps aside. Default 500 ms. */
-  timeout?: number
+  timeout?: Duration
   /**
-   * After `failures` failed commands in a row, stop sending commands for `cooldown` ms (then
-   * probe with one), so a slow or dead Redis does not cost every request the timeout.
-   * Default { failures: 3, cooldown: 1000 }; false turns it off.
+   * After `failures` failed commands in a row, stop sending commands for `cooldown` (then probe
+   * with one), so a slow or dead Redis does not cost every request the timeout.
+   * Default { failures: 3, cooldown: '1s' }; false turns it off.
    */
-  breaker?: { failures?: number; cooldown?: number } | false
-}
-
-/** A store command found Redis unreachable or too slow; the engine counts it and steps aside. */
-export class StoreUnavailableError extends CorralError {
-  override name = 'StoreUnavailableError'
+  breaker?: { failures?: number; cooldown?: Duration } | false
 }
 
 type Arg = string | number | Buffer
@@ -39,35 +41,13 @@ interface CorralCommands {
   corralIncrement(entry: string, by: number, px: number): Promise<number>
 }
 
-/**
- * The Redis keys for one cache key. The whole name sits in a hash tag so the entry, its fence and
- * its lock share one Cluster slot: the first `}` after the opening `{` lies at the same offset in
- * each of them, whatever braces the key itself holds.
- */
-export function redisKeys(key: string) {
-  const tag = `{${key}}`
-  return { entry: tag, fence: `${tag}:f`, lock: `${tag}:l`, error: `${tag}:e` }
-}
-
-/** A tag's invalidation time lives in its own slot; its suffix keeps it apart from every entry key. */
-function tagKey(tag: string): string {
-  return `{${tag}}:tag`
-}
-
-/**
- * A namespace's write generation. It starts like the namespace's entry keys (`{ns:`, so an ACL
- * key pattern for the namespace covers it) and no entry key can be `{ns:}`; its suffix keeps it
- * apart from every fence, lock and tag key.
- */
-export function generationKey(namespace: string): string {
-  return `{${namespace ? `${namespace}:` : ''}}:gen`
-}
-
 /** Entries on Redis (standalone or Cluster) through ioredis, with fenced writes in Lua. */
 export class RedisStore implements Store {
   readonly kind = 'redis'
-  readonly shared = true
   readonly client: RedisClient
+  /** The cache's bus and a Redlock lock over it (coordination.ts). */
+  readonly coordinator: Coordinator
+  readonly #bus: Bus
   readonly #owned: boolean
   readonly #serializer: Serializer
   readonly #timeoutMs: number
@@ -96,9 +76,9 @@ export class RedisStore implements Store {
     if (!options.client === !options.url) {
       throw new CorralConfigError('store', options, 'redisStore needs exactly one of `client` or `url`')
     }
-    this.#timeoutMs = options.timeout ?? 500
+    this.#timeoutMs = toMs('store.timeout', options.timeout ?? 500)
     if (!Number.isFinite(this.#timeoutMs) || this.#timeoutMs <= 0) {
-      throw new CorralConfigError('store.timeout', options.timeout, 'must be a number of milliseconds > 0')
+      throw new CorralConfigError('store.timeout', options.timeout, 'must be a finite duration > 0')
     }
     this.#owned = !options.client
     this.client = options.client ?? createOwnedClient(options.url as string, this.#timeoutMs)
@@ -121,6 +101,26 @@ export class RedisStore implements Store {
     this.client.defineCommand('corralIncrement', { numberOfKeys: 1, lua: INCREMENT })
     this.client.defineCommand('corralInvalidateTag', { numberOfKeys: 1 + withGeneration, lua: INVALIDATE_TAG })
     this.#commands = this.client as unknown as CorralCommands
+    this.#bus = new Bus(this.client, context.channelName, context.logger, {
+      healthy: () => this.healthy,
+      timeoutMs: this.#timeoutMs,
+    })
+    const bus = this.#bus
+    this.coordinator = { crossProcess: true, channel: bus, lock: (settings) => this.#lock(settings) }
+  }
+
+  #lock(settings: LockSettings): KeyLock {
+    return new RedisLock({
+      // `lock.clients` were checked to be ioredis clients when the options were resolved.
+      clients: (settings.clients as RedisClient[] | undefined) ?? [this.client],
+      ttlMs: settings.ttlMs,
+      waitMs: settings.waitMs,
+      attemptTimeoutMs: this.#timeoutMs,
+      storeHealthy: () => this.healthy,
+      bus: this.#bus,
+      metrics: settings.metrics,
+      logger: settings.logger,
+    })
   }
 
   async get(key: string): Promise<Entry | undefined> {
@@ -143,7 +143,7 @@ export class RedisStore implements Store {
   async begin(key: string): Promise<Begun> {
     const k = redisKeys(key)
     const [raw, token, now] = await this.#run(() => this.#commands.corralBeginBuffer(k.entry, k.fence, FENCE_MARGIN_MS))
-    return { entry: raw ? decodeEntry(raw, this.#serializer) : undefined, token: Number(token), now: Number(now) }
+    return { entry: raw ? decodeEntry(raw, this.#serializer) : undefined, token: Number(token), nowUs: Number(now) }
   }
 
   async commit(key: string, entry: Entry, payload: string | Buffer, ttlMs: number, token: FenceToken) {
@@ -158,11 +158,11 @@ export class RedisStore implements Store {
   async set(key: string, entry: Entry, payload: string | Buffer, ttlMs: number): Promise<Receipt> {
     // The script writes Redis's time where the entry's birth time goes (see SET).
     const at = birthPosition(entry)
-    const encoded = encodeEntry(at > 0 ? { ...entry, createdAt: 0 } : entry, payload)
+    const encoded = encodeEntry(at > 0 ? { ...entry, createdAtUs: 0 } : entry, payload)
     const [generation, born] = await this.#run(() =>
       this.#commands.corralSet(...this.#writeKeys(key), encoded, px(ttlMs), at),
     )
-    return { generation: await this.#moved(generation), ...(at > 0 ? { createdAt: Number(born) } : {}) }
+    return { generation: await this.#moved(generation), ...(at > 0 ? { createdAtUs: Number(born) } : {}) }
   }
 
   async delete(key: string): Promise<Receipt> {
@@ -204,22 +204,23 @@ export class RedisStore implements Store {
     return raws.map((raw) => Number(raw ?? 0) || 0)
   }
 
-  async invalidateTags(tags: readonly string[]): Promise<{ at: number } & Receipt> {
+  async invalidateTags(tags: readonly string[]): Promise<{ atUs: number } & Receipt> {
     // One generation per call: only the first tag's script moves it.
     const results = await this.#run(() =>
       Promise.all(
         tags.map((tag, i) =>
-          this.client.isCluster || i > 0
-            ? this.#commands.corralInvalidateTag(tagKey(tag))
-            : this.#commands.corralInvalidateTag(tagKey(tag), this.#generationKey),
+          this.client.isCluster
+            ? this.#commands.corralInvalidateTag(tagKey(tag), 0)
+            : this.#commands.corralInvalidateTag(tagKey(tag), this.#generationKey, i === 0 ? 1 : 0),
         ),
       ),
     )
-    const at = Math.max(0, ...results.map(([time]) => Number(time)))
-    return { at, generation: await this.#moved(Number(results[0]?.[1] ?? 0)) }
+    const atUs = Math.max(0, ...results.map(([time]) => Number(time)))
+    return { atUs, generation: await this.#moved(Number(results[0]?.[1] ?? 0)) }
   }
 
   async close(): Promise<void> {
+    await this.#bus.close()
     if (this.#owned) this.client.disconnect()
   }
 
@@ -242,7 +243,7 @@ export class RedisStore implements Store {
       return result
     } catch (error) {
       // A reply error (a script's refusal, a wrong type) means Redis is up and answering.
-      if ((error as Error)?.name === 'ReplyError') this.#breaker?.success(pass)
+      if (error instanceof ReplyError) this.#breaker?.success(pass)
       else if (spentTheTimeout(error) ? this.#breaker?.trip(pass) : this.#breaker?.failure(pass)) {
         this.#logger.warn('redis keeps failing; circuit breaker open', { error: String(error) })
       }
@@ -258,18 +259,9 @@ export class RedisStore implements Store {
     }
     this.#connectedOnce = true
     if (!this.#needsOwnTimer) return command()
-    let timer: NodeJS.Timeout | undefined
-    const expired = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () => reject(new StoreUnavailableError(`redis did not answer within ${this.#timeoutMs} ms`)),
-        this.#timeoutMs,
-      )
+    return withTimeout(command(), this.#timeoutMs, () => {
+      throw new StoreUnavailableError(`redis did not answer within ${this.#timeoutMs} ms`)
     })
-    try {
-      return await Promise.race([command(), expired])
-    } finally {
-      clearTimeout(timer)
-    }
   }
 }
 
@@ -286,12 +278,12 @@ function spentTheTimeout(error: unknown): boolean {
 function makeBreaker(option: RedisStoreOptions['breaker']): Breaker | undefined {
   if (option === false) return undefined
   const failures = option?.failures ?? 3
-  const cooldownMs = option?.cooldown ?? 1_000
+  const cooldownMs = toMs('store.breaker.cooldown', option?.cooldown ?? 1_000)
   if (!Number.isInteger(failures) || failures < 1) {
     throw new CorralConfigError('store.breaker.failures', failures, 'must be a whole number >= 1')
   }
   if (!Number.isFinite(cooldownMs) || cooldownMs <= 0) {
-    throw new CorralConfigError('store.breaker.cooldown', cooldownMs, 'must be a number of milliseconds > 0')
+    throw new CorralConfigError('store.breaker.cooldown', option?.cooldown, 'must be a finite duration > 0')
   }
   return new Breaker({ failures, cooldownMs })
 }

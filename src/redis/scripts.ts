@@ -62,9 +62,10 @@ return { redis.call('GET', KEYS[1]), tonumber(token), tonumber(t[1]) * 1000000 +
 `
 
 /**
- * KEYS[1]: a tag's key; KEYS[2] (optional): the namespace's generation. Records Redis's time (µs)
- * as the tag's invalidation time, never moving it back. Returns { time, generation }. One tag per
- * call: tags live in their own Cluster slots.
+ * KEYS[1]: a tag's key; KEYS[2] (optional): the namespace's generation; ARGV[1]: '1' to move the
+ * generation (once per invalidation, however many tags). Records Redis's time (µs) as the tag's
+ * invalidation time, never moving it back. Returns { time, generation }. One tag per call: tags
+ * live in their own Cluster slots.
  */
 export const INVALIDATE_TAG = `${BUMP}
 local t = redis.call('TIME')
@@ -72,6 +73,7 @@ local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local cur = tonumber(redis.call('GET', KEYS[1]) or '0')
 if cur >= now then now = cur + 1 end
 redis.call('SET', KEYS[1], string.format('%d', now))
+if ARGV[1] ~= '1' then return { now, 0 } end
 return { now, bump(2) }
 `
 

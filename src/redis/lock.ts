@@ -1,44 +1,28 @@
 import Redlock, { type Lock, ResourceLockedError } from 'redlock'
-import type { Bus, BusMessage } from './bus.ts'
-import { CorralError } from './errors.ts'
-import type { Logger } from './logger.ts'
-import type { CacheMetrics } from './metrics.ts'
-import { redisKeys } from './stores/redis.ts'
-import { isReady, type RedisClient } from './stores/redis-client.ts'
-import { TIMED_OUT, withTimeout } from './timers.ts'
-
-/** A loader error from another process, rethrown to the callers that waited for its load. */
-export class RemoteLoaderError extends CorralError {
-  override name = 'RemoteLoaderError'
-  constructor(
-    readonly key: string,
-    readonly remoteName: string,
-    remoteMessage: string,
-  ) {
-    super(`corral: the load of ${JSON.stringify(key)} failed in another process: ${remoteName}: ${remoteMessage}`)
-  }
-}
-
-/** A lock this process holds; extended while its load runs, released once. */
-export interface HeldLock {
-  release(): Promise<void>
-}
-
-/** What a process should do about a missing key, decided across the fleet. */
-export type Coordination =
-  | { kind: 'lead'; held: HeldLock | undefined }
-  | { kind: 'ready' }
-  | { kind: 'failed'; error: RemoteLoaderError }
-  | { kind: 'skip' }
-  | { kind: 'timeout' }
+import {
+  gens,
+  type KeyLock,
+  type KeyMessage,
+  type LockDecision,
+  type LockLease,
+  type LockMetrics,
+  type LockMode,
+} from '../coordination.ts'
+import { unheldLease } from '../coordination-local.ts'
+import { RemoteLoaderError } from '../errors.ts'
+import type { Logger } from '../logger.ts'
+import { withTimeout } from '../timers.ts'
+import type { Bus } from './bus.ts'
+import { isReady, type RedisClient } from './client.ts'
+import { redisKeys } from './keys.ts'
 
 /**
- * Cross-process coalescing: one process per key holds a Redlock lock and loads; the others wait
- * for its "ready" on the cache's bus, or for the lock to come free if it died. Redlock is called
- * with `retryCount: 0` (its own retries measure expiry from before them, redlock#296) and the
- * waiting and extension are ours.
+ * The lock on Redis: one process per key holds a Redlock lock and loads; the others wait for its
+ * "ready" on the cache's bus, or for the lock to come free if it died. Redlock is called with
+ * `retryCount: 0` (its own retries measure expiry from before them, redlock#296) and the waiting
+ * and extension are ours.
  */
-export class FleetLock {
+export class RedisLock implements KeyLock {
   readonly waitMs: number
   readonly #ttlMs: number
   readonly #redlock: Redlock
@@ -48,7 +32,7 @@ export class FleetLock {
   readonly #attemptTimeoutMs: number
   readonly #storeHealthy: () => boolean
   readonly #bus: Bus
-  readonly #metrics: CacheMetrics
+  readonly #metrics: LockMetrics
   readonly #logger: Logger
 
   constructor(deps: {
@@ -60,7 +44,7 @@ export class FleetLock {
     /** False while the store's circuit breaker is open: the lock's Redis is then skipped too. */
     storeHealthy: () => boolean
     bus: Bus
-    metrics: CacheMetrics
+    metrics: LockMetrics
     logger: Logger
   }) {
     this.waitMs = deps.waitMs
@@ -82,15 +66,15 @@ export class FleetLock {
   /**
    * Decides who loads `key`. In 'try' mode (early refresh, stale revalidation) a held lock means
    * someone else is already refreshing: skip. In 'wait' mode, wait for their result until
-   * `deadline`, taking the lock over if its holder dies.
+   * `deadlineMs`, taking the lock over if its holder dies.
    */
-  async coordinate(key: string, mode: 'wait' | 'try', deadline: number): Promise<Coordination> {
+  async coordinate(key: string, mode: LockMode, deadlineMs: number): Promise<LockDecision> {
     // A store the breaker keeps away (or never reached) cannot hold a lock either: load here at once.
     if (!this.#storeHealthy()) {
       this.#metrics.lock('error')
-      return { kind: 'lead', held: undefined }
+      return { kind: 'lead', lease: unheldLease(this.#bus, key) }
     }
-    const listening = mode === 'wait' && (await this.#bus.ready())
+    const listening = mode === 'wait' && (await this.#bus.subscribe())
     const started = performance.now()
     let contended = false
     for (;;) {
@@ -102,25 +86,25 @@ export class FleetLock {
         const attempt = await this.#tryLock(key)
         if (attempt === 'error') {
           this.#metrics.lock('error')
-          return { kind: 'lead', held: undefined }
+          return { kind: 'lead', lease: unheldLease(this.#bus, key) }
         }
         if (attempt !== 'contended') {
           this.#metrics.lock('acquired')
           if (contended) this.#metrics.lockWait((performance.now() - started) / 1_000)
-          return { kind: 'lead', held: attempt }
+          return { kind: 'lead', lease: attempt }
         }
         if (!contended) this.#metrics.lock('contended')
         contended = true
         if (mode === 'try') return { kind: 'skip' }
-        const left = deadline - Date.now()
+        const left = deadlineMs - Date.now()
         if (left <= 0) {
           this.#metrics.lock('timeout')
           this.#metrics.lockWait((performance.now() - started) / 1_000)
-          return { kind: 'timeout' }
+          return { kind: 'timeout', lease: unheldLease(this.#bus, key) }
         }
         // Sleep until the holder's lock would expire (it may have died), or until it reports.
         const lockLeft = await this.#remaining(key)
-        const outcome = await Promise.race([message, delay(Math.min(left, lockLeft + 5))])
+        const outcome = await withTimeout(message, Math.min(left, lockLeft + 5), () => undefined)
         if (outcome) {
           this.#metrics.lockWait((performance.now() - started) / 1_000)
           return outcome.kind === 'ready' ? { kind: 'ready' } : { kind: 'failed', error: remoteError(outcome) }
@@ -131,7 +115,7 @@ export class FleetLock {
     }
   }
 
-  async #tryLock(key: string): Promise<HeldLock | 'contended' | 'error'> {
+  async #tryLock(key: string): Promise<LockLease | 'contended' | 'error'> {
     // Without a quorum of connected nodes the attempt can only fail (or wait on a client's offline
     // queue): count it as an error at once and load in this process.
     if (!this.#storeHealthy() || this.#clients.filter(isReady).length < this.#quorum) return 'error'
@@ -139,7 +123,7 @@ export class FleetLock {
     try {
       const attempt = this.#redlock.acquire([redisKeys(key).lock], this.#ttlMs, { retryCount: 0 })
       // A node that accepts the connection but never answers must not hold the caller past the store timeout.
-      lock = await Promise.race([attempt, delay(this.#attemptTimeoutMs)])
+      lock = await withTimeout(attempt, this.#attemptTimeoutMs, () => undefined)
       if (!lock) {
         attempt.then(
           (late) => late.release().catch(() => {}),
@@ -153,13 +137,16 @@ export class FleetLock {
     return this.#hold(key, lock)
   }
 
-  /** Keeps the lock alive while the load runs: extended at a third of its ttl, released at the end. */
-  #hold(key: string, acquired: Lock): HeldLock {
+  /**
+   * Keeps the lock alive while the load runs (extended at a third of its ttl) and runs the lease's
+   * protocol: success releases then announces; failure announces then releases.
+   */
+  #hold(key: string, acquired: Lock): LockLease {
     let lock = acquired
     let released = false
     const timer = setInterval(
       () => {
-        // Bounded like every Redis call: a late extension is as good as a failed one.
+        // Bounded like every Redis call: a late extension counts as a failed one.
         bounded(lock.extend(this.#ttlMs), this.#attemptTimeoutMs).then(
           (next) => {
             lock = next
@@ -174,15 +161,30 @@ export class FleetLock {
       Math.max(50, Math.floor(this.#ttlMs / 3)),
     )
     timer.unref()
+    const release = async () => {
+      if (released) return
+      released = true
+      clearInterval(timer)
+      // Release failures are harmless (the lock expires); redlock#309 rejects even after success.
+      // A store the breaker keeps away is not asked at all, and no release waits past the timeout.
+      if (!this.#storeHealthy()) return
+      const releasing = this.#redlock.release(lock, { retryCount: 0 }).catch(() => {})
+      await withTimeout(releasing, this.#attemptTimeoutMs, () => undefined)
+    }
     return {
-      release: async () => {
-        if (released) return
-        released = true
-        clearInterval(timer)
-        // Release failures are harmless (the lock expires); redlock#309 rejects even after success.
-        // A store the breaker keeps away is not asked at all, and no release waits past the timeout.
-        if (!this.#storeHealthy()) return
-        await withTimeout(this.#redlock.release(lock, { retryCount: 0 }), this.#attemptTimeoutMs)
+      release,
+      // Release before announcing: a waiter that started listening just after the message finds
+      // the lock free, takes it and reads the value in `begin`, instead of sleeping until the lock
+      // would have expired. Waiters wake on the message (stored or not); other processes' L1 copies go.
+      succeed: async (_stored, receipt) => {
+        await release()
+        await this.#bus.publish({ kind: 'ready', key, ...gens(receipt) })
+      },
+      // A failure is announced while the lock is still held, so no waiter takes it in between and
+      // calls the failing origin again.
+      fail: async (error) => {
+        await this.#bus.publish({ kind: 'error', key, detail: errorDetail(error) })
+        await release()
       },
     }
   }
@@ -190,8 +192,8 @@ export class FleetLock {
   async #remaining(key: string): Promise<number> {
     if (!isReady(this.#first) || !this.#storeHealthy()) return this.#ttlMs
     try {
-      const ms = await withTimeout(this.#first.pttl(redisKeys(key).lock), this.#attemptTimeoutMs)
-      return ms === TIMED_OUT ? this.#ttlMs : Math.max(ms, 0)
+      const ms = await withTimeout(this.#first.pttl(redisKeys(key).lock), this.#attemptTimeoutMs, () => this.#ttlMs)
+      return Math.max(ms, 0)
     } catch {
       return this.#ttlMs
     }
@@ -206,7 +208,17 @@ async function isContention(error: unknown): Promise<boolean> {
   return [...stats.votesAgainst.values()].some((e) => e instanceof ResourceLockedError)
 }
 
-type KeyMessage = Extract<BusMessage, { key: string }>
+/** `work`, rejected if it has not settled within `ms`. */
+function bounded<T>(work: Promise<T>, ms: number): Promise<T> {
+  return withTimeout(work, ms, () => {
+    throw new Error(`redis did not answer within ${ms} ms`)
+  })
+}
+
+/** A loader error as it travels to the waiters: its name and message, never its stack or cause. */
+function errorDetail(error: unknown): string {
+  return JSON.stringify({ name: (error as Error)?.name, message: (error as Error)?.message })
+}
 
 function remoteError(message: KeyMessage): RemoteLoaderError {
   try {
@@ -216,15 +228,4 @@ function remoteError(message: KeyMessage): RemoteLoaderError {
   } catch {
     return new RemoteLoaderError(message.key, 'Error', 'unknown')
   }
-}
-
-/** `promise`, rejected after `ms` if it has not settled by then. */
-async function bounded<T>(promise: Promise<T>, ms: number): Promise<T> {
-  const result = await withTimeout(promise, ms)
-  if (result === TIMED_OUT) throw new Error(`redis did not answer within ${ms} ms`)
-  return result
-}
-
-function delay(ms: number): Promise<undefined> {
-  return new Promise((resolve) => setTimeout(() => resolve(undefined), ms).unref())
 }

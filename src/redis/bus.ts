@@ -1,31 +1,31 @@
 import { randomUUID } from 'node:crypto'
-import type { Logger } from './logger.ts'
-import { duplicateForSubscribe, isReady, type RedisClient } from './stores/redis-client.ts'
-import type { Receipt } from './stores/store.ts'
-import { withTimeout } from './timers.ts'
+import type { Invalidation, InvalidationChannel, KeyMessage } from '../coordination.ts'
+import type { Logger } from '../logger.ts'
+import { withTimeout } from '../timers.ts'
+import { duplicateForSubscribe, isReady, type RedisClient } from './client.ts'
 
 /**
- * What travels on a namespace's channel. Keys and tags are already namespaced; values never travel.
- * - ready: a load of `key` finished and its value is in the store (wakes lock waiters, drops L1 copies)
- * - error: a load of `key` failed; `detail` holds the error's name and message
- * - drop: `keys` were written or deleted outside a load; L1 copies must go
- * - tags: `tags` were invalidated at `at` (store time, µs)
- * `gens`: the namespace write generations the writes behind the message moved the store to, so an
- * L1 tier can tell it heard of every write (src/generation.ts).
+ * A message as it travels (JSON), with the id of the bus that sent it. A tag time travels as `at`
+ * (µs on Redis's clock).
  */
-export type BusMessage = (
-  | { kind: 'ready'; key: string }
-  | { kind: 'error'; key: string; detail: string }
-  | { kind: 'drop'; keys: string[] }
-  | { kind: 'tags'; tags: string[]; at: number }
+type Wire = (
+  | (Exclude<Invalidation, { kind: 'tags' }> & { src: string })
+  | { kind: 'tags'; tags: string[]; at: number; src: string }
 ) & { gens?: number[] }
 
-type Wire = BusMessage & { src: string }
+function toWire(message: Invalidation, src: string): Wire {
+  if (message.kind === 'tags') {
+    return { kind: 'tags', tags: message.tags, at: message.atUs, src, ...(message.gens ? { gens: message.gens } : {}) }
+  }
+  return { ...message, src }
+}
 
-/** The `gens` field of a message about writes with these receipts. */
-export function gens(...receipts: (Receipt | undefined)[]): { gens?: number[] } {
-  const list = receipts.flatMap((r) => (r?.generation ? [r.generation] : []))
-  return list.length > 0 ? { gens: list } : {}
+function fromWire(wire: Wire): Invalidation {
+  if (wire.kind === 'tags') {
+    return { kind: 'tags', tags: wire.tags, atUs: wire.at, ...(wire.gens ? { gens: wire.gens } : {}) }
+  }
+  const { src: _src, ...message } = wire
+  return message
 }
 
 const isString = (v: unknown): v is string => typeof v === 'string'
@@ -50,25 +50,25 @@ function isWire(m: unknown): m is Wire {
       return false
   }
 }
-type KeyListener = (message: Extract<BusMessage, { key: string }>) => void
+type KeyListener = (message: KeyMessage) => void
 
 /**
- * One Redis pub/sub channel per namespace (whatever the caches' names, so every cache on it hears
- * every write), on one subscriber connection: every key's waiters and the L1 tier share it, so
- * subscriptions never grow with keys. Each bus has an id, so a process can tell its own messages
- * from others'.
+ * The invalidation channel on Redis: one pub/sub channel per namespace (whatever the caches'
+ * names, so every cache on it hears every write), on one subscriber connection; every key's
+ * waiters and the L1 tier share it, so subscriptions never grow with keys. Each bus has an id, so
+ * a process can tell its own messages from others'.
  */
-export class Bus {
+export class Bus implements InvalidationChannel {
   readonly channel: string
   readonly id = randomUUID()
   readonly #publisher: RedisClient
-  /** Opened at the first `ready()`: a cache that only publishes needs no second connection. */
+  /** Opened at the first `subscribe()`: a cache that only publishes needs no second connection. */
   #subscriber: RedisClient | undefined
   readonly #keyListeners = new Map<string, Set<KeyListener>>()
-  readonly #others = new Set<(message: BusMessage) => void>()
+  readonly #others = new Set<(message: Invalidation) => void>()
   readonly #onLost = new Set<() => void>()
   readonly #logger: Logger
-  #subscribed: Promise<boolean> | undefined
+  #subscription: Promise<boolean> | undefined
   #connected = false
   #closed = false
 
@@ -102,7 +102,7 @@ export class Bus {
       this.#lost()
     })
     subscriber.on('ready', () => {
-      if (!this.#subscribed) return
+      if (!this.#subscription) return
       subscriber.subscribe(this.channel).then(
         () => {
           this.#connected = true
@@ -127,31 +127,30 @@ export class Bus {
   /**
    * Subscribes once; resolves false if Redis cannot be reached (callers then do without the bus).
    * Never waits longer than the store timeout (a subscriber connection queues commands while it
-   * is down), nor at all while the store's client is not connected; the subscription itself goes
-   * on in the background and takes effect when Redis answers.
+   * is down), nor at all while the store's client is not connected or the breaker keeps Redis
+   * away; the subscription itself goes on in the background and takes effect when Redis answers.
    */
-  async ready(): Promise<boolean> {
+  async subscribe(): Promise<boolean> {
     const subscribed = this.#subscribe()
     if (this.#connected) return true
     if (!isReady(this.#publisher) || !this.#healthy()) return false
-    const result = await withTimeout(subscribed, this.#timeoutMs)
-    return result === true
+    return withTimeout(subscribed, this.#timeoutMs, () => false)
   }
 
   #subscribe(): Promise<boolean> {
     this.#subscriber ??= this.#openSubscriber()
-    this.#subscribed ??= this.#subscriber.subscribe(this.channel).then(
+    this.#subscription ??= this.#subscriber.subscribe(this.channel).then(
       () => {
         this.#connected = true
         return true
       },
       (error) => {
         this.#logger.warn('could not subscribe to the cache channel', { error: String(error) })
-        this.#subscribed = undefined
+        this.#subscription = undefined
         return false
       },
     )
-    return this.#subscribed
+    return this.#subscription
   }
 
   /** Calls `listener` for ready/error messages about `key` (from any process) until the returned function is called. */
@@ -166,7 +165,7 @@ export class Bus {
   }
 
   /** Calls `listener` for every message from other processes. */
-  onOthers(listener: (message: BusMessage) => void): void {
+  onOthers(listener: (message: Invalidation) => void): void {
     this.#others.add(listener)
   }
 
@@ -176,22 +175,15 @@ export class Bus {
   }
 
   /** Publishes a message; failures are logged, never thrown (waiters fall back to the lock's expiry). */
-  async publish(message: BusMessage): Promise<void> {
+  async publish(message: Invalidation): Promise<void> {
     // A client of the user's may queue commands while disconnected, and a Redis that accepts
     // connections may not answer: never wait on either longer than the store timeout.
     if (!isReady(this.#publisher) || !this.#healthy()) return
-    let timer: NodeJS.Timeout | undefined
     try {
-      await Promise.race([
-        this.#publisher.publish(this.channel, JSON.stringify({ ...message, src: this.id })),
-        new Promise((resolve) => {
-          timer = setTimeout(resolve, this.#timeoutMs)
-        }),
-      ])
+      const sent = this.#publisher.publish(this.channel, JSON.stringify(toWire(message, this.id)))
+      await withTimeout(sent, this.#timeoutMs, () => undefined)
     } catch (error) {
       this.#logger.warn('could not publish on the cache channel', { error: String(error) })
-    } finally {
-      clearTimeout(timer)
     }
   }
 
@@ -218,10 +210,11 @@ export class Bus {
     }
     // Anyone who can PUBLISH on this Redis can send anything: what is not a message is ignored.
     if (!isWire(message)) return
-    if (message.kind === 'ready' || message.kind === 'error') {
-      const set = this.#keyListeners.get(message.key)
-      if (set) for (const listener of [...set]) listener(message)
+    const heard = fromWire(message)
+    if (heard.kind === 'ready' || heard.kind === 'error') {
+      const set = this.#keyListeners.get(heard.key)
+      if (set) for (const listener of [...set]) listener(heard)
     }
-    if (message.src !== this.id) for (const listener of this.#others) listener(message)
+    if (message.src !== this.id) for (const listener of this.#others) listener(heard)
   }
 }

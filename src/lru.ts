@@ -1,0 +1,48 @@
+import { LRUCache } from 'lru-cache'
+import { CorralConfigError } from './errors.ts'
+import { MAX_TIMER_MS } from './timers.ts'
+
+/** How big an in-process LRU may grow: the memory store's and the L1 tier's options. */
+export interface LruBounds {
+  /** The most entries kept; the least recently used go first. */
+  maxEntries: number
+  /** Optional bound on the serialized size of all values, in bytes. */
+  maxBytes?: number
+}
+
+/** Checks bounds given under `option` (e.g. 'l1'); a bad one is a CorralConfigError naming `option.field`. */
+export function checkLruBounds(option: string, bounds: { maxEntries?: unknown; maxBytes?: unknown }): LruBounds {
+  const { maxEntries, maxBytes } = bounds
+  if (typeof maxEntries !== 'number' || !Number.isInteger(maxEntries) || maxEntries < 1) {
+    throw new CorralConfigError(`${option}.maxEntries`, maxEntries, 'must be a whole number >= 1')
+  }
+  if (maxBytes !== undefined && (typeof maxBytes !== 'number' || !Number.isInteger(maxBytes) || maxBytes < 1)) {
+    throw new CorralConfigError(`${option}.maxBytes`, maxBytes, 'must be a whole number of bytes >= 1')
+  }
+  return maxBytes === undefined ? { maxEntries } : { maxEntries, maxBytes }
+}
+
+/**
+ * An lru-cache of at most `maxEntries` values, and of `maxBytes` in all when given (then every
+ * `set` must carry a size: use `lruSetOptions`).
+ */
+export function boundedLru<V extends {}>(bounds: LruBounds): LRUCache<string, V> {
+  return new LRUCache<string, V>({
+    max: bounds.maxEntries,
+    ...(bounds.maxBytes ? { maxSize: bounds.maxBytes, maxEntrySize: bounds.maxBytes } : {}),
+  })
+}
+
+/**
+ * lru-cache `set` options for a value kept `ttlMs` (Infinity or past the timer limit: kept until
+ * evicted, our own clock decides), sized by its payload when the LRU is bounded in bytes.
+ */
+export function lruSetOptions(
+  sized: boolean,
+  ttlMs: number,
+  payload?: string | Buffer,
+): { ttl: number; size?: number } {
+  const ttl = !Number.isFinite(ttlMs) || ttlMs > MAX_TIMER_MS ? 0 : Math.max(1, Math.ceil(ttlMs))
+  if (!sized) return { ttl }
+  return { ttl, size: payload === undefined ? 64 : Math.max(1, Buffer.byteLength(payload)) }
+}
