@@ -21,11 +21,13 @@ export type Invalidation = (
   | { kind: 'error'; key: string; detail: string }
   | { kind: 'drop'; keys: string[] }
   | { kind: 'tags'; tags: string[]; atUs: number }
-) & /**
- * The namespace write generations the writes behind the message moved the store to, so an L1
- * tier can tell it heard of every write (src/generation.ts).
- */
-{ gens?: number[] }
+) & {
+  /**
+   * The namespace write generations the writes behind the message moved the store to, so an L1
+   * tier can tell it heard of every write (src/generation.ts).
+   */
+  gens?: number[]
+}
 
 /** The `gens` field of a message about writes with these receipts. */
 export function gens(...receipts: ({ generation?: number } | undefined)[]): { gens?: number[] } {
