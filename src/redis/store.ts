@@ -69,6 +69,8 @@ export class RedisStore implements Store {
   #connectedOnce = false
   readonly #breaker: Breaker | undefined
   readonly #logger: Logger
+  /** When Redis last answered a command (performance.now()). */
+  #answeredAt = 0
   /** One wait shared by every command sent before the first connect (one listener, not one each). */
   #firstConnect: Promise<boolean> | undefined
 
@@ -237,18 +239,32 @@ export class RedisStore implements Store {
   async #run<T>(command: () => Promise<T>): Promise<T> {
     const pass = this.#breaker ? this.#breaker.allow() : 'closed'
     if (!pass) throw new StoreUnavailableError('redis circuit breaker is open')
+    const sentAt = performance.now()
     try {
       const result = await this.#attempt(command)
+      this.#answeredAt = performance.now()
       if (this.#breaker?.success(pass)) this.#logger.warn('redis answers again; circuit breaker closed')
       return result
     } catch (error) {
       // A reply error (a script's refusal, a wrong type) means Redis is up and answering.
-      if (error instanceof ReplyError) this.#breaker?.success(pass)
-      else if (spentTheTimeout(error) ? this.#breaker?.trip(pass) : this.#breaker?.failure(pass)) {
+      if (error instanceof ReplyError) {
+        this.#answeredAt = performance.now()
+        this.#breaker?.success(pass)
+      } else if (this.#unreachable(error, sentAt) ? this.#breaker?.trip(pass) : this.#breaker?.failure(pass)) {
         this.#logger.warn('redis keeps failing; circuit breaker open', { error: String(error) })
       }
       throw error
     }
+  }
+
+  /**
+   * True when `error` cost the whole timeout and Redis answered nothing else meanwhile: Redis is
+   * out of reach (down, paused, blackholed), not just slow on one command. One of those opens the
+   * breaker at once, so the next steps of the same request (lock, load, write, release, publish)
+   * do not pay the timeout again.
+   */
+  #unreachable(error: unknown, sentAt: number): boolean {
+    return spentTheTimeout(error) && this.#answeredAt < sentAt
   }
 
   async #attempt<T>(command: () => Promise<T>): Promise<T> {
@@ -265,11 +281,7 @@ export class RedisStore implements Store {
   }
 }
 
-/**
- * True for a failure that cost the caller the whole store timeout (no answer in time, or no
- * connection after waiting for one): one of those opens the breaker at once, so the next steps
- * of the same request (lock, load, write, release, publish) do not pay it again.
- */
+/** A failure that cost the caller the whole store timeout: no answer in time, or no connection after waiting for one. */
 function spentTheTimeout(error: unknown): boolean {
   const message = String((error as Error)?.message)
   return /did not answer within|Command timed out|is not connected/.test(message)
