@@ -3,7 +3,7 @@ import { nowMicros } from './clock.ts'
 import { gens, type InvalidationChannel } from './coordination.ts'
 import { unlockedLock } from './coordination-local.ts'
 import { type Duration, toMs } from './duration.ts'
-import { type BatchLoader, buildEntry, Engine, type Loader, type ReadRequest } from './engine.ts'
+import { type BatchLoader, buildEntry, Engine, type Loader, type ReadRequest, type WrapResult } from './engine.ts'
 import { CacheClosedError, CorralConfigError, CorralError, StoreUnavailableError } from './errors.ts'
 import { assertKey, assertTags, namespaced } from './keys.ts'
 import { type CacheMetrics, noMetrics, promMetrics, type StoreOp } from './metrics.ts'
@@ -22,6 +22,12 @@ import { TieredStore } from './stores/tiered.ts'
 /** Per-call options of `wrap`: the policy knobs plus the tags this result is stored with. */
 export interface WrapOptions extends PolicyOptions {
   tags?: string[]
+  /**
+   * Told how this call was answered ('hit', 'stale', 'miss', 'coalesced', 'negative_hit'), once,
+   * synchronously, just before the returned promise settles (also when it rejects). Read by
+   * `wrap` and `refresh`; `set`, `wrapMany` and `warm` ignore it.
+   */
+  onResult?: (result: WrapResult) => void
 }
 
 /** A memoized function made by `cache.fn`. */
@@ -277,12 +283,16 @@ export class Cache {
     this.#open()
     assertKey(key)
     if (typeof loader !== 'function') throw new CorralConfigError(`${where}.loader`, loader, 'must be a function')
+    const onResult = options?.onResult
+    if (onResult !== undefined && typeof onResult !== 'function')
+      throw new CorralConfigError(`${where}.onResult`, onResult, 'must be a function')
     return {
       key,
       storeKey: namespaced(this.#options.namespace, key),
       loader,
       policy: this.#policy(options, where),
       tags: this.#tags(options),
+      onResult,
     }
   }
 

@@ -3,7 +3,7 @@ import { nowMicros } from './clock.ts'
 import { gens, type InvalidationChannel, type KeyLock, type LockLease, type LockMode } from './coordination.ts'
 import { type Duration, toMs } from './duration.ts'
 import { classify, type Entry } from './entry.ts'
-import { OriginTimeoutError } from './errors.ts'
+import { OriginTimeoutError, RemoteLoaderError } from './errors.ts'
 import { Flight } from './flight.ts'
 import { assertTags } from './keys.ts'
 import type { Logger } from './logger.ts'
@@ -29,6 +29,13 @@ export interface LoaderContext<T = unknown> {
 
 export type Loader<T> = (ctx: LoaderContext<T>) => T | Promise<T>
 
+/**
+ * How one `wrap` call was answered: from the cache ('hit', 'negative_hit', 'stale'), by this
+ * caller's own load ('miss'), or by joining a load another caller started, in this process or
+ * another ('coalesced').
+ */
+export type WrapResult = 'hit' | 'stale' | 'miss' | 'coalesced' | 'negative_hit'
+
 /** One read-through request, as the facade hands it over: key already validated and namespaced. */
 export interface ReadRequest<T> {
   key: string
@@ -36,6 +43,8 @@ export interface ReadRequest<T> {
   loader: Loader<T>
   policy: Policy
   tags: readonly string[]
+  /** Told how this call was answered, once, just before its promise settles. */
+  onResult?: ((result: WrapResult) => void) | undefined
 }
 
 const FAILED = Symbol('failed')
@@ -67,6 +76,8 @@ function batchResults(result: unknown): (key: string) => unknown {
 interface Loaded {
   value: unknown
   stale?: StaleReason
+  /** The value was loaded by another process (announced by its lock, or found landed in `begin`). */
+  remote?: true
 }
 
 /**
@@ -120,23 +131,59 @@ export class Engine {
     const local = this.#store.peek?.(req.storeKey)
     if (local && (local.tags.length === 0 || this.#validLocally(local))) {
       const state = classify(local, Date.now(), req.policy.beta)
-      if (state === 'fresh' || state === 'early') return Promise.resolve(this.#serveFresh(req, local, state))
+      if (state === 'fresh' || state === 'early') {
+        const value = this.#serveFresh(req, local, state)
+        if (req.onResult) this.#report(req, servedAs(local))
+        return Promise.resolve(value)
+      }
     }
     return this.#wrapThroughStore(req)
   }
 
   async #wrapThroughStore<T>(req: ReadRequest<T>): Promise<T> {
-    const entry = await this.readValid(req.storeKey)
-    if (entry) {
-      const state = classify(entry, Date.now(), req.policy.beta)
-      if (state === 'fresh' || state === 'early') return this.#serveFresh(req, entry, state)
-      if (state === 'stale') return this.#serveStale(req, entry)
+    // 'miss' unless found otherwise: a store or loader failure before anything is known is a miss.
+    let result: WrapResult = 'miss'
+    try {
+      const entry = await this.readValid(req.storeKey)
+      if (entry) {
+        const state = classify(entry, Date.now(), req.policy.beta)
+        if (state === 'fresh' || state === 'early') {
+          result = servedAs(entry)
+          return this.#serveFresh(req, entry, state)
+        }
+        if (state === 'stale') {
+          const served = await this.#serveStale(req, entry)
+          result = served.result
+          return served.value
+        }
+      }
+      this.#metrics.request('miss')
+      const { promise, shared } = this.#join(req, entry)
+      if (shared) result = 'coalesced'
+      try {
+        const loaded = await promise
+        // A miss can still end on a graced value: the load found one and then failed or timed out.
+        if (loaded.stale) {
+          this.#metrics.staleServed(loaded.stale)
+          result = 'stale'
+        } else if (loaded.remote) result = 'coalesced'
+        return loaded.value as T
+      } catch (error) {
+        if (error instanceof RemoteLoaderError) result = 'coalesced'
+        throw error
+      }
+    } finally {
+      if (req.onResult) this.#report(req, result)
     }
-    this.#metrics.request('miss')
-    const loaded = await this.#join(req, entry)
-    // A miss can still end on a graced value: the load found one and then failed or timed out.
-    if (loaded.stale) this.#metrics.staleServed(loaded.stale)
-    return loaded.value as T
+  }
+
+  /** Tells the caller how its call was answered; a throwing callback must not change the answer. */
+  #report<T>(req: ReadRequest<T>, result: WrapResult): void {
+    try {
+      req.onResult?.(result)
+    } catch (error) {
+      this.#logger.warn('onResult threw; ignored', { key: req.key, error: String(error) })
+    }
   }
 
   /** True when the store knows every tag time of `entry` in memory and none voids it. */
@@ -170,8 +217,20 @@ export class Engine {
   /** Loads now whatever the store holds, joining a load already in flight (Caffeine's refresh). */
   async refresh<T>(req: ReadRequest<T>): Promise<T> {
     this.#metrics.refresh('manual')
-    const seen = await this.readValid(req.storeKey)
-    return (await this.#join(req, seen)).value as T
+    let result: WrapResult = 'miss'
+    try {
+      const seen = await this.readValid(req.storeKey)
+      const { promise, shared } = this.#join(req, seen)
+      if (shared) result = 'coalesced'
+      const loaded = await promise
+      if (loaded.remote) result = 'coalesced'
+      return loaded.value as T
+    } catch (error) {
+      if (error instanceof RemoteLoaderError) result = 'coalesced'
+      throw error
+    } finally {
+      if (req.onResult) this.#report(req, result)
+    }
   }
 
   /**
@@ -219,7 +278,7 @@ export class Engine {
       if (this.flights.has(storeKey)) {
         this.#metrics.coalesced('local')
         waiting.push(
-          this.#join({ key, storeKey, loader: () => undefined, policy, tags }, undefined).then(
+          this.#join({ key, storeKey, loader: () => undefined, policy, tags }, undefined).promise.then(
             (l) => void values.set(key, l.value),
           ),
         )
@@ -355,10 +414,10 @@ export class Engine {
   }
 
   /** Stale within grace: revalidate in the flight, and wait for it at most the soft timeout. */
-  async #serveStale<T>(req: ReadRequest<T>, entry: Entry): Promise<T> {
+  async #serveStale<T>(req: ReadRequest<T>, entry: Entry): Promise<{ value: T; result: WrapResult }> {
     if (this.flights.has(req.storeKey)) this.#metrics.coalesced('local')
     else this.#metrics.refresh('stale')
-    const { promise } = this.flights.do(req.storeKey, () => this.#load(req, entry, 'try'))
+    const { promise, shared } = this.flights.do(req.storeKey, () => this.#load(req, entry, 'try'))
     const soft = req.policy.softMs
     let reason: StaleReason = 'revalidate'
     if (soft > 0) {
@@ -369,7 +428,7 @@ export class Engine {
       const raced = await withTimeout(settled, soft, () => LATE)
       if (typeof raced === 'object' && raced.stale === undefined) {
         this.#metrics.request('miss')
-        return raced.value as T
+        return { value: raced.value as T, result: shared || raced.remote ? 'coalesced' : 'miss' }
       }
       reason = raced === LATE ? 'timeout' : raced === FAILED ? 'origin_error' : ((raced as Loaded).stale as StaleReason)
     } else {
@@ -377,14 +436,14 @@ export class Engine {
     }
     this.#metrics.request('stale')
     this.#metrics.staleServed(reason)
-    return entry.value as T
+    return { value: entry.value as T, result: 'stale' }
   }
 
-  /** Joins the key's flight, starting the load if none runs. */
-  #join<T>(req: ReadRequest<T>, seen: Entry | undefined): Promise<Loaded> {
-    const { promise, shared } = this.flights.do(req.storeKey, () => this.#load(req, seen, 'wait'))
-    if (shared) this.#metrics.coalesced('local')
-    return promise
+  /** Joins the key's flight, starting the load if none runs; `shared` when another caller started it. */
+  #join<T>(req: ReadRequest<T>, seen: Entry | undefined): { promise: Promise<Loaded>; shared: boolean } {
+    const joined = this.flights.do(req.storeKey, () => this.#load(req, seen, 'wait'))
+    if (joined.shared) this.#metrics.coalesced('local')
+    return joined
   }
 
   /** One refresh at a time per key, and none while the origin is backed up: early refresh is optional. */
@@ -425,7 +484,7 @@ export class Engine {
           const landed = await this.readValid(req.storeKey)
           if (landed && Date.now() < landed.freshUntilMs) {
             this.#metrics.coalesced('distributed')
-            return { value: landed.value }
+            return { value: landed.value, remote: true }
           }
           break // announced but not readable (not cacheable, or overwritten): try again
         }
@@ -475,7 +534,7 @@ export class Engine {
       this.#storeFailed('begin', error)
     }
     if (current && current !== seen && classify(current, startedAt, 0) === 'fresh') {
-      return { value: current.value } // another writer got there first
+      return { value: current.value, remote: true } // another writer got there first
     }
     const stale = current && startedAt < current.staleUntilMs ? current : undefined
 
@@ -546,6 +605,11 @@ export class Engine {
     this.#metrics.storeError(op)
     this.#logger.warn(`store ${op} failed; answering without the cache`, { error: String(error) })
   }
+}
+
+/** What serving a stored entry counts as. */
+function servedAs(entry: Entry): WrapResult {
+  return entry.failSafe ? 'stale' : entry.negative ? 'negative_hit' : 'hit'
 }
 
 export interface BuiltEntry {

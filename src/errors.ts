@@ -111,14 +111,41 @@ export class InvalidationFailedError extends CorralError {
 }
 
 /**
- * An HTTP handler's response was not stored; `response` is there when it may be replayed to the
- * requests that waited for it.
+ * An HTTP handler's response was not stored (`reason`: its status, a Set-Cookie, private, too
+ * large…); the requests that waited for it run their own handler.
  */
-export class NotCacheable<R = unknown> extends CorralError {
+export class NotCacheable extends CorralError {
   override name = 'NotCacheable'
   override readonly code = 'CORRAL_NOT_CACHEABLE'
-  constructor(readonly response: R | undefined) {
-    super('corral: response not cacheable')
+  constructor(readonly reason: string) {
+    super(`corral: response not stored (${reason})`)
+  }
+}
+
+/** Why `cachedQuery(...).query` refused a statement. */
+export type UnsafeQueryReason =
+  | 'unparsable'
+  | 'multiple-statements'
+  | 'not-a-read'
+  | 'literal'
+  | 'variable'
+  | 'side-effect'
+  | 'locking-read'
+  | 'select-into'
+
+/**
+ * SQL `cachedQuery` will not run and cache: not a single read-only statement, or one
+ * with a value written into its text instead of passed as a parameter. Nothing reached the database.
+ */
+export class UnsafeQueryError extends CorralError {
+  override name = 'UnsafeQueryError'
+  override readonly code = 'CORRAL_UNSAFE_QUERY'
+  constructor(
+    readonly reason: UnsafeQueryReason,
+    readonly sql: string,
+    detail: string,
+  ) {
+    super(`corral: query refused (${reason}): ${detail}`)
   }
 }
 

@@ -14,7 +14,7 @@ export type {
 } from './coordination.ts'
 export { localCoordinator } from './coordination-local.ts'
 export type { Duration } from './duration.ts'
-export type { BatchLoader, Loader, LoaderContext } from './engine.ts'
+export type { BatchLoader, Loader, LoaderContext, WrapResult } from './engine.ts'
 export type { Entry } from './entry.ts'
 export {
   CacheClosedError,
@@ -28,6 +28,8 @@ export {
   RemoteLoaderError,
   SerializationError,
   StoreUnavailableError,
+  UnsafeQueryError,
+  type UnsafeQueryReason,
 } from './errors.ts'
 export type { Logger } from './logger.ts'
 export type { LruBounds } from './lru.ts'

@@ -17,7 +17,9 @@ async function app(cache: Cache, options?: HttpCacheOptions, handlerMs = 80) {
     calls[path] = (calls[path] ?? 0) + 1
     await sleep(handlerMs)
     for (const until = Date.now() + 5_000; state.arrived < state.gate && Date.now() < until; ) await sleep(5)
-    if (path === '/missing') {
+    if (path === '/error') {
+      res.writeHead(500).end(`error ${calls[path]}`)
+    } else if (path === '/missing') {
       res.writeHead(404, { 'content-type': 'application/json' }).end('{"error":"not found"}')
     } else if (path === '/cookie') {
       res.setHeader('set-cookie', 'session=secret')
@@ -54,8 +56,8 @@ describe('httpCache middleware on node:http', () => {
     const replies = await burst(200, `${server.url}/persons/1`)
     expect(server.calls['/persons/1']).toBe(1)
     expect(replies.every((r) => r.status === 200 && r.body === '{"path":"/persons/1","n":1}')).toBe(true)
-    // All of them waited for the origin: none was served from the store.
-    expect(labels(replies)).toEqual({ miss: 200 })
+    // All of them waited for the origin: one ran the handler, the others joined its load.
+    expect(labels(replies)).toEqual({ miss: 1, coalesced: 199 })
     const again = await request(`${server.url}/persons/1`)
     expect(again).toMatchObject({ status: 200, xCache: 'hit', body: '{"path":"/persons/1","n":1}' })
     expect(again.headers.get('content-type')).toBe('application/json')
@@ -73,14 +75,20 @@ describe('httpCache middleware on node:http', () => {
     await server.close()
   })
 
-  it('does not store non-200 responses, but replays one to the requests that waited for it', async () => {
+  it('stores a 404 (heuristically cacheable) and never replays a 500 to the requests that waited for it', async () => {
     const server = await app(cache)
+    server.state.gate = server.state.arrived + 20
     const together = await burst(20, `${server.url}/missing`)
     expect(together.every((r) => r.status === 404 && r.body === '{"error":"not found"}')).toBe(true)
     expect(server.calls['/missing']).toBe(1)
     const later = await request(`${server.url}/missing`)
-    expect(later.status).toBe(404)
-    expect(server.calls['/missing']).toBe(2)
+    expect(later).toMatchObject({ status: 404, xCache: 'hit' })
+    expect(server.calls['/missing']).toBe(1)
+    server.state.gate = server.state.arrived + 5
+    const failing = await burst(5, `${server.url}/error`)
+    expect(failing.every((r) => r.status === 500 && r.body.startsWith('error'))).toBe(true)
+    // Each waiting request ran its own handler: a response that is not stored is nobody else's.
+    expect(server.calls['/error']).toBe(5)
     await server.close()
   })
 
@@ -115,7 +123,7 @@ describe('httpCache middleware on node:http', () => {
     const honouring = await app(own, { noCache: 'revalidate' })
     await request(`${honouring.url}/nc`)
     const reloads = await burst(10, `${honouring.url}/nc`, { headers: { 'cache-control': 'no-cache' } })
-    expect(labels(reloads)).toEqual({ miss: 10 })
+    expect(labels(reloads)).toEqual({ miss: 1, coalesced: 9 })
     expect(honouring.calls['/nc']).toBe(2)
     expect((await request(`${honouring.url}/nc`)).body).toBe('{"path":"/nc","n":2}')
     await honouring.close()
@@ -173,6 +181,7 @@ describe('httpCache with Redis down', () => {
     expect((await request(`${server.url}/up`)).xCache).toBe('miss')
     expect((await request(`${server.url}/up`)).xCache).toBe('hit')
     await redis.kill('SIGKILL')
+    server.state.gate = server.state.arrived + 50
     const replies = await burst(50, `${server.url}/down`)
     expect(replies.every((r) => r.status === 200 && r.body === '{"path":"/down","n":1}')).toBe(true)
     expect(server.calls['/down']).toBe(1)

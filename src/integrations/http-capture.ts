@@ -1,76 +1,102 @@
-import type { OutgoingHttpHeaders, ServerResponse } from 'node:http'
-import type { Produced } from './http-core.ts'
+import type { ServerResponse } from 'node:http'
+import type { CacheLabel, HandlerRun } from './http-core.ts'
+import { type HeaderMap, normalizeHeaders, parseHeaderBlock } from './http-rules.ts'
 
-type Callback = (error?: Error | null) => void
+type Method = (this: ServerResponse, ...args: unknown[]) => unknown
 
 /**
- * Holds back what a handler writes to `res` (status, headers, body) so the cache can store it
- * first; `flush` then sends it for real. Headers stay in `res`'s own header map, so whatever
- * the handler set (cookies included) reaches its own client; only the cache copy is filtered.
+ * Copies what a handler writes to `res` into `run` while it goes out unchanged: each chunk is
+ * passed on as it is written, write() returns what Node returns (so the handler sees
+ * backpressure), and the copy stops and is freed the moment it passes `run.maxBytes` or the
+ * headers say the response cannot be stored.
+ *
+ * The headers judged are the ones Node actually wrote: this wrapper of writeHead looks only after
+ * calling through, so every other writeHead hook (on-headers: express-session, cookie-session,
+ * csurf) has run by then, whether it was installed before or after this one.
  */
-export function captureResponse(res: ServerResponse, onDone: (produced: Produced) => void): { flush(): void } {
-  const names = ['writeHead', 'write', 'end', 'flushHeaders'] as const
-  // Own properties (some frameworks set them) are put back; prototype methods are uncovered again.
-  const own = new Map(names.filter((n) => Object.hasOwn(res, n)).map((n) => [n, res[n]]))
-  const chunks: Buffer[] = []
-  let statusMessage: string | undefined
+export function teeResponse(res: ServerResponse, run: HandlerRun, label: CacheLabel | undefined): void {
+  const writeHead = res.writeHead as unknown as Method
+  const write = res.write as unknown as Method
+  const end = res.end as unknown as Method
+  let chunks: Buffer[] | undefined = []
+  let size = 0
+  let judged = false
   let ended = false
+  /**
+   * The Content-Encoding as the body reaches this wrapper (null until it does). A wrapper installed
+   * before this one (compression, say) sits below it and may encode the bytes after they are copied:
+   * then the header written differs from this one, and the copy is not what went out.
+   */
+  let encodingHere: string | null = null
+  let written: HeaderMap | undefined
 
-  const toBuffer = (chunk: unknown, encoding?: unknown): Buffer =>
-    Buffer.isBuffer(chunk)
-      ? chunk
-      : typeof chunk === 'string'
-        ? Buffer.from(chunk, typeof encoding === 'string' ? (encoding as BufferEncoding) : 'utf8')
-        : Buffer.from(chunk as Uint8Array)
-
-  res.writeHead = function writeHead(this: ServerResponse, status: number, ...rest: unknown[]) {
-    res.statusCode = status
-    if (typeof rest[0] === 'string') statusMessage = rest.shift() as string
-    setAll(res, rest[0] as OutgoingHttpHeaders | unknown[] | undefined)
-    return this
-  } as ServerResponse['writeHead']
-  res.flushHeaders = () => {}
-  res.write = function write(this: ServerResponse, chunk: unknown, encoding?: unknown, cb?: unknown) {
-    chunks.push(toBuffer(chunk, encoding))
-    const done = (typeof encoding === 'function' ? encoding : cb) as Callback | undefined
-    if (done) process.nextTick(done)
-    return true
-  } as ServerResponse['write']
-  res.end = function end(this: ServerResponse, chunk?: unknown, encoding?: unknown, cb?: unknown) {
-    if (ended) return this
-    ended = true
-    const args = [chunk, encoding, cb]
-    const done = args.find((a) => typeof a === 'function') as Callback | undefined
-    if (chunk !== undefined && chunk !== null && typeof chunk !== 'function') chunks.push(toBuffer(chunk, encoding))
-    if (done) res.once('finish', () => done())
-    onDone({ status: res.statusCode, headers: res.getHeaders(), body: Buffer.concat(chunks) })
-    return this
-  } as ServerResponse['end']
-
-  return {
-    flush() {
-      for (const name of names) {
-        if (own.has(name)) Object.assign(res, { [name]: own.get(name) })
-        else delete (res as unknown as Record<string, unknown>)[name]
-      }
-      if (res.writableEnded) return
-      const body = Buffer.concat(chunks)
-      if (statusMessage === undefined) res.writeHead(res.statusCode)
-      else res.writeHead(res.statusCode, statusMessage)
-      res.end(body)
-    },
+  const stop = () => {
+    chunks = undefined
   }
+  const noteEncoding = () => {
+    if (encodingHere === null) encodingHere = encodingOf(res)
+  }
+  const take = (chunk: unknown, encoding: unknown) => {
+    noteEncoding()
+    if (!chunks || chunk === undefined || chunk === null || typeof chunk === 'function') return
+    const bytes =
+      typeof chunk === 'string'
+        ? Buffer.from(chunk, typeof encoding === 'string' ? (encoding as BufferEncoding) : 'utf8')
+        : Buffer.from(chunk as Uint8Array) // a copy: the handler may reuse its buffer once written
+    size += bytes.length
+    if (size > run.maxBytes) {
+      stop()
+      run.fail('too-large')
+      return
+    }
+    chunks.push(bytes)
+  }
+  const judge = () => {
+    if (judged || !res.headersSent) return
+    judged = true
+    written = writtenHeaders(res)
+    if (!run.headers(res.statusCode, written)) stop()
+  }
+
+  res.writeHead = function (this: ServerResponse, ...args: unknown[]) {
+    if (label && !this.headersSent) this.setHeader('x-cache', label)
+    const out = writeHead.apply(this, args)
+    judge()
+    return out
+  } as ServerResponse['writeHead']
+  res.write = function (this: ServerResponse, ...args: unknown[]) {
+    take(args[0], args[1])
+    const out = write.apply(this, args)
+    judge()
+    return out
+  } as ServerResponse['write']
+  res.end = function (this: ServerResponse, ...args: unknown[]) {
+    if (ended) return end.apply(this, args)
+    ended = true
+    take(args[0], args[1])
+    noteEncoding()
+    const out = end.apply(this, args)
+    judge()
+    if (chunks && String(written?.['content-encoding'] ?? '') !== (encodingHere ?? '')) run.fail('encoded-below')
+    else if (chunks) run.finish(Buffer.concat(chunks, size))
+    else run.fail('too-large')
+    stop()
+    return out
+  } as ServerResponse['end']
+  // The client left (or the handler failed) before the response was complete.
+  res.once('close', () => {
+    if (!ended) run.fail('aborted')
+    stop()
+  })
 }
 
-/** writeHead's headers as an object, a flat raw list or a list of pairs, moved into `res`'s header map. */
-function setAll(res: ServerResponse, headers: OutgoingHttpHeaders | unknown[] | undefined): void {
-  if (!headers) return
-  if (!Array.isArray(headers)) {
-    for (const [name, value] of Object.entries(headers)) if (value !== undefined) res.setHeader(name, value)
-    return
-  }
-  const pairs: unknown[][] = Array.isArray(headers[0])
-    ? (headers as unknown[][])
-    : headers.flatMap((_, i) => (i % 2 === 0 ? [[headers[i], headers[i + 1]]] : []))
-  for (const [name, value] of pairs) res.setHeader(String(name), value as string)
+/** The headers Node wrote (its header block), or what `res` holds when there is no block to read. */
+function writtenHeaders(res: ServerResponse): HeaderMap {
+  return parseHeaderBlock((res as unknown as { _header?: unknown })._header) ?? normalizeHeaders(res.getHeaders())
+}
+
+/** The Content-Encoding `res` has now: written already, or set and not yet written. */
+function encodingOf(res: ServerResponse): string {
+  const value = res.headersSent ? writtenHeaders(res)['content-encoding'] : res.getHeader('content-encoding')
+  return value === undefined ? '' : String(value)
 }

@@ -1,29 +1,37 @@
-import { createHash } from 'node:crypto'
+import { LRUCache } from 'lru-cache'
 import type { Cache } from '../cache.ts'
 import { type Duration, toMs } from '../duration.ts'
+import type { WrapResult } from '../engine.ts'
 import { CorralConfigError, NotCacheable } from '../errors.ts'
+import { boundedKey, defaultKey, hasCredentials, type RequestLike, variantKey } from './http-key.ts'
+import { type HeaderMap, headerValue, judgeHeaders, type NotStoredReason } from './http-rules.ts'
 
+export type { RequestLike } from './http-key.ts'
 export { NotCacheable }
 
-/** The parts of a request the cache looks at; node:http, Express and Fastify requests all fit. */
-export interface RequestLike {
-  method?: string
-  url?: string
-  headers: Record<string, string | string[] | undefined>
-}
-
-export type CacheLabel = 'hit' | 'stale' | 'miss'
+/** `x-cache` of a response the cache answered or filled. */
+export type CacheLabel = 'hit' | 'stale' | 'miss' | 'coalesced'
 
 export interface HttpCacheOptions {
-  /** The cache key of a request, or `undefined` to pass it through uncached. Default: method and URL, and no caching of requests that carry `Authorization`. */
+  /**
+   * The cache key of a request, or `undefined` to pass it through uncached. Default `defaultKey`:
+   * method, scheme, host and URL. Requests with `Authorization` or `Cookie` still pass through
+   * unless `userKey` says whose response they get.
+   */
   key?: (req: RequestLike) => string | undefined
+  /**
+   * For a request with `Authorization` or `Cookie`: who its response is for (a user id from the
+   * session, say), added to the key so users never share an entry; `undefined` passes it through.
+   * Without it such requests only get responses marked `public` or `s-maxage`.
+   */
+  userKey?: (req: RequestLike) => string | undefined
   /** How long a response is fresh. Needed for `grace`; without it the cache's ttl applies and nothing is labelled stale. */
   ttl?: Duration
   /** After `ttl`, how long the old response is served (x-cache: stale) while one request fetches a new one. Default 0. */
   grace?: Duration
   /** Tags of a request's cached response, for `cache.invalidateTags`. */
   tags?: (req: RequestLike) => string[]
-  /** Response headers stored and replayed; never Set-Cookie. Default: content-type, content-language, etag, last-modified, cache-control, vary. */
+  /** Response headers stored and replayed; never Set-Cookie. Default: see `DEFAULT_HEADERS`. */
   headers?: string[]
   /** Methods that are cached; others pass through. Default GET and HEAD. */
   methods?: string[]
@@ -33,8 +41,10 @@ export interface HttpCacheOptions {
    * 'bypass' (go to the handler, leave the cache alone).
    */
   noCache?: 'ignore' | 'revalidate' | 'bypass'
-  /** Bodies larger than this are served but not stored. Default 1 MiB. */
+  /** Bodies larger than this are passed through but not stored; no more than this is held per response. Default 1 MiB. */
   maxBytes?: number
+  /** Variants of one URL kept for `Vary` (per process); requests for more pass through. Default 16. */
+  maxVariants?: number
 }
 
 /** A response as stored: JSON-friendly, so it fits any store and serializer. */
@@ -44,44 +54,75 @@ export interface CachedResponse {
   body: string
   /** The body is base64 (it was not valid UTF-8). */
   base64?: true
-  /** When the handler produced it (ms since epoch): tells hit from stale, and a fresh load from a stored one. */
+  /** When the handler produced it (ms since epoch): tells hit from stale within `grace`. */
   storedAt: number
+  /** The request headers `Vary` names, with the values of the request this response answered. */
+  vary?: Record<string, string>
+  /** Marked `public` or `s-maxage`: may answer a request that carries credentials. */
+  shared?: true
 }
 
-/** What a handler produced, as an adapter saw it; `body` undefined means it streamed and cannot be replayed. */
-export interface Produced {
-  status: number
-  headers: Record<string, number | string | string[] | undefined>
-  body: Buffer | undefined
-}
-
-/** One handler run that feeds the cache: the adapter settles it once the handler's response is known. */
+/**
+ * One handler run that may feed the cache. The adapter reports the final headers (`headers`),
+ * then the whole body (`finish`), or that it gave up (`fail`). A 'fill' run settles the load
+ * other requests wait on; a 'shared' run (a request with credentials) stores only a response
+ * marked public.
+ */
 export class HandlerRun {
   readonly result: Promise<CachedResponse>
+  readonly maxBytes: number
   #resolve!: (value: CachedResponse) => void
   #reject!: (error: Error) => void
   #settled = false
+  #head: { status: number; headers: HeaderMap; vary: string[]; shared: boolean } | undefined
 
-  constructor(readonly core: HttpCacheCore) {
+  constructor(
+    readonly core: HttpCacheCore,
+    readonly req: RequestLike,
+    readonly key: string,
+    readonly mode: 'fill' | 'shared',
+    readonly label: CacheLabel | undefined,
+  ) {
+    this.maxBytes = core.maxBytes
     this.result = new Promise((resolve, reject) => {
       this.#resolve = resolve
       this.#reject = reject
     })
+    // Nobody may be waiting (a 'shared' run); a rejection is not an error here.
+    this.result.catch(() => {})
   }
 
-  settle(produced: Produced): void {
-    if (this.#settled) return
-    this.#settled = true
-    const { cacheable, response } = this.core.judge(produced)
-    if (cacheable && response) this.#resolve(response)
-    else this.#reject(new NotCacheable(response))
+  /** The headers as written; false when the response cannot be stored (stop capturing the body). */
+  headers(status: number, headers: HeaderMap): boolean {
+    if (this.#settled) return false
+    const verdict = judgeHeaders(status, headers)
+    if (verdict.reason) {
+      this.fail(verdict.reason)
+      return false
+    }
+    if (this.mode === 'shared' && !verdict.shared) {
+      this.fail('private')
+      return false
+    }
+    this.#head = { status, headers, vary: verdict.vary, shared: verdict.shared }
+    return true
   }
 
-  /** The client went away or the handler failed before answering: those waiting run their own handler. */
-  abandon(): void {
+  /** The whole body was written (and held within `maxBytes`). */
+  finish(body: Buffer): void {
+    const head = this.#head
+    if (this.#settled || !head) return
+    this.#settled = true
+    const response = this.core.toStored(head.status, head.headers, body, this.req, head.vary, head.shared)
+    this.#resolve(response)
+    if (this.mode === 'shared') void this.core.storeShared(this.key, response, this.req)
+  }
+
+  /** The response will not be stored: requests waiting for it run their own handler. */
+  fail(reason: NotStoredReason): void {
     if (this.#settled) return
     this.#settled = true
-    this.#reject(new NotCacheable(undefined))
+    this.#reject(new NotCacheable(reason))
   }
 }
 
@@ -91,19 +132,40 @@ export type Decision =
   | { kind: 'run'; run: HandlerRun }
 
 const PASS: Decision = { kind: 'pass' }
-const DEFAULT_HEADERS = ['content-type', 'content-language', 'etag', 'last-modified', 'cache-control', 'vary']
+
+/** Replayed headers by default: what describes the body, its validators, and where a redirect goes. */
+export const DEFAULT_HEADERS = [
+  'content-type',
+  'content-language',
+  'content-encoding',
+  'content-disposition',
+  'etag',
+  'last-modified',
+  'cache-control',
+  'expires',
+  'vary',
+  'location',
+]
+
+type Attempt =
+  | { kind: 'value'; value: CachedResponse; label: CacheLabel }
+  | { kind: 'error'; error: unknown }
+  | { kind: 'run'; run: HandlerRun }
 
 /** The framework-free part of the HTTP cache: which requests, which key, serve or run the handler. */
 export class HttpCacheCore {
+  readonly maxBytes: number
   readonly #cache: Cache
   readonly #options: HttpCacheOptions
   readonly #ttlMs: number | undefined
   readonly #wrapOptions: { ttl?: number; grace: 0; earlyRefresh: false }
   readonly #headers: Set<string>
   readonly #methods: Set<string>
-  readonly #maxBytes: number
+  readonly #maxVariants: number
   /** Keys whose stale response one request of this process is already replacing. */
   readonly #revalidating = new Set<string>()
+  /** Variant keys seen per URL key, to bound what `Vary` can make this process store. */
+  readonly #variants = new LRUCache<string, Set<string>>({ max: 10_000 })
 
   constructor(cache: Cache, options: HttpCacheOptions = {}) {
     this.#cache = cache
@@ -122,106 +184,159 @@ export class HttpCacheCore {
     this.#headers = new Set((options.headers ?? DEFAULT_HEADERS).map((h) => h.toLowerCase()))
     this.#headers.delete('set-cookie')
     this.#methods = new Set((options.methods ?? ['GET', 'HEAD']).map((m) => m.toUpperCase()))
-    this.#maxBytes = options.maxBytes ?? 1024 * 1024
+    this.maxBytes = options.maxBytes ?? 1024 * 1024
+    if (!Number.isInteger(this.maxBytes) || this.maxBytes < 0)
+      throw new CorralConfigError('http.maxBytes', options.maxBytes, 'must be a whole number of bytes')
+    this.#maxVariants = options.maxVariants ?? 16
+    if (!Number.isInteger(this.#maxVariants) || this.#maxVariants < 1)
+      throw new CorralConfigError('http.maxVariants', options.maxVariants, 'must be a whole number >= 1')
     const noCache = options.noCache ?? 'ignore'
     if (!['ignore', 'revalidate', 'bypass'].includes(noCache))
       throw new CorralConfigError('http.noCache', noCache, "must be 'ignore', 'revalidate' or 'bypass'")
+    for (const name of ['key', 'userKey', 'tags'] as const) {
+      if (options[name] !== undefined && typeof options[name] !== 'function')
+        throw new CorralConfigError(`http.${name}`, options[name], 'must be a function of the request')
+    }
   }
 
-  /** Serve from the cache, run this request's handler to fill it, or leave the request alone. */
-  async decide(req: RequestLike): Promise<Decision> {
-    const key = this.#keyOf(req)
-    if (key === undefined) return PASS
+  /** Serve from the cache, run this request's handler (maybe to fill it), or leave the request alone. */
+  async decide(req: RequestLike, url = req.url ?? '/'): Promise<Decision> {
+    if (!this.#methods.has((req.method ?? 'GET').toUpperCase())) return PASS
+    // A range asks for part of a body; the cache keeps whole ones.
+    if (req.headers.range !== undefined) return PASS
+    const base = this.#options.key ? this.#options.key(req) : defaultKey(req, url)
+    if (base === undefined) return PASS
+    let key = base
+    if (hasCredentials(req)) {
+      const user = this.#options.userKey?.(req)
+      if (user === undefined) return this.#sharedOnly(req, boundedKey(key))
+      key = `${base} user:${user}`
+    }
+    key = boundedKey(key)
     const noCache = this.#options.noCache ?? 'ignore'
     const wantsFresh = noCache !== 'ignore' && clientSaysNoCache(req)
     if (wantsFresh && noCache === 'bypass') return PASS
-    const startedAt = Date.now()
     const tags = this.#options.tags?.(req)
-    const first = await this.#attempt(wantsFresh ? 'refresh' : 'wrap', key, tags)
-    if (first.kind !== 'value') return first.kind === 'run' ? first : this.#afterError(first.error)
-    const value = first.value
-    if (value.storedAt >= startedAt) return { kind: 'serve', response: value, label: 'miss' }
-    if (!this.#isStale(value)) return { kind: 'serve', response: value, label: 'hit' }
+    const op = wantsFresh ? 'refresh' : 'wrap'
+    const first = await this.#attempt(op, key, tags, req)
+    if (first.kind !== 'value' || matchesVary(first.value, req)) return this.#settle(first, key, tags, req)
+    // Stored for other values of the headers it varies on: this request has a variant of its own.
+    const names = Object.keys(first.value.vary ?? {})
+    const variant = this.#variant(key, names, req)
+    if (variant === undefined) return PASS
+    const second = await this.#attempt(op, variant, tags, req)
+    if (second.kind === 'value' && !matchesVary(second.value, req)) return PASS
+    return this.#settle(second, variant, tags, req)
+  }
+
+  /** Turns a read's outcome into a decision; a stale response is replaced by one request while others get it. */
+  async #settle(outcome: Attempt, key: string, tags: string[] | undefined, req: RequestLike): Promise<Decision> {
+    if (outcome.kind === 'run') return outcome
+    // A shared load that gave nothing storable: this request runs its own handler.
+    if (outcome.kind === 'error') return PASS
+    const { value, label } = outcome
+    if (label !== 'hit' || !this.#isStale(value)) return { kind: 'serve', response: value, label }
     if (this.#revalidating.has(key)) return { kind: 'serve', response: value, label: 'stale' }
-    // This request replaces the stale response; others keep getting it meanwhile.
     this.#revalidating.add(key)
-    const second = await this.#attempt('refresh', key, tags)
-    if (second.kind === 'run') {
-      second.run.result.then(
-        () => this.#revalidating.delete(key),
-        () => this.#revalidating.delete(key),
-      )
-      return second
+    const again = await this.#attempt('refresh', key, tags, req)
+    if (again.kind === 'run') {
+      const done = () => this.#revalidating.delete(key)
+      again.run.result.then(done, done)
+      return again
     }
     this.#revalidating.delete(key)
-    if (second.kind === 'value') return { kind: 'serve', response: second.value, label: 'miss' }
+    if (again.kind === 'value' && matchesVary(again.value, req))
+      return { kind: 'serve', response: again.value, label: again.label }
     return { kind: 'serve', response: value, label: 'stale' }
   }
 
-  /** Whether a produced response may be stored, and the form it is stored (or replayed) in. */
-  judge(produced: Produced): { cacheable: boolean; response: CachedResponse | undefined } {
-    const cacheControl = String(produced.headers['cache-control'] ?? '').toLowerCase()
-    const personal = produced.headers['set-cookie'] !== undefined || /\b(private|no-store)\b/.test(cacheControl)
-    if (produced.body === undefined || personal) return { cacheable: false, response: undefined }
-    const headers: Record<string, string | string[]> = {}
-    for (const [name, value] of Object.entries(produced.headers)) {
-      if (value !== undefined && this.#headers.has(name.toLowerCase()))
-        headers[name.toLowerCase()] = Array.isArray(value) ? value : String(value)
+  /**
+   * A request with credentials and no `userKey`: answered from the cache only by a response marked
+   * `public`/`s-maxage`, otherwise passed to its handler (not coalesced), whose response is stored
+   * only if it is marked so.
+   */
+  async #sharedOnly(req: RequestLike, key: string): Promise<Decision> {
+    let stored = await this.#cache.get<CachedResponse>(key)
+    if (stored && !matchesVary(stored, req)) {
+      const variant = this.#variant(key, Object.keys(stored.vary ?? {}), req)
+      stored = variant === undefined ? undefined : await this.#cache.get<CachedResponse>(variant)
     }
-    const text = produced.body.toString('utf8')
-    const utf8 = Buffer.byteLength(text) === produced.body.length && Buffer.from(text).equals(produced.body)
-    const response: CachedResponse = {
-      status: produced.status,
-      headers,
-      body: utf8 ? text : produced.body.toString('base64'),
-      ...(utf8 ? {} : { base64: true as const }),
-      storedAt: Date.now(),
-    }
-    return { cacheable: produced.status === 200 && produced.body.length <= this.#maxBytes, response }
+    if (stored?.shared && matchesVary(stored, req) && !this.#isStale(stored))
+      return { kind: 'serve', response: stored, label: 'hit' }
+    return { kind: 'run', run: new HandlerRun(this, req, key, 'shared', undefined) }
   }
 
-  #keyOf(req: RequestLike): string | undefined {
-    if (!this.#methods.has((req.method ?? 'GET').toUpperCase())) return undefined
-    const key = this.#options.key ? this.#options.key(req) : defaultKey(req)
-    if (key === undefined) return undefined
-    // corral refuses keys over 1,024 bytes; a long URL still gets a stable key.
-    return Buffer.byteLength(key) > 512 ? `http:#${createHash('sha256').update(key).digest('base64url')}` : key
+  /** Stores a public response that answered a request with credentials; under its variant when the URL's key is taken. */
+  async storeShared(key: string, response: CachedResponse, req: RequestLike): Promise<void> {
+    try {
+      const names = Object.keys(response.vary ?? {})
+      const target = names.length === 0 || !(await this.#cache.get(key)) ? key : this.#variant(key, names, req)
+      if (target !== undefined) await this.#cache.set(target, response, this.#wrapOptions)
+    } catch {
+      // Storing is best effort: the client already has its response.
+    }
+  }
+
+  /** The stored form of a response: chosen headers, the body as text or base64, the request's varying values. */
+  toStored(
+    status: number,
+    headers: HeaderMap,
+    body: Buffer,
+    req: RequestLike,
+    vary: string[],
+    shared: boolean,
+  ): CachedResponse {
+    const kept: Record<string, string | string[]> = {}
+    for (const [name, value] of Object.entries(headers)) if (this.#headers.has(name)) kept[name] = value
+    const text = body.toString('utf8')
+    const utf8 = Buffer.byteLength(text) === body.length && Buffer.from(text).equals(body)
+    return {
+      status,
+      headers: kept,
+      body: utf8 ? text : body.toString('base64'),
+      ...(utf8 ? {} : { base64: true as const }),
+      storedAt: Date.now(),
+      ...(vary.length > 0
+        ? { vary: Object.fromEntries(vary.map((name) => [name, headerValue(req.headers, name)])) }
+        : {}),
+      ...(shared ? { shared: true as const } : {}),
+    }
+  }
+
+  /** The key of this request's variant, or undefined once the URL has `maxVariants` of them. */
+  #variant(key: string, names: string[], req: RequestLike): string | undefined {
+    const variant = boundedKey(variantKey(key, names, req))
+    let seen = this.#variants.get(key)
+    if (!seen) this.#variants.set(key, (seen = new Set()))
+    if (seen.has(variant)) return variant
+    if (seen.size >= this.#maxVariants) return undefined
+    seen.add(variant)
+    return variant
   }
 
   #isStale(value: CachedResponse): boolean {
     return this.#ttlMs !== undefined && Date.now() >= value.storedAt + this.#ttlMs
   }
 
-  /** A shared load that did not give a storable response: replay it if it may be, else run our own handler. */
-  #afterError(error: unknown): Decision {
-    if (error instanceof NotCacheable && error.response)
-      return { kind: 'serve', response: error.response as CachedResponse, label: 'miss' }
-    return PASS
-  }
-
   /**
    * Reads through the cache; resolves as soon as either a value is known or corral asks this
-   * request to load (then the adapter lets the request reach its handler and settles the run).
+   * request to load (then the adapter lets the request reach its handler and feeds the run).
    */
-  async #attempt(
-    op: 'wrap' | 'refresh',
-    key: string,
-    tags: string[] | undefined,
-  ): Promise<
-    { kind: 'value'; value: CachedResponse } | { kind: 'error'; error: unknown } | { kind: 'run'; run: HandlerRun }
-  > {
+  async #attempt(op: 'wrap' | 'refresh', key: string, tags: string[] | undefined, req: RequestLike): Promise<Attempt> {
     let invoked!: (run: HandlerRun) => void
     const ran = new Promise<HandlerRun>((resolve) => (invoked = resolve))
     const loader = () => {
-      const run = new HandlerRun(this)
+      const run = new HandlerRun(this, req, key, 'fill', 'miss')
       invoked(run)
       return run.result
     }
-    const options = tags ? { ...this.#wrapOptions, tags } : this.#wrapOptions
+    let result: WrapResult = 'miss'
+    const onResult = (r: WrapResult) => void (result = r)
+    const options = { ...this.#wrapOptions, onResult, ...(tags ? { tags } : {}) }
     const read = this.#cache[op](key, loader, options)
     const outcome = await Promise.race([
       read.then(
-        (value) => ({ kind: 'value' as const, value }),
+        (value) => ({ kind: 'value' as const, value, label: labelOf(result) }),
         (error: unknown) => ({ kind: 'error' as const, error }),
       ),
       ran.then((run) => ({ kind: 'run' as const, run })),
@@ -232,10 +347,15 @@ export class HttpCacheCore {
   }
 }
 
-/** `METHOD url`, or undefined for a request with credentials: its response may be personal. */
-export function defaultKey(req: RequestLike): string | undefined {
-  if (req.headers.authorization !== undefined) return undefined
-  return `http:${(req.method ?? 'GET').toUpperCase()} ${req.url ?? '/'}`
+function labelOf(result: WrapResult): CacheLabel {
+  return result === 'negative_hit' ? 'hit' : result
+}
+
+/** Whether a stored response was made for the same values of the headers it varies on as this request has. */
+function matchesVary(response: CachedResponse, req: RequestLike): boolean {
+  if (!response.vary) return true
+  for (const [name, value] of Object.entries(response.vary)) if (headerValue(req.headers, name) !== value) return false
+  return true
 }
 
 function clientSaysNoCache(req: RequestLike): boolean {

@@ -1,19 +1,22 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Cache } from '../cache.ts'
-import { captureResponse } from './http-capture.ts'
+import { teeResponse } from './http-capture.ts'
 import { bodyOf, type CachedResponse, type CacheLabel, HttpCacheCore, type HttpCacheOptions } from './http-core.ts'
+import type { RequestLike } from './http-key.ts'
 
 export { type FastifyCacheOptions, fastifyCache } from './fastify.ts'
-export type { CachedResponse, CacheLabel, HttpCacheOptions, RequestLike } from './http-core.ts'
-export { defaultKey } from './http-core.ts'
+export type { CachedResponse, CacheLabel, HttpCacheOptions } from './http-core.ts'
+export { defaultKey, type RequestLike } from './http-key.ts'
 
 type Next = (error?: unknown) => void
 
 /**
- * Connect/Express-style middleware (also usable from a bare node:http server): serves cached 200
- * responses, lets one request per key reach the handler while the others wait for its response,
- * and labels every response `x-cache: hit | stale | miss`. When the store is down corral steps
- * aside, so requests still reach the handler (coalesced) rather than fail.
+ * Connect/Express-style middleware (also usable from a bare node:http server) with the rules of a
+ * shared cache: requests with credentials pass through, a response is stored only when the
+ * headers finally written allow it, `Vary` gets a variant per value, and one request per key
+ * reaches the handler while the others wait for its response. Labels responses
+ * `x-cache: hit | stale | miss | coalesced`. When the store is down corral steps aside, so
+ * requests still reach the handler (coalesced) rather than fail.
  */
 export function httpCache(
   cache: Cache,
@@ -30,36 +33,30 @@ async function respond(core: HttpCacheCore, req: IncomingMessage, res: ServerRes
   const url = (req as { originalUrl?: string }).originalUrl ?? req.url
   let decision: Awaited<ReturnType<HttpCacheCore['decide']>>
   try {
-    decision = await core.decide({ method: req.method, url, headers: req.headers })
+    decision = await core.decide(req as RequestLike, url)
   } catch {
     // A cache that cannot decide (a bad key function, a closed cache) must not cost the response.
     decision = { kind: 'pass' }
   }
   if (decision.kind === 'pass') return next()
-  if (decision.kind === 'serve') return send(res, decision.response, decision.label)
+  if (decision.kind === 'serve') return send(req, res, decision.response, decision.label)
   const { run } = decision
-  const capture = captureResponse(res, (produced) => {
-    run.settle(produced)
-    res.setHeader('x-cache', 'miss')
-    capture.flush()
-  })
-  // A client that leaves before the handler answers must not keep the others waiting.
-  res.once('close', () => run.abandon())
+  teeResponse(res, run, run.label)
   try {
     next()
   } catch (error) {
-    run.abandon()
+    run.fail('aborted')
     throw error
   }
 }
 
 /** Replays a stored response; only the stored (chosen) headers go out, never cookies. */
-export function send(res: ServerResponse, response: CachedResponse, label: CacheLabel): void {
+export function send(req: IncomingMessage, res: ServerResponse, response: CachedResponse, label: CacheLabel): void {
   const body = bodyOf(response)
   res.writeHead(response.status, {
     ...response.headers,
-    'content-length': body.length,
+    ...(response.status === 204 ? {} : { 'content-length': body.length }),
     'x-cache': label,
   })
-  res.end(body)
+  res.end(req.method === 'HEAD' ? undefined : body)
 }

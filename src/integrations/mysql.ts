@@ -2,8 +2,11 @@ import { createHash } from 'node:crypto'
 import type { Cache } from '../cache.ts'
 import type { Duration } from '../duration.ts'
 import { CorralConfigError, InvalidationFailedError } from '../errors.ts'
+import { EVERY_TABLE, readTags, tableTags } from './sql-parse.ts'
+import { decodeRows, encodeRows } from './sql-rows.ts'
 
-export { InvalidationFailedError }
+export { InvalidationFailedError, UnsafeQueryError, type UnsafeQueryReason } from '../errors.ts'
+export { EVERY_TABLE, readTags, tableTags } from './sql-parse.ts'
 
 /**
  * What the helper needs from a mysql2/promise Pool, PoolConnection or Connection. Typed by shape
@@ -37,9 +40,9 @@ export interface CachedQueries {
 }
 
 /**
- * Cached reads and invalidating writes over a mysql2 pool. Values always travel as `?` parameters:
- * SQL holding a quoted literal is refused, because that is how a value gets spliced into a
- * statement (seed 000's `WHERE name = "${name}"`).
+ * Cached reads and invalidating writes over a mysql2 pool. `query` caches only a single read-only
+ * statement whose values all travel as parameters (checked by a SQL parser before anything reaches
+ * the database); `execute` runs a write and invalidates every table it names.
  */
 export function cachedQuery(cache: Cache, pool: QueryablePool): CachedQueries {
   if (typeof pool?.query !== 'function') throw new CorralConfigError('pool', pool, 'must be a mysql2/promise pool')
@@ -48,20 +51,21 @@ export function cachedQuery(cache: Cache, pool: QueryablePool): CachedQueries {
     key: sqlKey,
     invalidate,
     async query<R>(sql: string, params: readonly unknown[], options: CachedQueryOptions = {}): Promise<R> {
-      checkStatement(sql, params)
-      const tags = [...new Set([...tableTags(sql), ...(options.tags ?? [])])]
+      checkCall(sql, params)
+      const tags = [...new Set([...readTags(sql), EVERY_TABLE, ...(options.tags ?? [])])]
       const { tags: _ignored, ...policy } = options
-      return cache.wrap<R>(
+      const stored = await cache.wrap(
         sqlKey(sql, params),
         async () => {
           const [rows] = await pool.query(sql, params)
-          return rows as R
+          return encodeRows(rows)
         },
         { ...policy, tags },
       )
+      return decodeRows<R>(stored)
     },
     async execute<R>(sql: string, params: readonly unknown[], options: ExecuteOptions = {}): Promise<R> {
-      checkStatement(sql, params)
+      checkCall(sql, params)
       const tags = [...new Set([...tableTags(sql), ...(options.invalidates ?? [])])]
       const [result] = await pool.query(sql, params)
       try {
@@ -108,33 +112,8 @@ function isBufferJson(value: unknown): value is { type: 'Buffer'; data: number[]
   )
 }
 
-function checkStatement(sql: string, params: readonly unknown[]): void {
+function checkCall(sql: string, params: readonly unknown[]): void {
   if (typeof sql !== 'string' || sql.trim() === '') throw new CorralConfigError('sql', sql, 'must be a SQL string')
   if (!Array.isArray(params))
     throw new CorralConfigError('params', params, 'must be an array of values for the `?` placeholders (may be [])')
-  // Backticks quote identifiers and are fine; ' and " quote values, which belong in params.
-  if (/['"]/.test(sql))
-    throw new CorralConfigError('sql', sql, 'must not contain quoted literals: pass every value as a `?` parameter')
-}
-
-/** Where tables are named, and the clause keywords that end such a list of tables. */
-const TABLE_LIST =
-  /\b(?:FROM|JOIN|UPDATE|INTO)\s+([\s\S]*?)(?=\b(?:WHERE|SET|ON|USING|GROUP|ORDER|LIMIT|HAVING|VALUES?|SELECT|LEFT|RIGHT|INNER|OUTER|CROSS|NATURAL|STRAIGHT_JOIN|JOIN|UNION|PARTITION|FOR|WINDOW|LOCK)\b|[;()]|$)/gi
-const MODIFIERS = /^(?:(?:LOW_PRIORITY|HIGH_PRIORITY|IGNORE|DELAYED|QUICK)\s+)+/i
-const FIRST_NAME = /^`?(\w+)`?(?:\.`?(\w+)`?)?/
-
-/**
- * `table:<name>` for every table the statement names (FROM a, b / JOIN / UPDATE / INTO), lower-cased,
- * schema dropped so `db.t` and `t` agree. Naming too many tables only costs extra invalidations;
- * a table hidden from this scan (a view, a stored procedure) needs an explicit tag.
- */
-export function tableTags(sql: string): string[] {
-  const tags = new Set<string>()
-  for (const match of sql.matchAll(TABLE_LIST)) {
-    for (const piece of (match[1] as string).split(',')) {
-      const name = FIRST_NAME.exec(piece.trim().replace(MODIFIERS, ''))
-      if (name) tags.add(`table:${(name[2] ?? (name[1] as string)).toLowerCase()}`)
-    }
-  }
-  return [...tags]
 }

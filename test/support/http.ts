@@ -1,4 +1,10 @@
-import { createServer, type RequestListener, type Server } from 'node:http'
+import {
+  createServer,
+  request as httpRequest,
+  type IncomingHttpHeaders,
+  type RequestListener,
+  type Server,
+} from 'node:http'
 import type { AddressInfo } from 'node:net'
 
 /** A node:http server on a free port of 127.0.0.1, and its base URL. */
@@ -42,4 +48,41 @@ export function labels(replies: Reply[]): Record<string, number> {
   const counts: Record<string, number> = {}
   for (const r of replies) counts[r.xCache ?? 'none'] = (counts[r.xCache ?? 'none'] ?? 0) + 1
   return counts
+}
+
+export interface RawReply {
+  status: number
+  xCache: string | undefined
+  headers: IncomingHttpHeaders
+  /** Every Set-Cookie, as name=value (attributes dropped). */
+  cookies: string[]
+  body: string
+  /** The body as received (not decoded). */
+  bytes: Buffer
+}
+
+/** One request through node:http, which (unlike fetch) lets a test set `Host`. */
+export function rawRequest(
+  url: string,
+  options: { method?: string; headers?: Record<string, string> } = {},
+): Promise<RawReply> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(url, { method: options.method ?? 'GET', headers: options.headers }, (res) => {
+      const chunks: Buffer[] = []
+      res.on('data', (chunk: Buffer) => chunks.push(chunk))
+      res.on('end', () =>
+        resolve({
+          status: res.statusCode ?? 0,
+          xCache: res.headers['x-cache'] as string | undefined,
+          headers: res.headers,
+          cookies: (res.headers['set-cookie'] ?? []).map((c) => c.split(';')[0] as string),
+          body: Buffer.concat(chunks).toString('utf8'),
+          bytes: Buffer.concat(chunks),
+        }),
+      )
+      res.on('error', reject)
+    })
+    req.on('error', reject)
+    req.end()
+  })
 }
