@@ -18,6 +18,8 @@ export class GenerationWatch {
   #timer: NodeJS.Timeout | undefined
   #checking: Promise<void> | undefined
   #closed = false
+  /** Whether the last check could read the store's generation. */
+  #lastReadOk = false
 
   /**
    * `read` returns the store's current generation (it rejects when the store cannot answer: then
@@ -68,6 +70,13 @@ export class GenerationWatch {
     return this.#checking
   }
 
+  /** Runs a check that starts now (after the one in flight, if any): for what happened after a loss. */
+  async checkAfresh(): Promise<boolean> {
+    await this.#checking
+    await this.check()
+    return this.#lastReadOk
+  }
+
   stop(): void {
     this.#closed = true
     clearInterval(this.#timer)
@@ -78,7 +87,9 @@ export class GenerationWatch {
     let current: number
     try {
       current = await this.#read()
+      this.#lastReadOk = true
     } catch {
+      this.#lastReadOk = false
       return
     }
     if (this.#closed) return

@@ -30,6 +30,10 @@ export class TieredStore implements Store {
   readonly #sized: boolean
   readonly #watch: GenerationWatch | undefined
   readonly #tagTtlMs: number
+  readonly #channel: InvalidationChannel
+  /** Whether a check since the channel last dropped has settled what was missed (see #current). */
+  #settled = true
+  #losses = 0
   /** Moves on every invalidation heard; a read that straddles one does not fill the tier. */
   #epoch = 0
 
@@ -64,12 +68,19 @@ export class TieredStore implements Store {
       else if (message.kind === 'drop') for (const key of message.keys) this.#l1.delete(key)
       else if (message.kind === 'tags') for (const tag of message.tags) this.#raiseTag(tag, clampTagTime(message.atUs))
     })
-    // Messages sent while the channel was down are lost: check now what was missed.
+    // Messages sent while the channel is down are lost: the tier is bypassed (reads go to the
+    // store, and fall back on it only when the store cannot answer) until a check that began
+    // after the loss has settled what was missed.
     channel.onLost(() => {
       this.#epoch += 1
-      if (this.#watch) void this.#watch.check()
-      else clear()
+      const lost = ++this.#losses
+      this.#settled = false
+      if (!this.#watch) return clear()
+      void this.#watch.checkAfresh().then((read) => {
+        if (read && lost === this.#losses) this.#settled = true
+      })
     })
+    this.#channel = channel
   }
 
   /** Entries held in this process now. */
@@ -87,9 +98,17 @@ export class TieredStore implements Store {
     return this.#watch?.ready ?? false
   }
 
+  /**
+   * True while copies may be served without asking the store: the channel is live and, since it
+   * last dropped, a generation check settled what was missed.
+   */
+  get #current(): boolean {
+    return this.#settled && this.#channel.live
+  }
+
   async get(key: string): Promise<Entry | undefined> {
     const local = this.#l1.get(key)
-    if (local && Date.now() < local.freshUntilMs) return local
+    if (local && this.#current && Date.now() < local.freshUntilMs) return local
     const epoch = this.#epoch
     let entry: Entry | undefined
     try {
@@ -104,13 +123,14 @@ export class TieredStore implements Store {
   }
 
   peek(key: string): Entry | undefined {
-    return this.#l1.get(key)
+    return this.#current ? this.#l1.get(key) : undefined
   }
 
   async getMany(keys: readonly string[]): Promise<(Entry | undefined)[]> {
     const now = Date.now()
+    const current = this.#current
     const held = keys.map((key) => this.#l1.get(key))
-    const found = held.map((entry) => (entry && now < entry.freshUntilMs ? entry : undefined))
+    const found = held.map((entry) => (current && entry && now < entry.freshUntilMs ? entry : undefined))
     const missing = keys.filter((_, i) => !found[i])
     if (missing.length === 0) return found
     const epoch = this.#epoch
@@ -175,6 +195,7 @@ export class TieredStore implements Store {
   }
 
   peekTagTimes(tags: readonly string[]): number[] | undefined {
+    if (!this.#current) return undefined
     const times: number[] = []
     for (const tag of tags) {
       const time = this.#tagTimes.get(tag)
@@ -185,10 +206,19 @@ export class TieredStore implements Store {
   }
 
   async tagTimes(tags: readonly string[]): Promise<number[]> {
-    const known = tags.map((tag) => this.#tagTimes.get(tag))
+    const current = this.#current
+    const held = tags.map((tag) => this.#tagTimes.get(tag))
+    const known = held.map((time) => (current ? time : undefined))
     const missing = tags.filter((_, i) => known[i] === undefined)
     if (missing.length === 0) return known as number[]
-    const fetched = await this.#l2.tagTimes(missing)
+    let fetched: number[]
+    try {
+      fetched = await this.#l2.tagTimes(missing)
+    } catch (error) {
+      // Out of reach: the times held (at most `verifyAfter` old when last read) are what we know.
+      if (held.every((time) => time !== undefined)) return held as number[]
+      throw error
+    }
     let j = 0
     return known.map((time, i) => {
       if (time !== undefined) return time
