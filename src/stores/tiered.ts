@@ -119,7 +119,18 @@ export class TieredStore implements Store {
       throw error
     }
     if (entry && epoch === this.#epoch) this.#keep(key, entry)
-    return entry
+    return entry ?? this.#heldThroughLoss(local)
+  }
+
+  /**
+   * A fresh copy the store no longer has, read while the channel is down: the store lost its data
+   * (restarted empty) or a delete's message was lost. The copy is served; the generation check,
+   * at most `verifyAfter` away, drops it if a write was missed. Refilling from the origin every
+   * key an emptied store lost would cost more than it saves.
+   */
+  #heldThroughLoss(local: Entry | undefined): Entry | undefined {
+    if (!local || this.#channel.live || Date.now() >= local.freshUntilMs) return undefined
+    return local
   }
 
   peek(key: string): Entry | undefined {
@@ -146,7 +157,7 @@ export class TieredStore implements Store {
       if (entry) return entry
       const remote = fetched[j++]
       if (remote && epoch === this.#epoch) this.#keep(keys[i] as string, remote)
-      return remote
+      return remote ?? this.#heldThroughLoss(held[i])
     })
   }
 
