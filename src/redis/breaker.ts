@@ -46,6 +46,14 @@ export class Breaker {
   }
 
   /**
+   * The connection to the store was (re)established: an open breaker lets its probe through now
+   * instead of after the rest of its cooldown (which doubles during a long outage).
+   */
+  probeNow(): void {
+    if (this.#failures >= this.#threshold) this.#openUntil = 0
+  }
+
+  /**
    * A failure that cost the whole timeout: opens the breaker at once, whatever the count. Returns
    * true when this opened it.
    */

@@ -69,6 +69,7 @@ export class RedisStore implements Store {
   #connectedOnce = false
   readonly #breaker: Breaker | undefined
   readonly #logger: Logger
+  readonly #onReady = () => this.#breaker?.probeNow()
   /** When Redis last answered a command (performance.now()). */
   #answeredAt = 0
   /** One wait shared by every command sent before the first connect (one listener, not one each). */
@@ -92,6 +93,8 @@ export class RedisStore implements Store {
     this.#breaker = makeBreaker(options.breaker)
     // An owned client reconnects by itself; its errors are already surfaced per command.
     if (this.#owned) this.client.on('error', () => {})
+    // Back after an outage: probe at once rather than after a cooldown that doubled meanwhile.
+    this.client.on('ready', this.#onReady)
     this.#generationKey = generationKey(context.namespace ?? '')
     // Off Cluster, each write script moves the namespace's generation too (one more key); on a
     // Cluster that key lives in another slot, so the store moves it with a command of its own.
@@ -222,6 +225,7 @@ export class RedisStore implements Store {
   }
 
   async close(): Promise<void> {
+    this.client.off('ready', this.#onReady)
     await this.#bus.close()
     if (this.#owned) this.client.disconnect()
   }
