@@ -14,12 +14,13 @@
  * The peers (cache-manager 7, bentocache 1.6) are installed in bench/peers/ with their own
  * package.json: bentocache 1.6 wants ioredis 5 as a peer and corral depends on ioredis 6.
  */
+import { subscribe, unsubscribe } from 'node:diagnostics_channel'
 import { cpus } from 'node:os'
 import { Redis } from 'ioredis'
 import { LRUCache } from 'lru-cache'
 import { do_not_optimize, measure } from 'mitata'
 import { Registry } from 'prom-client'
-import { type Cache, createCache, redisStore } from '../src/index.ts'
+import { type Cache, CHANNEL_NAMES, createCache, redisStore } from '../src/index.ts'
 import { type RedisServer, startRedis } from '../test/support/redis-server.ts'
 import { BentoCache, bentostore, createCacheManager, memoryDriver } from './peers/index.ts'
 
@@ -49,6 +50,21 @@ interface Case {
   /** Calls per invocation of `fn` (64 for the fan-out cases): ops/s counts each call. */
   calls: number
   fn: () => unknown
+  /** Run before and after the case is measured, in every round (e.g. attach a subscriber). */
+  before?: () => void
+  after?: () => void
+}
+
+/** A subscriber that does nothing, on every corral channel: the cost of the events alone. */
+let subscribed = 0
+const noopSubscriber = () => {
+  subscribed++
+}
+const subscribeAll = () => {
+  for (const name of Object.values(CHANNEL_NAMES)) subscribe(name, noopSubscriber)
+}
+const unsubscribeAll = () => {
+  for (const name of Object.values(CHANNEL_NAMES)) unsubscribe(name, noopSubscriber)
 }
 
 function median(xs: readonly number[]): number {
@@ -172,6 +188,14 @@ async function main(): Promise<void> {
       },
       { id: 'wrapOff', label: 'corral memory `wrap`, metrics off', calls: 1, fn: () => corralOff.wrap(KEY, loader) },
       { id: 'wrapOn', label: 'corral memory `wrap`, metrics on', calls: 1, fn: () => corralOn.wrap(KEY, loader) },
+      {
+        id: 'wrapEvents',
+        label: 'corral memory `wrap`, a diagnostics_channel subscriber',
+        calls: 1,
+        fn: () => corralOff.wrap(KEY, loader),
+        before: subscribeAll,
+        after: unsubscribeAll,
+      },
       { id: 'get', label: 'corral memory `get`', calls: 1, fn: () => corralOff.get(KEY) },
       { id: 'cm', label: 'cache-manager 7 `wrap` (default memory)', calls: 1, fn: cacheManagerWrap },
       { id: 'bento', label: 'bentocache 1.6 L1 `getOrSet`', calls: 1, fn: bentoGetOrSet },
@@ -210,7 +234,9 @@ async function main(): Promise<void> {
     const perRound = new Map<string, number[]>(cases.map((c) => [c.id, []]))
     for (let round = 1; round <= ROUNDS; round++) {
       for (const c of cases) {
+        c.before?.()
         const stats = await measure(c.fn, { min_cpu_time: CASE_MS * 1e6 })
+        c.after?.()
         const ops = (c.calls * 1e9) / stats.avg
         perRound.get(c.id)?.push(ops)
         log(`round ${round}/${ROUNDS}  ${c.label.padEnd(58)} ${fmtOps(ops).padStart(8)} ops/s`)
@@ -221,6 +247,7 @@ async function main(): Promise<void> {
     if (loads !== primedLoads) throw new Error(`${loads - primedLoads} loader calls during the measured (hit) runs`)
     const hits = await registry.getSingleMetricAsString('corral_requests_total')
     if (!/result="hit"/.test(hits)) throw new Error(`metrics on, but no hit counted:\n${hits}`)
+    if (subscribed === 0) throw new Error('a subscriber was attached, but no event reached it')
 
     const rounds = (id: string): number[] => {
       const found = perRound.get(id)
@@ -238,6 +265,7 @@ async function main(): Promise<void> {
       lruAsync: `${ratio('lruAsync', 'lru')} of lru-cache sync`,
       wrapOff: `${ratio('wrapOff', 'lru')} of lru-cache sync; ${ratio('wrapOff', 'lruAsync')} of lru-cache async`,
       wrapOn: `**on/off = ${ratio('wrapOn', 'wrapOff')}**; ${ratio('wrapOn', 'lru')} of lru-cache sync`,
+      wrapEvents: `**subscriber/none = ${ratio('wrapEvents', 'wrapOff')}**`,
       get: `${ratio('get', 'lru')} of lru-cache sync; ${ratio('get', 'wrapOff')} of corral wrap`,
       cm: `corral wrap = ${ratio('wrapOff', 'cm')} of this`,
       bento: `corral wrap = ${ratio('wrapOff', 'bento')} of this`,

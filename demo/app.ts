@@ -8,14 +8,16 @@ import { cachedQuery } from '../src/integrations/mysql.ts'
 import { fakeDb } from './fake-db.ts'
 import { mysqlDb } from './mysql-db.ts'
 import type { Origin } from './origin.ts'
-import { type Area, type Person, SQL } from './sql.ts'
+import { type Area, PERSONS, type Person, SQL } from './sql.ts'
+import { type HerdRun, type Mode, runHerd } from './stampede.ts'
 import { Stats } from './stats.ts'
 
 /**
- * How reads are served: through corral; 'aside' = the seeds' get, query on a miss, set (no
- * coalescing: what a cold start does to it is the point of `npm run demo:herd`); 'off' = no cache.
+ * How GET /persons/:id is served: through corral; 'aside' = the seeds' get, query on a miss, set
+ * (no coalescing: what a cold start does to it is the point of the herd button); 'off' = no cache.
+ * The herd (POST /herd) takes its mode per run.
  */
-export type Mode = 'corral' | 'aside' | 'off'
+export type { Mode } from './stampede.ts'
 
 export interface DemoConfig {
   /** How long a value is fresh (CACHE_TTL); default 60s. */
@@ -25,11 +27,13 @@ export interface DemoConfig {
   mode?: Mode
   redisUrl?: string
   mysqlUrl?: string
-  /** Latency of the fake database. */
+  /** Latency of every statement: the fake database's (default 50), or added to MySQL's with DO SLEEP (default 0). */
   queryMs?: number
   /** Prefix of every cache key: a fresh one starts cold on a shared Redis. */
   namespace?: string
   statsIntervalMs?: number
+  /** With Redis: an in-process L1 tier of this many entries (L1_ENTRIES), bounded to 1 MB too. */
+  l1Entries?: number
 }
 
 export interface Demo {
@@ -47,7 +51,10 @@ const PAGE = readFileSync(new URL('./page.html', import.meta.url), 'utf8')
 /** Builds the origin, the cache and the HTTP server from a config; `npm start` and the herd both use it. */
 export async function startDemo(config: DemoConfig): Promise<Demo> {
   const mode = config.mode ?? 'corral'
-  const origin = config.mysqlUrl ? await mysqlDb(config.mysqlUrl) : fakeDb({ queryMs: config.queryMs ?? 50 })
+  // MySQL is slowed only when asked (QUERY_MS): the load tests bring their own slow view.
+  const origin = config.mysqlUrl
+    ? await mysqlDb(config.mysqlUrl, { queryMs: config.queryMs ?? 0 })
+    : fakeDb({ queryMs: config.queryMs ?? 50 })
   const registry = new Registry()
   // seed 001's env-var swap: the same code, another store.
   const cache = createCache({
@@ -55,19 +62,21 @@ export async function startDemo(config: DemoConfig): Promise<Demo> {
     namespace: config.namespace ?? 'demo',
     store: config.redisUrl ? redisStore({ url: config.redisUrl }) : memoryStore(),
     lock: Boolean(config.redisUrl),
+    ...(config.redisUrl && config.l1Entries ? { l1: { maxEntries: config.l1Entries, maxBytes: 1_000_000 } } : {}),
     ttl: config.ttl ?? '60s',
     // Stale-if-error: when the database is down, persons already read keep being served for 10 min.
     grace: '10m',
     timeout: { hard: '3s' },
     metrics: { registry },
   })
-  const store = config.redisUrl ? `Redis at ${new URL(config.redisUrl).host} (lock: true)` : 'memory store'
+  const l1 = config.redisUrl && config.l1Entries ? `, L1 of ${config.l1Entries} entries` : ''
+  const store = config.redisUrl ? `Redis at ${new URL(config.redisUrl).host} (lock: true${l1})` : 'memory store'
   const stats = new Stats(registry, () => origin.queries, config.statsIntervalMs)
   const sql = cachedQuery(cache, origin.pool)
   const areasCache = httpCache(cache, { ttl: '30s', tags: () => ['table:areas'] })
 
   /** GET /persons/:id: seed 000 and 004, rows of a table read through the cache. */
-  async function person(id: number): Promise<Person | undefined> {
+  async function person(id: number, mode: Mode): Promise<Person | undefined> {
     if (mode === 'corral') return (await sql.query<Person[]>(SQL.personById, [id]))[0]
     if (mode === 'off') return ((await origin.pool.query(SQL.personById, [id]))[0] as Person[])[0]
     const key = sql.key(SQL.personById, [id])
@@ -87,7 +96,7 @@ export async function startDemo(config: DemoConfig): Promise<Demo> {
       return reply(res, 200, await registry.metrics(), registry.contentType)
     stats.requests += 1
     if (req.method === 'GET' && personPath) {
-      const found = await person(Number(personPath[1]))
+      const found = await person(Number(personPath[1]), mode)
       return found ? json(res, 200, found) : json(res, 404, { error: 'no such person' })
     }
     if (req.method === 'POST' && personPath) return rename(req, res, Number(personPath[1]))
@@ -100,6 +109,7 @@ export async function startDemo(config: DemoConfig): Promise<Demo> {
       if (mode === 'off') return handler()
       return areasCache(req, res, () => void handler().catch((e) => fail(res, e)))
     }
+    if (req.method === 'POST' && pathname === '/herd') return herd(req, res)
     if (req.method === 'POST' && pathname === '/invalidate') {
       await cache.invalidateTags(['table:persons', 'table:areas'])
       return json(res, 200, { invalidated: ['table:persons', 'table:areas'] })
@@ -117,6 +127,46 @@ export async function startDemo(config: DemoConfig): Promise<Demo> {
     json(res, 200, { employ_id: id, name: body.name })
   }
 
+  /** The last runs of the herd, newest last, kept for the page. */
+  const runs: HerdRun[] = []
+  let herding = false
+
+  /**
+   * POST /herd {"mode", "requests"?, "ids"?}: a cold start fired inside the server in the mode
+   * asked for, one run at a time; answers the run's numbers.
+   */
+  async function herd(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const body = (await readJson(req)) as { mode?: unknown; requests?: unknown; ids?: unknown } | undefined
+    const runMode = body?.mode ?? mode
+    const requests = body?.requests ?? 300
+    const ids = body?.ids ?? 20
+    if (runMode !== 'off' && runMode !== 'aside' && runMode !== 'corral')
+      return json(res, 400, { error: 'mode must be off, aside or corral' })
+    if (!Number.isInteger(requests) || (requests as number) < 1 || (requests as number) > 5_000)
+      return json(res, 400, { error: 'requests must be a whole number from 1 to 5000' })
+    if (!Number.isInteger(ids) || (ids as number) < 1 || (ids as number) > PERSONS.length)
+      return json(res, 400, { error: `ids must be a whole number from 1 to ${PERSONS.length}` })
+    if (herding) return json(res, 409, { error: 'a herd is running; try again when it is done' })
+    herding = true
+    try {
+      stats.requests += requests as number
+      const run = await runHerd({
+        mode: runMode,
+        requests: requests as number,
+        ids: ids as number,
+        read: person,
+        origin,
+        coalesced: async () => (await stats.totals()).coalesced,
+        makeCold: () => cache.invalidateTags(['table:persons']),
+      })
+      runs.push(run)
+      if (runs.length > 20) runs.shift()
+      json(res, 200, run)
+    } finally {
+      herding = false
+    }
+  }
+
   async function statsBody() {
     return {
       mode,
@@ -125,6 +175,7 @@ export async function startDemo(config: DemoConfig): Promise<Demo> {
       intervalMs: stats.intervalMs,
       totals: await stats.totals(),
       samples: stats.samples,
+      runs,
     }
   }
 

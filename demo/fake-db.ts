@@ -52,6 +52,7 @@ export function fakeDb(options: FakeDbOptions = {}): Origin {
     get queries() {
       return counted.count()
     },
+    takePeak: counted.takePeak,
     close: async () => {},
   }
 }

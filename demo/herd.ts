@@ -1,87 +1,62 @@
-import { get } from 'node:http'
-import { type Mode, startDemo } from './app.ts'
+import { startDemo } from './app.ts'
+import { type HerdRun, MODE_LABELS, type Mode } from './stampede.ts'
 
 /**
- * `npm run demo:herd`: a cold start, measured. The demo is started in this process once per mode
- * (fresh cache, fresh count of queries), hit by a burst of concurrent requests over a few person
- * ids, and the origin queries and latencies are printed side by side.
+ * `npm run demo:herd`: a cold start, measured, in each mode on one demo server and one origin:
+ * the same POST /herd the page's button sends (the herd is fired inside the server), printed side
+ * by side.
  */
 const REQUESTS = Number(process.env.HERD_REQUESTS ?? 500)
 const IDS = Number(process.env.HERD_IDS ?? 20)
-const MODES: { mode: Mode; label: string }[] = [
-  { mode: 'off', label: 'no cache' },
-  { mode: 'aside', label: 'cache-aside (get/query/set)' },
-  { mode: 'corral', label: 'corral' },
-]
+const MODES: Mode[] = ['off', 'aside', 'corral']
 
-/** One GET on a connection of its own (agent: false): a burst of clients, not one client's queue. */
-function status(url: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    get(url, { agent: false }, (res) => {
-      res.resume()
-      res.once('end', () => resolve(res.statusCode ?? 0))
-    }).once('error', reject)
-  })
-}
-
-interface Row {
-  label: string
-  queries: number
-  p50: number
-  p99: number
-  wall: number
-  errors: number
-}
-
-async function run(mode: Mode, label: string): Promise<Row> {
-  const demo = await startDemo({
-    port: 0,
-    mode,
-    redisUrl: process.env.REDIS_URL || undefined,
-    mysqlUrl: process.env.MYSQL_URL || undefined,
-    namespace: `herd:${process.pid}:${Date.now()}:${mode}`,
-  })
-  try {
-    const latencies: number[] = []
-    let errors = 0
-    const started = performance.now()
-    await Promise.all(
-      Array.from({ length: REQUESTS }, async (_, i) => {
-        const t = performance.now()
-        if ((await status(`${demo.url}/persons/${(i % IDS) + 1}`)) !== 200) errors += 1
-        latencies.push(performance.now() - t)
-      }),
-    )
-    const wall = performance.now() - started
-    latencies.sort((a, b) => a - b)
-    const at = (q: number) => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? 0
-    return { label, queries: demo.origin.queries, p50: at(0.5), p99: at(0.99), wall, errors }
-  } finally {
-    await demo.close()
+const demo = await startDemo({
+  port: 0,
+  redisUrl: process.env.REDIS_URL || undefined,
+  mysqlUrl: process.env.MYSQL_URL || undefined,
+  queryMs: process.env.QUERY_MS ? Number(process.env.QUERY_MS) : undefined,
+  namespace: `herd:${process.pid}:${Date.now()}`,
+})
+const rows: HerdRun[] = []
+try {
+  console.log(`cold start: ${REQUESTS} concurrent reads of GET /persons/:id over ${IDS} ids, fired inside the server`)
+  console.log(`origin: ${demo.origin.description}; store: ${demo.store}\n`)
+  for (const mode of MODES) {
+    const res = await fetch(`${demo.url}/herd`, {
+      method: 'POST',
+      body: JSON.stringify({ mode, requests: REQUESTS, ids: IDS }),
+    })
+    const body = (await res.json()) as HerdRun & { error?: string }
+    if (!res.ok) throw new Error(`POST /herd ${mode}: ${body.error}`)
+    rows.push(body)
   }
+} finally {
+  await demo.close()
 }
-
-const first = await startDemo({ port: 0, mode: 'off', mysqlUrl: process.env.MYSQL_URL || undefined })
-const origin = first.origin.description
-await first.close()
-console.log(`cold start: ${REQUESTS} concurrent GET /persons/:id over ${IDS} ids`)
-console.log(`origin: ${origin}; store: ${process.env.REDIS_URL ? 'Redis (lock: true)' : 'memory'}\n`)
-
-const rows: Row[] = []
-for (const { mode, label } of MODES) rows.push(await run(mode, label))
 
 const ms = (n: number) => `${Math.round(n)} ms`
 const table = [
-  ['', 'origin queries', 'p50', 'p99', 'all done', 'errors'],
-  ...rows.map((r) => [r.label, String(r.queries), ms(r.p50), ms(r.p99), ms(r.wall), String(r.errors)]),
+  ['', 'origin queries', 'coalesced', 'peak at origin', 'p50', 'p99', 'all done', 'errors'],
+  ...rows.map((r) => [
+    MODE_LABELS[r.mode],
+    String(r.queries),
+    String(r.coalesced),
+    String(r.peakConcurrentQueries),
+    ms(r.p50Ms),
+    ms(r.p99Ms),
+    ms(r.ms),
+    String(r.errors),
+  ]),
 ]
-const widths = table[0]!.map((_, c) => Math.max(...table.map((row) => row[c]!.length)))
+const widths = (table[0] as string[]).map((_, c) => Math.max(...table.map((row) => (row[c] as string).length)))
 for (const [i, row] of table.entries()) {
-  console.log(row.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join('   '))
+  console.log(
+    row.map((cell, c) => (c === 0 ? cell.padEnd(widths[c] as number) : cell.padStart(widths[c] as number))).join('   '),
+  )
   if (i === 0) console.log(widths.map((w) => '-'.repeat(w)).join('   '))
 }
-const corral = rows.at(-1)!
-const none = rows[0]!
+const corral = rows.at(-1) as HerdRun
+const none = rows[0] as HerdRun
 console.log(
   `\ncorral: ${corral.queries} queries for ${REQUESTS} requests (one per id), ` +
     `${(none.queries / Math.max(1, corral.queries)).toFixed(0)}x fewer than without a cache.`,

@@ -4,9 +4,12 @@ import { AREAS, PERSONS } from './sql.ts'
 
 /**
  * MySQL/MariaDB at `url` through mysql2. The tables are created and seeded if absent, so the
- * demo can point at an empty database.
+ * demo can point at an empty database. With `queryMs`, every statement first holds its
+ * connection in `DO SLEEP()` on the server for that long, so the real database is as slow as the
+ * fake one and a herd queues for its 10 connections as it would on a loaded server.
  */
-export async function mysqlDb(url: string): Promise<Origin> {
+export async function mysqlDb(url: string, options: { queryMs?: number } = {}): Promise<Origin> {
+  const queryMs = options.queryMs ?? 0
   const pool = createPool({ uri: url, connectionLimit: 10, charset: 'utf8mb4' })
   try {
     await pool.query(
@@ -23,14 +26,29 @@ export async function mysqlDb(url: string): Promise<Origin> {
     await pool.end()
     throw error
   }
-  const counted = countQueries(pool)
+  const slowed = {
+    async query(sql: string, values?: unknown): Promise<[unknown, unknown]> {
+      if (queryMs <= 0) return (await pool.query(sql, values as never)) as [unknown, unknown]
+      const connection = await pool.getConnection()
+      try {
+        await connection.query('DO SLEEP(?)', [queryMs / 1_000])
+        return (await connection.query(sql, values as never)) as [unknown, unknown]
+      } finally {
+        connection.release()
+      }
+    },
+  }
+  const counted = countQueries(slowed)
   const where = new URL(url)
+  // Said on the page: a fast database answers a herd before it queues, so the modes differ less.
+  const delay = queryMs > 0 ? `, +${queryMs} ms per statement (DO SLEEP)` : ', no added delay: QUERY_MS=50 slows it'
   return {
-    description: `MySQL at ${where.host}${where.pathname} (mysql2 pool of 10)`,
+    description: `MySQL at ${where.host}${where.pathname} (mysql2 pool of 10${delay})`,
     pool: counted.pool,
     get queries() {
       return counted.count()
     },
+    takePeak: counted.takePeak,
     close: () => pool.end(),
   }
 }

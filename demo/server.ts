@@ -21,6 +21,7 @@ const demo = await startDemo({
   queryMs: env.QUERY_MS ? Number(env.QUERY_MS) : undefined,
   ttl: env.CACHE_TTL || undefined,
   statsIntervalMs: env.STATS_INTERVAL_MS ? Number(env.STATS_INTERVAL_MS) : undefined,
+  l1Entries: env.L1_ENTRIES ? Number(env.L1_ENTRIES) : undefined,
 })
 
 console.log(`corral demo on ${demo.url}  (open it in a browser)`)

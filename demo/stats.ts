@@ -7,7 +7,7 @@ export interface Sample {
   rps: number
   /** Statements that reached the origin per second. */
   qps: number
-  /** Share of cache reads answered from the cache (hit, stale, negative hit) in that second; null when idle. */
+  /** Share of cache reads answered with a fresh value (hit, negative hit) in that second; null when idle. */
   hitRatio: number | null
   /** Callers per second that joined a load already running instead of starting their own. */
   coalesced: number
@@ -16,7 +16,9 @@ export interface Sample {
 interface Totals {
   requests: number
   queries: number
-  served: number
+  /** Reads answered with a fresh value: hits and negative hits. Stale serves are counted apart. */
+  hits: number
+  stale: number
   reads: number
   coalesced: number
 }
@@ -48,7 +50,8 @@ export class Stats {
     return {
       requests: this.requests,
       queries: this.queries(),
-      served: sum(results, (r) => r !== 'miss'),
+      hits: sum(results, (r) => r === 'hit' || r === 'negative_hit'),
+      stale: sum(results, (r) => r === 'stale'),
       reads: sum(results),
       coalesced: sum(coalesced),
     }
@@ -68,7 +71,7 @@ export class Stats {
       t: Date.now(),
       rps: perSecond(now.requests - last.requests),
       qps: perSecond(now.queries - last.queries),
-      hitRatio: reads > 0 ? (now.served - last.served) / reads : null,
+      hitRatio: reads > 0 ? (now.hits - last.hits) / reads : null,
       coalesced: perSecond(now.coalesced - last.coalesced),
     })
     if (this.samples.length > 60) this.samples.shift()

@@ -91,13 +91,22 @@ export class Cache {
     // An L1 tier is kept coherent by the channel, so it exists only on a store other processes share.
     const tier =
       options.l1 && coordinator.crossProcess
-        ? new TieredStore(base, options.l1, this.#channel, options.serializer, () => this.#metrics.l1Cleared())
+        ? new TieredStore(
+            base,
+            options.l1,
+            this.#channel,
+            options.serializer,
+            () => this.#metrics.l1Cleared(),
+            (reason) => this.#metrics.l1Evicted(reason),
+          )
         : undefined
     this.#store = tier ?? base
     this.#l1Entries = tier ? () => tier.size : () => 0
     // L1 copies are trusted only while subscribed, so subscribe now rather than at the first miss.
     if (tier) void this.#channel.subscribe()
     this.#engine = new Engine({
+      cache: options.name,
+      locked: Boolean(options.lock),
       lock,
       channel: this.#channel,
       invalidateAsStale: options.invalidateAsStale,
@@ -107,6 +116,13 @@ export class Cache {
       serializer: options.serializer,
       originConcurrency: options.originConcurrency,
       tagPrefix: (tag) => namespaced(options.namespace, tag),
+    })
+    const breaker = base.breaker
+    breaker?.onTransition((to) => this.#metrics.breakerTransition(to))
+    this.#metrics.watch({
+      originQueue: () => this.#engine.origin.queued,
+      ...(tier ? { l1: { entries: () => tier.size, bytes: () => tier.bytes } } : {}),
+      ...(breaker ? { breaker: { store: base.kind, state: () => breaker.state } } : {}),
     })
   }
 

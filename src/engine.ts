@@ -4,6 +4,7 @@ import { gens, type InvalidationChannel, type KeyLock, type LockLease, type Lock
 import { type Duration, toMs } from './duration.ts'
 import { classify, type Entry } from './entry.ts'
 import { OriginTimeoutError, RemoteLoaderError } from './errors.ts'
+import { channels, type LockEvent } from './events.ts'
 import { Flight } from './flight.ts'
 import { assertTags } from './keys.ts'
 import type { Logger } from './logger.ts'
@@ -80,6 +81,14 @@ interface Loaded {
   remote?: true
 }
 
+const LOCK_OUTCOME = {
+  lead: 'acquired',
+  skip: 'skipped',
+  ready: 'loaded_elsewhere',
+  failed: 'failed_elsewhere',
+  timeout: 'timeout',
+} as const
+
 /**
  * The read path: classify what the store holds, serve what can be served at once, and funnel
  * every load for a key through one flight, the origin guard and a fenced write.
@@ -99,8 +108,14 @@ export class Engine {
   readonly #recentErrors = new LRUCache<string, { error: unknown; until: number }>({ max: 10_000 })
   /** Background refreshes start only while the origin queue is shorter than this. */
   readonly #backlog: number
+  /** The cache's name, for events. */
+  readonly #cache: string
+  /** Whether `lock` coordinates processes (lock events are published only then). */
+  readonly #locked: boolean
 
   constructor(deps: {
+    cache: string
+    locked: boolean
     store: Store
     metrics: CacheMetrics
     logger: Logger
@@ -113,6 +128,8 @@ export class Engine {
     channel: InvalidationChannel
     invalidateAsStale: boolean
   }) {
+    this.#cache = deps.cache
+    this.#locked = deps.locked
     this.#invalidateAsStale = deps.invalidateAsStale
     this.#lock = deps.lock
     this.#channel = deps.channel
@@ -121,7 +138,7 @@ export class Engine {
     this.#logger = deps.logger
     this.#serializer = deps.serializer
     this.#tagPrefix = deps.tagPrefix
-    this.origin = new OriginGuard(deps.originConcurrency, deps.metrics)
+    this.origin = new OriginGuard(deps.originConcurrency, deps.metrics, deps.cache)
     this.#backlog = Number.isFinite(deps.originConcurrency) ? deps.originConcurrency * 4 : 10_000
   }
 
@@ -132,7 +149,7 @@ export class Engine {
     if (local && (local.tags.length === 0 || this.#validLocally(local))) {
       const state = classify(local, Date.now(), req.policy.beta)
       if (state === 'fresh' || state === 'early') {
-        const value = this.#serveFresh(req, local, state)
+        const value = this.#serveFresh(req, local, state, -1)
         if (req.onResult) this.#report(req, servedAs(local))
         return Promise.resolve(value)
       }
@@ -141,6 +158,7 @@ export class Engine {
   }
 
   async #wrapThroughStore<T>(req: ReadRequest<T>): Promise<T> {
+    const started = performance.now()
     // 'miss' unless found otherwise: a store or loader failure before anything is known is a miss.
     let result: WrapResult = 'miss'
     try {
@@ -149,7 +167,7 @@ export class Engine {
         const state = classify(entry, Date.now(), req.policy.beta)
         if (state === 'fresh' || state === 'early') {
           result = servedAs(entry)
-          return this.#serveFresh(req, entry, state)
+          return this.#serveFresh(req, entry, state, started)
         }
         if (state === 'stale') {
           const served = await this.#serveStale(req, entry)
@@ -166,6 +184,8 @@ export class Engine {
         if (loaded.stale) {
           this.#metrics.staleServed(loaded.stale)
           result = 'stale'
+          if (channels.stale.hasSubscribers)
+            channels.stale.publish({ cache: this.#cache, key: req.key, reason: loaded.stale })
         } else if (loaded.remote) result = 'coalesced'
         return loaded.value as T
       } catch (error) {
@@ -173,6 +193,8 @@ export class Engine {
         throw error
       }
     } finally {
+      // Before the caller's promise settles, rejections included.
+      this.#metrics.wrapDone(result, (performance.now() - started) / 1_000)
       if (req.onResult) this.#report(req, result)
     }
   }
@@ -192,10 +214,25 @@ export class Engine {
     return times?.every((time) => time < entry.createdAtUs) ?? false
   }
 
-  #serveFresh<T>(req: ReadRequest<T>, entry: Entry, state: 'fresh' | 'early'): T {
-    this.#countServed(entry)
+  /** Serves a fresh entry; `started` is -1 for an answer from memory that awaited nothing. */
+  #serveFresh<T>(req: ReadRequest<T>, entry: Entry, state: 'fresh' | 'early', started: number): T {
+    const result = servedAs(entry) as 'hit' | 'negative_hit' | 'stale'
+    if (started < 0) this.#metrics.answeredAtOnce(result)
+    else this.#metrics.request(result)
+    if (result === 'stale') this.#metrics.staleServed('origin_error')
+    if (result === 'stale' ? channels.stale.hasSubscribers : channels.hit.hasSubscribers)
+      this.#publishServed(req, result, started)
     if (state === 'early') this.#refreshInBackground(req, entry, 'early')
     return entry.value as T
+  }
+
+  #publishServed<T>(req: ReadRequest<T>, result: 'hit' | 'negative_hit' | 'stale', started: number): void {
+    if (result === 'stale') channels.stale.publish({ cache: this.#cache, key: req.key, reason: 'origin_error' })
+    else channels.hit.publish({ cache: this.#cache, key: req.key, result, from: started < 0 ? 'memory' : 'store' })
+  }
+
+  #publishRefresh(key: string, reason: RefreshReason): void {
+    if (channels.refresh.hasSubscribers) channels.refresh.publish({ cache: this.#cache, key, reason })
   }
 
   /** The fresh value of a key, for `get`: never loads and never serves a stale value; counted as a request. */
@@ -217,6 +254,7 @@ export class Engine {
   /** Loads now whatever the store holds, joining a load already in flight (Caffeine's refresh). */
   async refresh<T>(req: ReadRequest<T>): Promise<T> {
     this.#metrics.refresh('manual')
+    this.#publishRefresh(req.key, 'manual')
     let result: WrapResult = 'miss'
     try {
       const seen = await this.readValid(req.storeKey)
@@ -270,13 +308,17 @@ export class Engine {
         if (state === 'stale') {
           this.#metrics.request('stale')
           this.#metrics.staleServed('revalidate')
-        } else this.#countServed(entry)
+        } else {
+          const result = servedAs(entry) as 'hit' | 'negative_hit' | 'stale'
+          this.#metrics.request(result)
+          if (result === 'stale') this.#metrics.staleServed('origin_error')
+        }
         if (state !== 'fresh' && !this.flights.has(storeKey)) refreshing.push({ key, storeKey, seen: entry })
         return
       }
       this.#metrics.request('miss')
       if (this.flights.has(storeKey)) {
-        this.#metrics.coalesced('local')
+        // Joins the running load (counted as coalesced by #join).
         waiting.push(
           this.#join({ key, storeKey, loader: () => undefined, policy, tags }, undefined).promise.then(
             (l) => void values.set(key, l.value),
@@ -291,8 +333,11 @@ export class Engine {
       }
     }
     if (refreshing.length > 0 && this.origin.queued < this.#backlog) {
-      for (const item of refreshing)
-        this.#metrics.refresh(classify(item.seen as Entry, now, 0) === 'stale' ? 'stale' : 'early')
+      for (const item of refreshing) {
+        const reason = classify(item.seen as Entry, now, 0) === 'stale' ? 'stale' : 'early'
+        this.#metrics.refresh(reason)
+        this.#publishRefresh(item.key, reason)
+      }
       for (const load of this.#loadBatch(refreshing, loadMany, policy, tags)) load.catch(() => {})
     }
     await Promise.all(waiting)
@@ -316,11 +361,12 @@ export class Engine {
         ),
       )
       const createdAtUs = begun.find((b) => b?.nowUs !== undefined)?.nowUs ?? nowMicros()
-      const { value, ms } = await this.origin.call(`batch of ${items.length}`, policy.hardMs, (signal) =>
-        loadMany(
-          items.map((item) => item.key),
-          { signal },
-        ),
+      const keys = items.map((item) => item.key)
+      const { value, ms } = await this.origin.call(
+        `batch of ${items.length}`,
+        policy.hardMs,
+        (signal) => loadMany(keys, { signal }),
+        keys,
       )
       const loaded = batchResults(value)
       // Callers get each value as later hits will read it (the serializer's round trip).
@@ -406,17 +452,13 @@ export class Engine {
     return entries.map((e) => !!e && e.tags.some((tag) => (at.get(tag) ?? 0) >= e.createdAtUs))
   }
 
-  #countServed(entry: Entry): void {
-    if (entry.failSafe) {
-      this.#metrics.request('stale')
-      this.#metrics.staleServed('origin_error')
-    } else this.#metrics.request(entry.negative ? 'negative_hit' : 'hit')
-  }
-
   /** Stale within grace: revalidate in the flight, and wait for it at most the soft timeout. */
   async #serveStale<T>(req: ReadRequest<T>, entry: Entry): Promise<{ value: T; result: WrapResult }> {
     if (this.flights.has(req.storeKey)) this.#metrics.coalesced('local')
-    else this.#metrics.refresh('stale')
+    else {
+      this.#metrics.refresh('stale')
+      this.#publishRefresh(req.key, 'stale')
+    }
     const { promise, shared } = this.flights.do(req.storeKey, () => this.#load(req, entry, 'try'))
     const soft = req.policy.softMs
     let reason: StaleReason = 'revalidate'
@@ -436,6 +478,7 @@ export class Engine {
     }
     this.#metrics.request('stale')
     this.#metrics.staleServed(reason)
+    if (channels.stale.hasSubscribers) channels.stale.publish({ cache: this.#cache, key: req.key, reason })
     return { value: entry.value as T, result: 'stale' }
   }
 
@@ -443,6 +486,8 @@ export class Engine {
   #join<T>(req: ReadRequest<T>, seen: Entry | undefined): { promise: Promise<Loaded>; shared: boolean } {
     const joined = this.flights.do(req.storeKey, () => this.#load(req, seen, 'wait'))
     if (joined.shared) this.#metrics.coalesced('local')
+    if (channels.miss.hasSubscribers)
+      channels.miss.publish({ cache: this.#cache, key: req.key, coalesced: joined.shared })
     return joined
   }
 
@@ -450,6 +495,7 @@ export class Engine {
   #refreshInBackground<T>(req: ReadRequest<T>, seen: Entry, reason: RefreshReason): void {
     if (this.flights.has(req.storeKey) || this.origin.queued >= this.#backlog) return
     this.#metrics.refresh(reason)
+    this.#publishRefresh(req.key, reason)
     this.flights.do(req.storeKey, () => this.#load(req, seen, 'try')).promise.catch(() => {})
   }
 
@@ -472,9 +518,19 @@ export class Engine {
   }
 
   async #coordinateAndLoad<T>(req: ReadRequest<T>, seen: Entry | undefined, mode: LockMode): Promise<Loaded> {
-    const deadlineMs = Date.now() + this.#lock.waitMs
+    const askedMs = Date.now()
+    const deadlineMs = askedMs + this.#lock.waitMs
     for (;;) {
       const next = await this.#lock.coordinate(req.storeKey, seen ? mode : 'wait', deadlineMs)
+      if (this.#locked && channels.lock.hasSubscribers) {
+        const event: LockEvent = {
+          cache: this.#cache,
+          key: req.key,
+          outcome: LOCK_OUTCOME[next.kind],
+          waitedMs: Date.now() - askedMs,
+        }
+        channels.lock.publish(event)
+      }
       switch (next.kind) {
         case 'lead':
           return this.#loadHere(req, seen, next.lease)
@@ -603,6 +659,7 @@ export class Engine {
 
   #storeFailed(op: StoreOp, error: unknown): void {
     this.#metrics.storeError(op)
+    if (channels.error.hasSubscribers) channels.error.publish({ cache: this.#cache, source: 'store', op, error })
     this.#logger.warn(`store ${op} failed; answering without the cache`, { error: String(error) })
   }
 }

@@ -31,6 +31,16 @@ export {
   UnsafeQueryError,
   type UnsafeQueryReason,
 } from './errors.ts'
+export {
+  CHANNEL_NAMES,
+  type ErrorEvent,
+  type HitEvent,
+  type LoadEvent,
+  type LockEvent,
+  type MissEvent,
+  type RefreshEvent,
+  type StaleEvent,
+} from './events.ts'
 export type { Logger } from './logger.ts'
 export type { LruBounds } from './lru.ts'
 export type { CacheOptions, L1Options, LockOptions, MetricsRegistry, PolicyOptions } from './options.ts'

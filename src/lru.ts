@@ -24,12 +24,16 @@ export function checkLruBounds(option: string, bounds: { maxEntries?: unknown; m
 
 /**
  * An lru-cache of at most `maxEntries` values, and of `maxBytes` in all when given (then every
- * `set` must carry a size: use `lruSetOptions`).
+ * `set` must carry a size: use `lruSetOptions`). `dispose` hears every removal and its reason.
  */
-export function boundedLru<V extends {}>(bounds: LruBounds): LRUCache<string, V> {
+export function boundedLru<V extends {}>(
+  bounds: LruBounds,
+  hooks: { dispose?: LRUCache.Disposer<string, V> } = {},
+): LRUCache<string, V> {
   return new LRUCache<string, V>({
     max: bounds.maxEntries,
     ...(bounds.maxBytes ? { maxSize: bounds.maxBytes, maxEntrySize: bounds.maxBytes } : {}),
+    ...(hooks.dispose ? { dispose: hooks.dispose } : {}),
   })
 }
 

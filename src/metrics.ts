@@ -1,5 +1,8 @@
 import { createRequire } from 'node:module'
+// The `result` label of corral_wrap_duration_seconds is the engine's own classification (onResult's).
+import type { WrapResult } from './engine.ts'
 import type { MetricsRegistry } from './options.ts'
+import { WrapHistogram } from './wrap-histogram.ts'
 
 /** The label values of each metric: the types below and the series created at 0 both come from here. */
 export const REQUEST_RESULTS = ['hit', 'stale', 'miss', 'negative_hit'] as const
@@ -10,6 +13,8 @@ export const STALE_REASONS = ['revalidate', 'origin_error', 'timeout', 'store_er
 export const LOCK_OUTCOMES = ['acquired', 'contended', 'timeout', 'error'] as const
 export const INVALIDATION_KINDS = ['key', 'tag'] as const
 export const L1_CLEARED_REASONS = ['bus_lost'] as const
+export const BREAKER_TRANSITIONS = ['open', 'half_open', 'closed'] as const
+export const L1_EVICTION_REASONS = ['size', 'invalidation', 'cleared'] as const
 /** The store operations whose failures are counted (`corral_store_errors_total{op}`). */
 export const STORE_OPS = [
   'get',
@@ -30,6 +35,9 @@ export type StaleReason = (typeof STALE_REASONS)[number]
 export type LockOutcome = (typeof LOCK_OUTCOMES)[number]
 export type InvalidationKind = (typeof INVALIDATION_KINDS)[number]
 export type StoreOp = (typeof STORE_OPS)[number]
+export type BreakerState = 'closed' | 'half-open' | 'open'
+export type BreakerTransition = (typeof BREAKER_TRANSITIONS)[number]
+export type L1EvictionReason = (typeof L1_EVICTION_REASONS)[number]
 
 /** What the engine reports; the only way metrics see the engine. Labels are fixed words, never keys. */
 export interface CacheMetrics {
@@ -46,8 +54,24 @@ export interface CacheMetrics {
   invalidation(kind: InvalidationKind, count?: number): void
   /** The L1 tier was cleared because the bus dropped and invalidations may have been missed. */
   l1Cleared(): void
-  /** The cache closed: hand over what is still counted and let go of the registry. */
+  /** A wrap answered without awaiting anything (a memory hit): one request and one zero-second wrap. */
+  answeredAtOnce(result: 'hit' | 'negative_hit' | 'stale'): void
+  /** A wrap that awaited something, as it settles (rejections included). */
+  wrapDone(result: WrapResult, seconds: number): void
+  breakerTransition(to: BreakerTransition): void
+  /** L1 entries removed before their time: pushed out by the bounds, invalidated, or cleared. */
+  l1Evicted(reason: L1EvictionReason, count?: number): void
+  /** Exposes the cache's state as gauges, read when the registry is scraped (never on the read path). */
+  watch(state: CacheState): void
+  /** The cache closed: hand over what is still counted, drop its gauges and let go of the registry. */
   close(): void
+}
+
+/** What gauges read at scrape time. */
+export interface CacheState {
+  originQueue(): number
+  l1?: { entries(): number; bytes(): number }
+  breaker?: { store: string; state(): BreakerState }
 }
 
 /** Records nothing: the cost of metrics when they are off is one empty call. */
@@ -63,8 +87,15 @@ export const noMetrics: CacheMetrics = {
   storeError() {},
   invalidation() {},
   l1Cleared() {},
+  answeredAtOnce() {},
+  wrapDone() {},
+  breakerTransition() {},
+  l1Evicted() {},
+  watch() {},
   close() {},
 }
+
+const BREAKER_VALUE: Record<BreakerState, number> = { closed: 0, 'half-open': 1, open: 2 }
 
 /** 0.5 ms to ~4 s, doubling: resolves sub-millisecond loads and multi-second ones alike. */
 export const ORIGIN_BUCKETS = [
@@ -76,7 +107,8 @@ interface PromCounter {
   labels(...values: string[]): { inc(n?: number): void }
 }
 interface PromGauge {
-  labels(...values: string[]): { inc(n?: number): void; dec(n?: number): void }
+  labels(...values: string[]): { inc(n?: number): void; dec(n?: number): void; set(v: number): void }
+  reset(): void
 }
 interface PromHistogram {
   labels(...values: string[]): { observe(v: number): void }
@@ -152,6 +184,45 @@ export function promMetrics(registry: MetricsRegistry, cache: string): CacheMetr
     'op',
   )
   const invalidations = counter('corral_invalidations_total', 'Invalidations, by kind.', 'kind')
+  const wrapHistogram = getOrCreate(registry, 'corral_wrap_duration_seconds', () => {
+    const created = new WrapHistogram()
+    registry.registerMetric(created)
+    return created
+  }) as WrapHistogram
+  const wrapSeries = wrapHistogram.series(cache)
+  /** Gauges read from the cache when scraped; a closed cache's series go with it. */
+  const gauge = (name: string, help: string, read: (set: (value: number, store?: string) => void) => void) => {
+    const metric = getOrCreate(registry, name, () => {
+      const readers: Readers = new Map()
+      const created = new prom.Gauge({
+        name,
+        help,
+        labelNames: name === 'corral_breaker_state' ? ['cache', 'store'] : ['cache'],
+        registers: [registry],
+        collect(this: PromGauge) {
+          this.reset()
+          // Caches of one name in one process (two instances) add up, as their counters do; of two
+          // breakers, the worse state shows.
+          const sums = new Map<string, { labels: string[]; value: number }>()
+          for (const { cache: c, read: r } of readers.values())
+            r((v, store) => {
+              const labels = store ? [c, store] : [c]
+              const key = labels.join('\u0000')
+              const found = sums.get(key)
+              if (found) found.value = name === 'corral_breaker_state' ? Math.max(found.value, v) : found.value + v
+              else sums.set(key, { labels, value: v })
+            })
+          for (const { labels, value } of sums.values()) this.labels(...labels).set(value)
+        },
+      })
+      gaugeReaders.set(created, readers)
+      return created
+    }) as PromGauge
+    const token = {}
+    gaugeReaders.get(metric)?.set(token, { cache, read })
+    return { metric, token }
+  }
+  const gauges: { metric: PromGauge; token: object }[] = []
 
   /**
    * Counter children that count in a plain number and hand the sum to prom-client when the
@@ -159,7 +230,7 @@ export function promMetrics(registry: MetricsRegistry, cache: string): CacheMetr
    * more than the whole memory-hit path.
    */
   const unbinds: (() => void)[] = []
-  const bind = <K extends string>(metric: PromCounter, values: readonly K[]) => {
+  const bind = <K extends string>(metric: PromCounter, values: readonly K[], before?: () => void) => {
     const children = {} as Record<K, { inc(n?: number): void }>
     const pending = {} as Record<K, number>
     const flushers: (() => void)[] = []
@@ -176,12 +247,31 @@ export function promMetrics(registry: MetricsRegistry, cache: string): CacheMetr
       })
     }
     const flushCounts = () => {
+      before?.()
       for (const flush of flushers) flush()
     }
     unbinds.push(onCollect(metric, flushCounts))
     return children
   }
-  const byResult = bind(requests, REQUEST_RESULTS)
+  const byResult = bind(requests, REQUEST_RESULTS, () => flushAtOnce())
+  // A memory hit is one increment of a plain number here; it reaches both the requests counter
+  // and the wrap histogram (as a zero-second answer) when either is scraped.
+  const atOnce = { hit: 0, negative_hit: 0, stale: 0 }
+  const atOnceChildren = {
+    hit: requests.labels(cache, 'hit'),
+    negative_hit: requests.labels(cache, 'negative_hit'),
+    stale: requests.labels(cache, 'stale'),
+  }
+  const flushAtOnce = () => {
+    for (const result of ['hit', 'negative_hit', 'stale'] as const) {
+      const n = atOnce[result]
+      if (n === 0) continue
+      atOnce[result] = 0
+      atOnceChildren[result].inc(n)
+      wrapSeries[result].atOnce += n
+    }
+  }
+  unbinds.push(wrapHistogram.beforeRead(flushAtOnce))
   const byOutcome = bind(origin, ORIGIN_OUTCOMES)
   const byScope = bind(coalesced, COALESCED_SCOPES)
   const byRefresh = bind(refresh, REFRESH_REASONS)
@@ -198,6 +288,14 @@ export function promMetrics(registry: MetricsRegistry, cache: string): CacheMetr
   )
   // Every store operation corral runs, created at 0 so the first failure of each shows in rate().
   const byStoreOp = bind(storeErrors, STORE_OPS)
+  const byTransition = bind(
+    counter('corral_breaker_transitions_total', 'Circuit breaker state changes, by the state entered.', 'to'),
+    BREAKER_TRANSITIONS,
+  )
+  const byEviction = bind(
+    counter('corral_l1_evictions_total', 'L1 entries removed before their time, by reason.', 'reason'),
+    L1_EVICTION_REASONS,
+  )
   return {
     request: (result) => byResult[result].inc(),
     originStarted: () => inflight.inc(),
@@ -214,11 +312,46 @@ export function promMetrics(registry: MetricsRegistry, cache: string): CacheMetr
     storeError: (op) => byStoreOp[op].inc(),
     invalidation: (kind, count = 1) => byInvalidation[kind].inc(count),
     l1Cleared: () => l1Cleared.bus_lost.inc(),
+    answeredAtOnce: (result) => {
+      atOnce[result]++
+    },
+    wrapDone: (result, seconds) => wrapSeries[result].observe(seconds),
+    breakerTransition: (to) => byTransition[to].inc(),
+    l1Evicted: (reason, count = 1) => byEviction[reason].inc(count),
+    watch: (state) => {
+      gauges.push(
+        gauge('corral_origin_queue', 'Loader calls waiting for an originConcurrency slot.', (set) =>
+          set(state.originQueue()),
+        ),
+      )
+      const { l1, breaker } = state
+      if (l1) {
+        gauges.push(
+          gauge('corral_l1_entries', 'Entries in the in-process L1 tier.', (set) => set(l1.entries())),
+          gauge('corral_l1_bytes', 'Serialized bytes in the L1 tier (measured when l1.maxBytes is set).', (set) =>
+            set(l1.bytes()),
+          ),
+        )
+      }
+      if (breaker) {
+        gauges.push(
+          gauge('corral_breaker_state', "The store's circuit breaker: 0 closed, 1 half-open, 2 open.", (set) =>
+            set(BREAKER_VALUE[breaker.state()], breaker.store),
+          ),
+        )
+      }
+    },
+    // Counters and histograms keep their totals, as prom-client's do; gauges describe a live cache.
     close: () => {
       for (const unbind of unbinds.splice(0)) unbind()
+      for (const { metric, token } of gauges.splice(0)) gaugeReaders.get(metric)?.delete(token)
     },
   }
 }
+
+/** Per gauge, the function of each cache that reads its current value. */
+type Readers = Map<object, { cache: string; read: (set: (value: number, store?: string) => void) => void }>
+const gaugeReaders = new WeakMap<object, Readers>()
 
 /** Per prom-client metric, the flushers of every open cache that counts into it. */
 const pendingFlushers = new WeakMap<object, Set<() => void>>()

@@ -1,5 +1,6 @@
 import pLimit, { type LimitFunction } from 'p-limit'
 import { OriginTimeoutError } from './errors.ts'
+import { channels, type LoadEvent } from './events.ts'
 import type { CacheMetrics } from './metrics.ts'
 import { setLongTimeout } from './timers.ts'
 
@@ -16,10 +17,12 @@ export interface OriginResult<T> {
 export class OriginGuard {
   readonly #limit: LimitFunction
   readonly #metrics: CacheMetrics
+  readonly #cache: string
 
-  constructor(concurrency: number, metrics: CacheMetrics) {
+  constructor(concurrency: number, metrics: CacheMetrics, cache = 'default') {
     this.#limit = pLimit(concurrency)
     this.#metrics = metrics
+    this.#cache = cache
   }
 
   /** Loader calls waiting for a slot. */
@@ -30,9 +33,14 @@ export class OriginGuard {
   /**
    * Calls `loader` once a slot is free. The hard timeout counts from now, queueing included: a
    * caller waits at most `hardMs` in all. A loader that ignores its signal is abandoned at the
-   * timeout, and its slot is freed.
+   * timeout, and its slot is freed. `keys` names a batch's keys for events (then `key` describes it).
    */
-  call<T>(key: string, hardMs: number, loader: (signal: AbortSignal) => T | Promise<T>): Promise<OriginResult<T>> {
+  call<T>(
+    key: string,
+    hardMs: number,
+    loader: (signal: AbortSignal) => T | Promise<T>,
+    keys?: readonly string[],
+  ): Promise<OriginResult<T>> {
     const controller = new AbortController()
     const timeout = new OriginTimeoutError(key, hardMs)
     let onAbort: (() => void) | undefined
@@ -46,13 +54,22 @@ export class OriginGuard {
       if (controller.signal.aborted) throw timeout
       const started = performance.now()
       this.#metrics.originStarted()
+      const event: LoadEvent | undefined =
+        channels.loadStart.hasSubscribers || channels.loadEnd.hasSubscribers || channels.error.hasSubscribers
+          ? { cache: this.#cache, key: keys ? undefined : key, ...(keys ? { keys } : {}) }
+          : undefined
+      if (event) channels.loadStart.publish(event)
       try {
         const value = await Promise.race([Promise.resolve().then(() => loader(controller.signal)), aborted])
         const ms = performance.now() - started
         this.#metrics.originFinished('success', ms / 1_000)
+        if (event) this.#ended(event, 'success', ms)
         return { value, ms }
       } catch (error) {
-        this.#metrics.originFinished(error === timeout ? 'timeout' : 'error', (performance.now() - started) / 1_000)
+        const ms = performance.now() - started
+        const outcome = error === timeout ? 'timeout' : 'error'
+        this.#metrics.originFinished(outcome, ms / 1_000)
+        if (event) this.#ended(event, outcome, ms, error)
         throw error
       }
     }
@@ -60,5 +77,19 @@ export class OriginGuard {
       timer.clear()
       if (onAbort) controller.signal.removeEventListener('abort', onAbort)
     })
+  }
+
+  #ended(event: LoadEvent, outcome: LoadEvent['outcome'], ms: number, error?: unknown): void {
+    event.outcome = outcome
+    event.durationMs = ms
+    if (error !== undefined) event.error = error
+    channels.loadEnd.publish(event)
+    if (error !== undefined)
+      channels.error.publish({
+        cache: this.#cache,
+        source: 'loader',
+        ...(event.key === undefined ? {} : { key: event.key }),
+        error,
+      })
   }
 }

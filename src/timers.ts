@@ -35,15 +35,30 @@ export function sleep(ms: number): Promise<void> {
  * is not cancelled; a caller that must clean up after a late result does so on `work` itself.
  */
 export function withTimeout<T, U>(work: Promise<T>, ms: number, onTimeout: () => U): Promise<T | U> {
-  let timer: LongTimer | undefined
-  const expired = new Promise<U>((resolve, reject) => {
-    timer = setLongTimeout(() => {
+  return new Promise<T | U>((resolve, reject) => {
+    const expire = () => {
       try {
         resolve(onTimeout())
       } catch (error) {
         reject(error)
       }
-    }, ms)
+    }
+    // One plain timer in the common case (this wraps store commands on the hit path); unref'd like every timer here.
+    const timer = ms <= MAX_TIMER_MS ? setTimeout(expire, ms).unref() : setLongTimeout(expire, ms)
+    work.then(
+      (value) => {
+        clearTimer(timer)
+        resolve(value)
+      },
+      (error: unknown) => {
+        clearTimer(timer)
+        reject(error)
+      },
+    )
   })
-  return Promise.race([work, expired]).finally(() => timer?.clear())
+}
+
+function clearTimer(timer: NodeJS.Timeout | LongTimer): void {
+  if ('clear' in timer) timer.clear()
+  else clearTimeout(timer)
 }

@@ -76,3 +76,28 @@ describe('npm start with CORRAL_DISABLED=1', () => {
     }
   })
 })
+
+describe('POST /herd on the real MySQL (MYSQL_URL, QUERY_MS held on the server with DO SLEEP)', () => {
+  it('lets a cold start through cache-aside and holds it with corral, on the same origin', async () => {
+    const demo = await startDemoProcess({ MYSQL_URL: maria.url, QUERY_MS: '30' })
+    try {
+      expect(demo.worker.output()).toContain('+30 ms per statement (DO SLEEP)')
+      const herd = async (mode: string) => {
+        const res = await fetch(`${demo.url}/herd`, {
+          method: 'POST',
+          body: JSON.stringify({ mode, requests: 100, ids: 5 }),
+        })
+        expect(res.status).toBe(200)
+        return (await res.json()) as { queries: number; coalesced: number; errors: number }
+      }
+      const aside = await herd('aside')
+      const corral = await herd('corral')
+      expect(aside.errors + corral.errors).toBe(0)
+      expect(corral).toMatchObject({ queries: 5, coalesced: 95 })
+      expect(aside.queries).toBeGreaterThan(corral.queries)
+      expect((await fetch(`${demo.url}/herd`, { method: 'POST', body: '{"mode":"nope"}' })).status).toBe(400)
+    } finally {
+      await demo.stop()
+    }
+  })
+})

@@ -16,12 +16,15 @@ import {
   createCache,
   memoryStore,
   OriginTimeoutError,
+  redisStore,
   type Store,
   type StoreFactory,
 } from '../src/index.ts'
+import { type FaultProxy, startFaultProxy } from './support/fault-proxy.ts'
 import { freePort } from './support/ports.ts'
 import { run, sleep, trackDir, untrackDir } from './support/procs.ts'
 import { PROMETHEUS, PROMTOOL, type PrometheusServer, startPrometheus } from './support/prometheus.ts'
+import { type RedisServer, startRedis } from './support/redis-server.ts'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const DASHBOARD = join(ROOT, 'grafana', 'dashboard.json')
@@ -47,13 +50,26 @@ const CONTRACT: Record<string, { type: string; label?: string; values?: string[]
   corral_lock_wait_seconds: { type: 'histogram' },
   corral_store_errors_total: { type: 'counter', label: 'op' },
   corral_invalidations_total: { type: 'counter', label: 'kind', values: ['key', 'tag'] },
+  corral_wrap_duration_seconds: {
+    type: 'histogram',
+    label: 'result',
+    values: ['hit', 'stale', 'miss', 'coalesced', 'negative_hit'],
+  },
+  corral_breaker_state: { type: 'gauge', label: 'store', values: ['redis', 'memcached'] },
+  corral_breaker_transitions_total: { type: 'counter', label: 'to', values: ['open', 'half_open', 'closed'] },
+  corral_origin_queue: { type: 'gauge' },
+  corral_l1_entries: { type: 'gauge' },
+  corral_l1_bytes: { type: 'gauge' },
+  corral_l1_evictions_total: { type: 'counter', label: 'reason', values: ['size', 'invalidation', 'cleared'] },
 }
-/** Metrics corral adds beyond the contract (API.md allows additions; the dashboard need not chart them). */
+/** Metrics corral adds beyond the contract (API.md allows additions). */
 const ADDED: typeof CONTRACT = {
   corral_l1_cleared_total: { type: 'counter', label: 'reason', values: ['bus_lost'] },
 }
 const EXPOSED = { ...CONTRACT, ...ADDED }
-const CACHES = ['users', 'orders'] as const
+/** Caches on the memory store, and one on Redis (through a fault proxy) with an L1 tier, a lock and a breaker. */
+const MEMORY_CACHES = ['users', 'orders'] as const
+const CACHES = [...MEMORY_CACHES, 'sessions'] as const
 // biome-ignore lint/suspicious/noTemplateCurlyInString: Grafana's variable syntax, not a JS template
 const DATASOURCE_VAR = '${datasource}'
 const DATASOURCE = { type: 'prometheus', uid: DATASOURCE_VAR }
@@ -84,16 +100,22 @@ interface Dashboard {
 }
 
 const dashboard = JSON.parse(await readFile(DASHBOARD, 'utf8')) as Dashboard
+/** The panels that chart something (rows only group them). */
+const charts = dashboard.panels.filter((p) => p.type !== 'row')
+const ROWS = ['Origin protection', 'Callers', 'Fleet coordination', 'Store and breaker', 'L1']
+const FILTER = 'job=~"$job",instance=~"$instance",cache=~"$cache"'
 
 function allTargets(): { panel: Panel; target: Target; expr: string }[] {
-  return dashboard.panels.flatMap((panel) =>
-    (panel.targets ?? []).map((target) => ({ panel, target, expr: target.expr ?? '' })),
-  )
+  return charts.flatMap((panel) => (panel.targets ?? []).map((target) => ({ panel, target, expr: target.expr ?? '' })))
 }
 
-/** What Grafana would send for "All" on `$cache` and a 1 s scrape interval. */
+/** What Grafana would send for "All" on `$job`, `$instance` and `$cache`, and a 1 s scrape interval. */
 function substitute(expr: string, cache = '.*'): string {
-  return expr.replaceAll('$__rate_interval', '15s').replaceAll('$cache', cache)
+  return expr
+    .replaceAll('$__rate_interval', '15s')
+    .replaceAll('$cache', cache)
+    .replaceAll('$job', '.*')
+    .replaceAll('$instance', '.*')
 }
 
 function panelByTitle(title: string): Panel {
@@ -111,6 +133,7 @@ describe('grafana/dashboard.json model', () => {
 
   it('has unique integer panel ids and no overlapping panels on a 24-column grid', () => {
     const ids = dashboard.panels.map((p) => p.id)
+    expect(dashboard.panels.filter((p) => p.type === 'row')).toHaveLength(5)
     for (const id of ids) expect(Number.isInteger(id) && id > 0, `panel id ${id}`).toBe(true)
     expect(new Set(ids).size).toBe(ids.length)
     const cells = new Map<string, string>()
@@ -126,23 +149,41 @@ describe('grafana/dashboard.json model', () => {
     }
   })
 
-  it('has a prometheus datasource variable and a multi/all `cache` variable', () => {
+  it('has a prometheus datasource variable and multi/all `job`, `instance` and `cache` variables, each narrowing the next', () => {
     const vars = dashboard.templating.list
+    expect(vars.map((v) => v.name)).toEqual(['datasource', 'job', 'instance', 'cache'])
     const ds = vars.find((v) => v.name === 'datasource')
     expect(ds).toMatchObject({ type: 'datasource', query: 'prometheus' })
-    const cache = vars.find((v) => v.name === 'cache')
-    expect(cache).toMatchObject({
-      type: 'query',
-      multi: true,
-      includeAll: true,
-      datasource: DATASOURCE,
-      definition: 'label_values(corral_requests_total, cache)',
-    })
-    expect((cache?.query as { query?: string } | undefined)?.query).toBe('label_values(corral_requests_total, cache)')
+    const queries = {
+      job: 'label_values(corral_requests_total, job)',
+      instance: 'label_values(corral_requests_total{job=~"$job"}, instance)',
+      cache: 'label_values(corral_requests_total{job=~"$job",instance=~"$instance"}, cache)',
+    }
+    for (const [name, query] of Object.entries(queries)) {
+      const v = vars.find((x) => x.name === name)
+      expect(v).toMatchObject({ type: 'query', multi: true, includeAll: true, allValue: '.*', datasource: DATASOURCE })
+      expect((v?.query as { query?: string } | undefined)?.query).toBe(query)
+    }
+  })
+
+  it('groups the panels in rows, in order, with caller latency next to origin latency', () => {
+    const rows = dashboard.panels.filter((p) => p.type === 'row')
+    expect(rows.map((r) => r.title)).toEqual(ROWS)
+    for (const r of rows) expect(r.gridPos).toMatchObject({ x: 0, w: 24, h: 1 })
+    // Each panel sits below its row and above the next one.
+    for (const [i, r] of rows.entries()) {
+      const next = rows[i + 1]?.gridPos.y ?? Number.POSITIVE_INFINITY
+      const inRow = charts.filter((p) => p.gridPos.y > r.gridPos.y && p.gridPos.y < next)
+      expect(inRow.length, r.title).toBeGreaterThan(0)
+    }
+    const caller = panelByTitle('Caller latency p50 / p95 / p99 (wrap)')
+    const origin = panelByTitle('Origin latency p50 / p95 / p99')
+    expect(caller.gridPos.y).toBe(origin.gridPos.y)
+    expect(Math.abs(caller.gridPos.x - origin.gridPos.x)).toBe(caller.gridPos.w)
   })
 
   it(`points every panel and every target at ${DATASOURCE_VAR}`, () => {
-    for (const panel of dashboard.panels) {
+    for (const panel of charts) {
       expect(panel.datasource, panel.title).toEqual(DATASOURCE)
       expect(panel.targets?.length, `${panel.title} has queries`).toBeGreaterThan(0)
       for (const target of panel.targets ?? []) {
@@ -153,23 +194,23 @@ describe('grafana/dashboard.json model', () => {
     }
   })
 
-  it('queries only contract metrics, each filtered by $cache, rates over $__rate_interval, and covers all of them', () => {
+  it('queries only corral metrics, each filtered by $job, $instance and $cache, rates over $__rate_interval, and covers all of them', () => {
     const used = new Set<string>()
     for (const { panel, expr } of allTargets()) {
       const names = [...expr.matchAll(/\b(corral_\w+)/g)].map((m) => m[1] as string)
       expect(names.length, `${panel.title}: ${expr}`).toBeGreaterThan(0)
       for (const name of names) {
         const base = name.replace(/_(bucket|sum|count)$/, '')
-        const contract = CONTRACT[base] ?? CONTRACT[name]
+        const contract = EXPOSED[base] ?? EXPOSED[name]
         expect(contract, `${panel.title}: unknown metric ${name}`).toBeDefined()
-        if (name !== base) expect(CONTRACT[base]?.type, `${name} is a histogram series`).toBe('histogram')
-        used.add(CONTRACT[base] ? base : name)
+        if (name !== base) expect(EXPOSED[base]?.type, `${name} is a histogram series`).toBe('histogram')
+        used.add(EXPOSED[base] ? base : name)
       }
       const selectors = [...expr.matchAll(/\bcorral_\w+(\{[^}]*\})?/g)]
-      for (const s of selectors) expect(s[1] ?? '', `${panel.title}: ${s[0]}`).toContain('cache=~"$cache"')
+      for (const s of selectors) expect(s[1] ?? '', `${panel.title}: ${s[0]}`).toContain(FILTER)
       for (const r of expr.matchAll(/\brate\([^)]*\)/g)) expect(r[0], panel.title).toContain('[$__rate_interval]')
     }
-    expect([...used].sort()).toEqual(Object.keys(CONTRACT).sort())
+    expect([...used].sort()).toEqual(Object.keys(EXPOSED).sort())
   })
 })
 
@@ -319,6 +360,95 @@ const users = createCache({ name: 'users', metrics: { registry }, store: flakySt
 const orders = createCache({ name: 'orders', metrics: { registry }, store: flakyStore(), logger: false })
 let server: Server
 let metricsPort = 0
+let redis: RedisServer | undefined
+let proxy: FaultProxy | undefined
+let sessions: Cache | undefined
+
+/**
+ * The Redis-only series: an L1 tier of 4 entries (size evictions), a delete (an invalidation), a
+ * dropped connection (the tier cleared, the breaker opened), and Redis back (half-open, closed).
+ */
+async function driveSessions(): Promise<void> {
+  redis = await startRedis()
+  proxy = await startFaultProxy(redis.port)
+  const cache = createCache({
+    name: 'sessions',
+    store: redisStore({ url: proxy.url, timeout: 100, breaker: { failures: 2, cooldown: '1s' } }),
+    l1: { maxEntries: 4, maxBytes: 100_000 },
+    lock: true,
+    metrics: { registry },
+    logger: false,
+  })
+  sessions = cache
+  const sample = async (name: string, labels: Record<string, string> = {}) =>
+    parseExposition(await scrape()).samples.find(
+      (s) => s.name === name && Object.entries({ cache: 'sessions', ...labels }).every(([k, v]) => s.labels[k] === v),
+    )?.value ?? 0
+  let n = 0
+  /** Reads keys of `prefix` until `done` (the L1 tier fills only once its bus is subscribed). */
+  const readUntil = async (prefix: string, done: () => Promise<boolean>, what: string, limit = 2_000) => {
+    while (!(await done())) {
+      expect(await cache.wrap(key(`sessions:${prefix}:${n++}`), () => loaded('from origin', 1))).toBe('from origin')
+      expect(n, what).toBeLessThan(limit)
+    }
+  }
+  await readUntil(
+    'fill',
+    async () => (await sample('corral_l1_evictions_total', { reason: 'size' })) > 0,
+    'no size eviction',
+  )
+  const last = key(`sessions:fill:${n - 1}`)
+  expect(await cache.wrap(last, () => loaded('reloaded'))).toBe('from origin') // from L1
+  await cache.delete(last)
+  expect(await sample('corral_l1_evictions_total', { reason: 'invalidation' })).toBeGreaterThan(0)
+  // Another instance of the cache (as in another process) asks for a key this one is loading: it
+  // waits on the lock and takes the value, one load in all.
+  const peer = createCache({
+    name: 'sessions',
+    store: redisStore({ url: redis.url, breaker: false }),
+    lock: true,
+    metrics: { registry },
+    logger: false,
+  })
+  try {
+    let loads = 0
+    let started!: () => void
+    const loading = new Promise<void>((resolve) => (started = resolve))
+    const shared = key('sessions:shared')
+    const first = cache.wrap(shared, async () => {
+      loads++
+      started()
+      return loaded('shared', 100)
+    })
+    await loading
+    expect(await peer.wrap(shared, () => loaded('peer', 1))).toBe('shared')
+    expect(await first).toBe('shared')
+    expect(loads).toBe(1)
+    expect(await sample('corral_coalesced_total', { scope: 'distributed' })).toBeGreaterThan(0)
+    expect(await sample('corral_wrap_duration_seconds_count', { result: 'coalesced' })).toBeGreaterThan(0)
+  } finally {
+    await peer.close()
+  }
+  // The connection drops: the bus is lost (L1 cleared) and commands time out until the breaker opens.
+  proxy.set({ kind: 'reset' })
+  // The gauge reads 2 while the breaker is open (1 s at a time): scrape until it is seen.
+  await readUntil('down', async () => (await sample('corral_breaker_state', { store: 'redis' })) === 2, 'never open')
+  expect(await sample('corral_breaker_transitions_total', { to: 'open' })).toBeGreaterThan(0)
+  proxy.set({ kind: 'pass' })
+  // Closed again once a probe gets through (a probe that lands mid-reconnect may open it once more).
+  await readUntil(
+    'up',
+    async () =>
+      (await sample('corral_breaker_state', { store: 'redis' })) === 0 &&
+      (await sample('corral_breaker_transitions_total', { to: 'closed' })) > 0,
+    'never closed',
+    10_000,
+  )
+  expect(await sample('corral_breaker_transitions_total', { to: 'half_open' })).toBeGreaterThan(0)
+  await readUntil('again', async () => (await sample('corral_l1_entries')) > 0, 'L1 never filled again')
+  expect(await sample('corral_l1_evictions_total', { reason: 'cleared' })).toBeGreaterThan(0)
+  expect(await sample('corral_l1_cleared_total', { reason: 'bus_lost' })).toBeGreaterThan(0)
+}
 
 async function scrape(): Promise<string> {
   const res = await fetch(`http://127.0.0.1:${metricsPort}/metrics`)
@@ -370,13 +500,15 @@ beforeAll(async () => {
     server.once('error', reject)
     server.listen(metricsPort, '127.0.0.1', () => resolve())
   })
-  await Promise.all([driveOnce(users, 'users'), driveOnce(orders, 'orders')])
+  await Promise.all([driveOnce(users, 'users'), driveOnce(orders, 'orders'), driveSessions()])
 }, 60_000)
 
 afterAll(async () => {
   if (traffic) clearInterval(traffic)
   await sleep(50)
-  await Promise.all([users.close(), orders.close()])
+  await Promise.all([users.close(), orders.close(), sessions?.close()])
+  await proxy?.close()
+  await redis?.stop()
   await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()))
 })
 
@@ -416,6 +548,40 @@ describe('metrics on the registry given, served on /metrics', () => {
     }
   })
 
+  it('has a sample line of every series: each metric, each value of its label', async () => {
+    const { samples } = parseExposition(await scrape())
+    for (const [name, contract] of Object.entries(EXPOSED)) {
+      const names = contract.type === 'histogram' ? [`${name}_bucket`, `${name}_sum`, `${name}_count`] : [name]
+      for (const series of names) {
+        const values = contract.label && contract.values ? contract.values : [undefined]
+        for (const value of values) {
+          // Memcached is another store: its breaker series appears only on caches that use it.
+          if (value === 'memcached') continue
+          const found = samples.find(
+            (s) => s.name === series && (value === undefined || s.labels[contract.label as string] === value),
+          )
+          expect(found, `${series}${value ? `{${contract.label}="${value}"}` : ''}`).toBeDefined()
+        }
+      }
+    }
+    const wrap = (cache: string, result: string) =>
+      samples.find(
+        (s) =>
+          s.name === 'corral_wrap_duration_seconds_count' && s.labels.cache === cache && s.labels.result === result,
+      )?.value ?? 0
+    // What callers waited for: 7 of the 8 concurrent callers of a cold key joined the first one's load.
+    for (const cache of MEMORY_CACHES) {
+      for (const result of ['hit', 'stale', 'miss', 'negative_hit'])
+        expect(wrap(cache, result), result).toBeGreaterThan(0)
+      expect(wrap(cache, 'coalesced')).toBeGreaterThanOrEqual(7)
+    }
+    const l1 = (name: string) => samples.find((s) => s.name === name && s.labels.cache === 'sessions')?.value
+    expect(l1('corral_l1_entries')).toBeGreaterThan(0)
+    expect(l1('corral_l1_entries')).toBeLessThanOrEqual(4)
+    expect(l1('corral_l1_bytes')).toBeGreaterThan(0)
+    expect(samples.find((s) => s.name === 'corral_origin_queue' && s.labels.cache === 'users')?.value).toBe(0)
+  })
+
   it('never puts a key, a tag or error text in a label value', async () => {
     const { samples } = parseExposition(await scrape())
     expect(usedKeys.size).toBeGreaterThan(20)
@@ -434,7 +600,7 @@ describe('metrics on the registry given, served on /metrics', () => {
     const { samples } = parseExposition(text)
     const value = (name: string, labels: Record<string, string>): number | undefined =>
       samples.find((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v))?.value
-    for (const cache of CACHES) {
+    for (const cache of MEMORY_CACHES) {
       const has = (name: string, labels: Record<string, string> = {}) =>
         expect(value(name, { cache, ...labels }), `${name} ${JSON.stringify(labels)} for ${cache}`).toBeGreaterThan(0)
       for (const result of ['hit', 'miss', 'stale', 'negative_hit']) has('corral_requests_total', { result })
@@ -519,7 +685,7 @@ describe('the dashboard on a real Prometheus', () => {
     const res = await fetch(`${base()}/api/v1/label/cache/values?match[]=corral_requests_total`)
     const body = (await res.json()) as { status: string; data: string[] }
     expect(body.status).toBe('success')
-    expect(body.data.sort()).toEqual(['orders', 'users'])
+    expect(body.data.sort()).toEqual(['orders', 'sessions', 'users'])
   })
 
   it('evaluates every panel query', { timeout: 60_000 }, async () => {
@@ -553,7 +719,7 @@ describe('the dashboard on a real Prometheus', () => {
     const share = await values('Origin share (origin calls / requests)')
     expect(share).toHaveLength(1)
     share.forEach(ratio)
-    const hit = await values('Hit ratio')
+    const hit = await values('Hit ratio (fresh hits)')
     expect(hit).toHaveLength(1)
     hit.forEach(ratio)
     // the steady traffic is ~8 hits per miss, and bursts coalesce
@@ -564,9 +730,9 @@ describe('the dashboard on a real Prometheus', () => {
     const byCache = await values('Origin share by cache')
     expect(byCache.map((v) => JSON.parse(v.legend).cache).sort()).toEqual(['orders', 'users'])
     byCache.forEach(ratio)
-    ;(await values('Hit ratio by cache')).forEach(ratio)
+    ;(await values('Hit ratio by cache (fresh hits)')).forEach(ratio)
     // a Grafana multi-value selection of one cache
-    const onlyUsers = await values('Hit ratio by cache', '(users)')
+    const onlyUsers = await values('Hit ratio by cache (fresh hits)', '(users)')
     expect(onlyUsers.map((v) => JSON.parse(v.legend).cache)).toEqual(['users'])
 
     const vs = await values('Origin calls/s vs requests/s')
@@ -584,8 +750,44 @@ describe('the dashboard on a real Prometheus', () => {
       expect(q.value).toBeLessThan(4.2)
     }
     expect(latency[0]?.value).toBeLessThanOrEqual(latency[2]?.value ?? 0) // p50 <= p99
-    const inflight = await values('In-flight loads')
+    const inflight = await values('Loads in flight and queued')
     for (const v of inflight) expect(v.value).toBeGreaterThanOrEqual(0)
+    expect(inflight.length).toBeGreaterThanOrEqual(2 * CACHES.length) // in flight and queued, per cache
+
+    // Callers: the wrap histogram, next to the origin's; memory hits make the caller p50 tiny.
+    const caller = await values('Caller latency p50 / p95 / p99 (wrap)')
+    expect(caller).toHaveLength(3)
+    expect(caller[0]?.value).toBeLessThanOrEqual(caller[2]?.value ?? 0)
+    expect(caller[0]?.value).toBeLessThan(latency[0]?.value ?? 0)
+    const answers = (await values('Answers/s by kind')).map((v) => JSON.parse(v.legend).result)
+    expect(answers).toEqual(expect.arrayContaining(['hit', 'miss', 'coalesced', 'stale', 'negative_hit']))
+    await values('Caller p99 by answer')
+    const stale = await values('Stale ratio')
+    expect(stale).toHaveLength(1)
+    expect(stale[0]?.value).toBeGreaterThanOrEqual(0)
+
+    // Store, breaker and L1: the Redis cache's series (its traffic ran before the scrapes).
+    expect((await values('Breakers open')).map((v) => v.value)).toEqual([0])
+    expect((await values('Breaker state by instance')).map((v) => [JSON.parse(v.legend).store, v.value])).toEqual([
+      ['redis', 0],
+    ])
+    expect((await values('Breaker transitions')).map((v) => JSON.parse(v.legend).to).sort()).toEqual([
+      'closed',
+      'half_open',
+      'open',
+    ])
+    const entries = await values('L1 entries')
+    expect(entries.map((v) => JSON.parse(v.legend).cache)).toEqual(['sessions'])
+    expect(entries[0]?.value).toBeGreaterThan(0)
+    expect((await values('L1 bytes'))[0]?.value).toBeGreaterThan(0)
+    // The memory caches answer (nearly) every hit without awaiting; the Redis cache's L1 some.
+    const fromMemory = await values('Hits answered from memory')
+    expect(fromMemory.map((v) => JSON.parse(v.legend).cache).sort()).toEqual(['orders', 'users'])
+    for (const v of fromMemory) expect(v.value).toBeGreaterThan(0.5)
+    const evictions = (await values('L1 evictions by reason')).map((v) => v.legend)
+    expect(evictions).toEqual(
+      expect.arrayContaining(['{"reason":"size"}', '{"reason":"invalidation"}', '{"reason":"cleared"}', '{}']),
+    )
     await values('Invalidations by kind')
     await values('Stale served by reason')
     await values('Refreshes by reason')

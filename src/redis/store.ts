@@ -1,4 +1,5 @@
 import { ReplyError } from 'ioredis'
+import { type Breaker, type BreakerOption, breakerFrom } from '../breaker.ts'
 import type { Coordinator, KeyLock, LockSettings } from '../coordination.ts'
 import { type Duration, toMs } from '../duration.ts'
 import { birthPosition, decodeEntry, type Entry, encodeEntry } from '../entry.ts'
@@ -7,7 +8,6 @@ import type { Logger } from '../logger.ts'
 import type { Serializer } from '../serializer.ts'
 import type { Begun, FenceToken, Receipt, Store, StoreContext, StoreFactory } from '../stores/store.ts'
 import { withTimeout } from '../timers.ts'
-import { Breaker } from './breaker.ts'
 import { Bus } from './bus.ts'
 import { createOwnedClient, isReady, type RedisClient, whenReady } from './client.ts'
 import { generationKey, redisKeys, tagKey } from './keys.ts'
@@ -26,7 +26,7 @@ export interface RedisStoreOptions {
    * with one), so a slow or dead Redis does not cost every request the timeout.
    * Default { failures: 3, cooldown: '1s' }; false turns it off.
    */
-  breaker?: { failures?: number; cooldown?: Duration } | false
+  breaker?: BreakerOption
 }
 
 type Arg = string | number | Buffer
@@ -51,6 +51,11 @@ export class RedisStore implements Store {
   readonly #owned: boolean
   readonly #serializer: Serializer
   readonly #timeoutMs: number
+  /** The circuit breaker in front of the commands, unless turned off. */
+  get breaker(): Breaker | undefined {
+    return this.#breaker
+  }
+
   /** False while the circuit breaker keeps commands away from Redis: others using this Redis should too. */
   get healthy(): boolean {
     return this.#breaker === undefined || this.#breaker.state === 'closed'
@@ -90,7 +95,7 @@ export class RedisStore implements Store {
       typeof (this.client.options as { commandTimeout?: unknown } | undefined)?.commandTimeout !== 'number'
     this.#serializer = context.serializer
     this.#logger = context.logger
-    this.#breaker = makeBreaker(options.breaker)
+    this.#breaker = breakerFrom(options.breaker)
     // An owned client reconnects by itself; its errors are already surfaced per command.
     if (this.#owned) this.client.on('error', () => {})
     // Back after an outage: probe at once rather than after a cooldown that doubled meanwhile.
@@ -289,19 +294,6 @@ export class RedisStore implements Store {
 function spentTheTimeout(error: unknown): boolean {
   const message = String((error as Error)?.message)
   return /did not answer within|Command timed out|is not connected/.test(message)
-}
-
-function makeBreaker(option: RedisStoreOptions['breaker']): Breaker | undefined {
-  if (option === false) return undefined
-  const failures = option?.failures ?? 3
-  const cooldownMs = toMs('store.breaker.cooldown', option?.cooldown ?? 1_000)
-  if (!Number.isInteger(failures) || failures < 1) {
-    throw new CorralConfigError('store.breaker.failures', failures, 'must be a whole number >= 1')
-  }
-  if (!Number.isFinite(cooldownMs) || cooldownMs <= 0) {
-    throw new CorralConfigError('store.breaker.cooldown', option?.cooldown, 'must be a finite duration > 0')
-  }
-  return new Breaker({ failures, cooldownMs })
 }
 
 /** Redis PX argument: whole milliseconds, 0 for no expiry. */

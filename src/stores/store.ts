@@ -110,4 +110,12 @@ export interface Store {
   generation?(): Promise<number>
   /** Releases what the store created (timers, its channel, connections it opened itself). */
   close(): Promise<void>
+  /** The store's circuit breaker, if it has one: its state is exported as `corral_breaker_state`. */
+  readonly breaker?: StoreBreaker
+}
+
+/** What metrics read of a store's circuit breaker. */
+export interface StoreBreaker {
+  readonly state: 'closed' | 'open' | 'half-open'
+  onTransition(listener: (to: 'open' | 'half_open' | 'closed') => void): void
 }

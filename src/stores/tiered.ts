@@ -4,6 +4,7 @@ import type { InvalidationChannel } from '../coordination.ts'
 import type { Entry } from '../entry.ts'
 import { GenerationWatch } from '../generation.ts'
 import { boundedLru, lruSetOptions } from '../lru.ts'
+import type { L1EvictionReason } from '../metrics.ts'
 import type { ResolvedL1 } from '../options.ts'
 import type { Serializer } from '../serializer.ts'
 import type { Begun, FenceToken, Receipt, Store } from './store.ts'
@@ -36,6 +37,8 @@ export class TieredStore implements Store {
   #losses = 0
   /** Moves on every invalidation heard; a read that straddles one does not fill the tier. */
   #epoch = 0
+  /** Why entries are being removed right now, for the eviction count; undefined: not counted. */
+  #removing: L1EvictionReason | undefined = 'invalidation'
 
   constructor(
     l2: Store,
@@ -43,16 +46,25 @@ export class TieredStore implements Store {
     channel: InvalidationChannel,
     serializer: Serializer,
     onCleared: () => void,
+    onEvicted: (reason: L1EvictionReason) => void = () => {},
   ) {
     this.#l2 = l2
     this.#serializer = serializer
     this.#sized = options.maxBytes !== undefined
-    this.#l1 = boundedLru<Entry>(options)
+    this.#l1 = boundedLru<Entry>(options, {
+      // Expiry and overwrites are the normal life of an entry; only early removals are counted.
+      dispose: (_value, _key, reason) => {
+        if (reason === 'evict') onEvicted('size')
+        else if (reason === 'delete' && this.#removing) onEvicted(this.#removing)
+      },
+    })
     this.#tagTimes = boundedLru<number>({ maxEntries: 100_000 })
     this.#tagTtlMs = options.verifyAfterMs
     const clear = () => {
       this.#epoch += 1
+      this.#removing = 'cleared'
       this.#l1.clear()
+      this.#removing = 'invalidation'
       this.#tagTimes.clear()
       onCleared()
     }
@@ -86,6 +98,11 @@ export class TieredStore implements Store {
   /** Entries held in this process now. */
   get size(): number {
     return this.#l1.size
+  }
+
+  /** Their serialized size in bytes, measured only when `maxBytes` bounds the tier (else 0). */
+  get bytes(): number {
+    return this.#l1.calculatedSize ?? 0
   }
 
   /** The shared store's: the tier adds nothing to coordinate. */
@@ -252,6 +269,7 @@ export class TieredStore implements Store {
 
   async close(): Promise<void> {
     this.#watch?.stop()
+    this.#removing = undefined
     this.#l1.clear()
     await this.#l2.close()
   }

@@ -1,3 +1,6 @@
+import { type Duration, toMs } from './duration.ts'
+import { CorralConfigError } from './errors.ts'
+
 /** How a command was let through: normally, or as the one probe of a half-open breaker. */
 export type Pass = 'closed' | 'probe'
 
@@ -14,6 +17,7 @@ export class Breaker {
   #openUntil = 0
   #trips = 0
   #probing = false
+  readonly #listeners: ((to: 'open' | 'half_open' | 'closed') => void)[] = []
 
   constructor(options: { failures: number; cooldownMs: number }) {
     this.#threshold = options.failures
@@ -26,11 +30,21 @@ export class Breaker {
     return Date.now() < this.#openUntil ? 'open' : 'half-open'
   }
 
+  /** Calls `listener` on every change of state (metrics count them). */
+  onTransition(listener: (to: 'open' | 'half_open' | 'closed') => void): void {
+    this.#listeners.push(listener)
+  }
+
+  #moved(to: 'open' | 'half_open' | 'closed'): void {
+    for (const listener of this.#listeners) listener(to)
+  }
+
   /** Whether a command may go to the store now, and as what; in half-open only one (the probe) may. */
   allow(): Pass | false {
     if (this.#failures < this.#threshold) return 'closed'
     if (Date.now() < this.#openUntil || this.#probing) return false
     this.#probing = true
+    this.#moved('half_open')
     return 'probe'
   }
 
@@ -42,7 +56,9 @@ export class Breaker {
       this.#trips = 0
       this.#probing = false
     }
-    return wasOpen && pass === 'probe'
+    const closed = wasOpen && pass === 'probe'
+    if (closed) this.#moved('closed')
+    return closed
   }
 
   /**
@@ -74,6 +90,24 @@ export class Breaker {
     if (this.#failures < this.#threshold) return false
     this.#openUntil = Date.now() + this.#cooldownMs * 2 ** Math.min(this.#trips, 4)
     this.#trips += 1
+    this.#moved('open')
     return true
   }
+}
+
+/** The `breaker` option a store takes: thresholds, or `false` for none. */
+export type BreakerOption = { failures?: number; cooldown?: Duration } | false
+
+/** A breaker from a store's `breaker` option (default { failures: 3, cooldown: '1s' }), or undefined for `false`. */
+export function breakerFrom(option: BreakerOption | undefined): Breaker | undefined {
+  if (option === false) return undefined
+  const failures = option?.failures ?? 3
+  const cooldownMs = toMs('store.breaker.cooldown', option?.cooldown ?? 1_000)
+  if (!Number.isInteger(failures) || failures < 1) {
+    throw new CorralConfigError('store.breaker.failures', failures, 'must be a whole number >= 1')
+  }
+  if (!Number.isFinite(cooldownMs) || cooldownMs <= 0) {
+    throw new CorralConfigError('store.breaker.cooldown', option?.cooldown, 'must be a finite duration > 0')
+  }
+  return new Breaker({ failures, cooldownMs })
 }

@@ -1,0 +1,109 @@
+import { describe, expect, it } from 'vitest'
+import { classify, counterEntry, decodeEntry, type Entry, encodeEntry } from '../src/entry.ts'
+import { jsonSerializer } from '../src/serializer.ts'
+import { msgpackSerializer } from '../src/serializer-msgpack.ts'
+
+function entryOf(value: unknown, overrides: Partial<Entry> = {}): Entry {
+  return {
+    value,
+    negative: value === null || value === undefined,
+    freshUntilMs: 1_700_000_060_000,
+    staleUntilMs: 1_700_000_120_000,
+    deltaMs: 12.4,
+    createdAtUs: 1_700_000_000_000_123,
+    tags: ['users', 'team:7'],
+    failSafe: false,
+    ...overrides,
+  }
+}
+
+const bytes = (encoded: string | Buffer) => (typeof encoded === 'string' ? Buffer.from(encoded) : encoded)
+
+describe('entry encoding', () => {
+  it('round-trips every field; deltaMs is stored in whole milliseconds', () => {
+    const entry = entryOf({ id: 1, name: 'Zoë' }, { failSafe: true })
+    const decoded = decodeEntry(bytes(encodeEntry(entry, jsonSerializer.serialize(entry.value))), jsonSerializer)
+    expect(decoded).toEqual({ ...entry, deltaMs: 12 })
+  })
+
+  it('writes the header the wire format names: C1, [freshUntilMs, staleUntilMs, deltaMs, createdAtUs, tags, flags], newline, payload', () => {
+    const entry = entryOf('v')
+    expect(encodeEntry(entry, '"v"')).toBe(
+      'C1[1700000060000,1700000120000,12,1700000000000123,["users","team:7"],0]\n"v"',
+    )
+  })
+
+  it('keeps "never" as null on the wire and Infinity in memory', () => {
+    const entry = entryOf('v', { freshUntilMs: Number.POSITIVE_INFINITY, staleUntilMs: Number.POSITIVE_INFINITY })
+    const encoded = encodeEntry(entry, '"v"')
+    expect(String(encoded).startsWith('C1[null,null,')).toBe(true)
+    expect(decodeEntry(bytes(encoded), jsonSerializer)).toMatchObject({
+      freshUntilMs: Number.POSITIVE_INFINITY,
+      staleUntilMs: Number.POSITIVE_INFINITY,
+    })
+  })
+
+  it('negative entries carry no payload and keep null apart from undefined', () => {
+    const asNull = decodeEntry(bytes(encodeEntry(entryOf(null), '')), jsonSerializer)
+    const asUndefined = decodeEntry(bytes(encodeEntry(entryOf(undefined), '')), jsonSerializer)
+    expect(asNull).toMatchObject({ negative: true, value: null })
+    expect(asUndefined?.negative).toBe(true)
+    expect(asUndefined && 'value' in asUndefined && asUndefined.value).toBeUndefined()
+    expect(String(encodeEntry(entryOf(null), '')).endsWith('\n')).toBe(true)
+  })
+
+  it('binary payloads pass through untouched', () => {
+    const serializer = msgpackSerializer()
+    const value = { at: new Date(0), big: 10n, raw: Buffer.from([0, 10, 255]) }
+    const payload = serializer.serialize(value)
+    const encoded = encodeEntry(entryOf(value), payload)
+    expect(Buffer.isBuffer(encoded)).toBe(true)
+    expect(decodeEntry(bytes(encoded), serializer)?.value).toEqual(value)
+  })
+
+  it('an integer written by set with no load time, grace or tags is stored bare, and reads as a counter', () => {
+    const counter = counterEntry(41)
+    expect(encodeEntry(counter, '41')).toBe('41')
+    expect(decodeEntry(Buffer.from('41'), jsonSerializer)).toEqual(counter)
+    expect(decodeEntry(Buffer.from('-7'), jsonSerializer)?.value).toBe(-7)
+    // A loaded integer keeps its header: XFetch needs its delta.
+    expect(String(encodeEntry(entryOf(41), '41')).startsWith('C1[')).toBe(true)
+  })
+
+  it('reads anything else as a miss: foreign, corrupt, truncated, another version', () => {
+    const good = String(encodeEntry(entryOf('v'), '"v"'))
+    for (const raw of [
+      '',
+      'hello',
+      '007',
+      '-0',
+      good.replace('C1', 'C2'),
+      good.slice(0, 20),
+      'C1[1,2,3]\n"v"',
+      'C1["a",2,3,4,[],0]\n"v"',
+      'C1[1,2,3,4,[1],0]\n"v"',
+      'C1[1,2,3,4,[],0]\n{not json',
+      'C1{"freshUntilMs":1}\n"v"',
+    ]) {
+      expect(decodeEntry(Buffer.from(raw), jsonSerializer), raw).toBeUndefined()
+    }
+  })
+})
+
+describe('classify', () => {
+  const entry = entryOf('v', { freshUntilMs: 1_000, staleUntilMs: 2_000, deltaMs: 0 })
+
+  it('fresh before freshUntilMs, stale within grace, expired after', () => {
+    expect(classify(entry, 999, 1)).toBe('fresh')
+    expect(classify(entry, 1_000, 1)).toBe('stale')
+    expect(classify(entry, 1_999, 1)).toBe('stale')
+    expect(classify(entry, 2_000, 1)).toBe('expired')
+  })
+
+  it('early (XFetch) only when the load took time and beta is on', () => {
+    const slow = { ...entry, deltaMs: 1_000_000 }
+    expect(classify(slow, 999, 1)).toBe('early')
+    expect(classify(slow, 999, 0)).toBe('fresh')
+    expect(classify(entry, 999, 1)).toBe('fresh')
+  })
+})
