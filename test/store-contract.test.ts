@@ -21,6 +21,7 @@ import {
   type Store,
   type StoreFactory,
 } from '../src/index.ts'
+import type { Receipt } from '../src/stores/store.ts'
 import { type RedisCluster, type RedisServer, startRedis, startRedisCluster } from './support/redis-server.ts'
 
 /** One store under contract: started once for the suite, and a factory per store instance. */
@@ -114,6 +115,11 @@ async function eventually(check: () => Promise<boolean>, timeoutMs = 5_000): Pro
   }
 }
 
+/** What a store holds after `set`: the entry, with the birth time the store stamped (if it did). */
+function stamped(entry: Entry, receipt: Receipt): Entry {
+  return { ...entry, createdAtUs: receipt.createdAtUs ?? entry.createdAtUs }
+}
+
 describe.each(contractStores)('store contract: $name', (contract) => {
   const opened: Store[] = []
   /** A store instance on the shared backend; instances with one `channel` are one cache in two processes. */
@@ -149,7 +155,7 @@ describe.each(contractStores)('store contract: $name', (contract) => {
       const written = entryOf({ name: 'Zoë', n: 1, list: [1, 'two'] }, { tags: ['a', 'b'], failSafe: true })
       const receipt = await store.set(k, written, payloadOf(written), 60_000)
       // A store with a clock stamps the birth time itself, and says so in the receipt.
-      expect(await store.get(k)).toEqual({ ...written, createdAtUs: receipt.createdAtUs ?? written.createdAtUs })
+      expect(await store.get(k)).toEqual(stamped(written, receipt))
     })
 
     it('a write on a store shared between processes moves the namespace generation, and says to what', async () => {
@@ -181,8 +187,8 @@ describe.each(contractStores)('store contract: $name', (contract) => {
         freshUntilMs: Number.POSITIVE_INFINITY,
         staleUntilMs: Number.POSITIVE_INFINITY,
       })
-      await store.set(k, forever, payloadOf(forever), Number.POSITIVE_INFINITY)
-      expect(await store.get(k)).toEqual(forever)
+      const receipt = await store.set(k, forever, payloadOf(forever), Number.POSITIVE_INFINITY)
+      expect(await store.get(k)).toEqual(stamped(forever, receipt))
     })
 
     it('getMany answers in the order asked, undefined where absent, across slots', async () => {
@@ -229,7 +235,7 @@ describe.each(contractStores)('store contract: $name', (contract) => {
       const begun = await store.begin(k)
       expect(begun.entry).toBeUndefined()
       const loaded = entryOf('loaded')
-      expect(await store.commit(k, loaded, payloadOf(loaded), 60_000, begun.token)).toBe(true)
+      expect(await store.commit(k, loaded, payloadOf(loaded), 60_000, begun.token)).toBeDefined()
       expect((await store.get(k))?.value).toBe('loaded')
       expect((await store.begin(k)).entry?.value).toBe('loaded')
     })
@@ -239,7 +245,7 @@ describe.each(contractStores)('store contract: $name', (contract) => {
       const k = key('set-wins')
       const begun = await store.begin(k)
       await store.set(k, entryOf('explicit'), '"explicit"', 60_000)
-      expect(await store.commit(k, entryOf('late'), '"late"', 60_000, begun.token)).toBe(false)
+      expect(await store.commit(k, entryOf('late'), '"late"', 60_000, begun.token)).toBeUndefined()
       expect((await store.get(k))?.value).toBe('explicit')
     })
 
@@ -249,7 +255,7 @@ describe.each(contractStores)('store contract: $name', (contract) => {
       await store.set(k, entryOf('old'), '"old"', 60_000)
       const begun = await store.begin(k)
       await store.delete(k)
-      expect(await store.commit(k, entryOf('late'), '"late"', 60_000, begun.token)).toBe(false)
+      expect(await store.commit(k, entryOf('late'), '"late"', 60_000, begun.token)).toBeUndefined()
       expect(await store.get(k)).toBeUndefined()
     })
 
@@ -260,8 +266,8 @@ describe.each(contractStores)('store contract: $name', (contract) => {
       const second = await store.begin(k)
       // Beginning does not move the fence: overlapping loads do not refuse each other's begin.
       expect(second.token).toBe(first.token)
-      expect(await store.commit(k, entryOf('second'), '"second"', 60_000, second.token)).toBe(true)
-      expect(await store.commit(k, entryOf('first'), '"first"', 60_000, first.token)).toBe(false)
+      expect(await store.commit(k, entryOf('second'), '"second"', 60_000, second.token)).toBeDefined()
+      expect(await store.commit(k, entryOf('first'), '"first"', 60_000, first.token)).toBeUndefined()
       expect((await store.get(k))?.value).toBe('second')
     })
 
@@ -300,9 +306,9 @@ describe.each(contractStores)('store contract: $name', (contract) => {
       const store = open()
       const k = key('not-counter')
       const written = entryOf({ a: 1 })
-      await store.set(k, written, payloadOf(written), 60_000)
+      const receipt = await store.set(k, written, payloadOf(written), 60_000)
       await expect(store.increment(k, 1, 60_000)).rejects.toBeInstanceOf(NotACounterError)
-      expect(await store.get(k)).toEqual(written)
+      expect(await store.get(k)).toEqual(stamped(written, receipt))
     })
   })
 
