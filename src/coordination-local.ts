@@ -4,6 +4,7 @@
  * missing part.
  */
 import {
+  type BatchLease,
   type Coordinator,
   gens,
   type InvalidationChannel,
@@ -30,13 +31,51 @@ export const silentChannel: InvalidationChannel = {
 
 /**
  * A lease that holds no lock: nothing to release, no waiter to tell of a failure; a stored value
- * is still announced on `channel`, so other processes drop their copies of `key`.
+ * is still announced on `channel`, so other processes drop their copies of `key` (by the write
+ * itself when the store can: see LockLease.announce).
  */
 export function unheldLease(channel: InvalidationChannel, key: string): LockLease {
+  const announce = channel.announcement?.({ kind: 'ready', key })
   return {
-    succeed: (stored, receipt) => (stored ? channel.publish({ kind: 'ready', key, ...gens(receipt) }) : done),
+    announce,
+    succeed: (stored, receipt) =>
+      stored && !announce ? channel.publish({ kind: 'ready', key, ...gens(receipt) }) : done,
     fail: () => done,
     release: () => done,
+  }
+}
+
+/** Keys per "drop" message when a batch's writes are announced apart from the writes. */
+const KEYS_PER_MESSAGE = 1_000
+
+/** A batch's lease that holds no lock: written keys are still announced, by the writes when the store can. */
+export function unheldBatchLease(channel: InvalidationChannel): BatchLease {
+  const canAnnounce = channel.announcement?.({ kind: 'drop', keys: [] }) !== undefined
+  return {
+    announce: canAnnounce
+      ? (keys) => channel.announcement?.({ kind: 'drop', keys }) ?? { channel: '', message: '' }
+      : undefined,
+    finish: async (written, _failed, generations) => {
+      if (!canAnnounce) await announceWritten(channel, written, generations)
+    },
+    release: () => done,
+  }
+}
+
+/**
+ * Announces a batch's written keys as "drop" messages, a bounded number of keys each; the first
+ * also carries the generations the writes moved to.
+ */
+export async function announceWritten(
+  channel: Pick<InvalidationChannel, 'publish'>,
+  written: readonly string[],
+  generations: readonly number[] = [],
+): Promise<void> {
+  for (let i = 0; i < written.length; i += KEYS_PER_MESSAGE) {
+    const keys = written.slice(i, i + KEYS_PER_MESSAGE)
+    await channel.publish(
+      i === 0 && generations.length > 0 ? { kind: 'drop', keys, gens: [...generations] } : { kind: 'drop', keys },
+    )
   }
 }
 
@@ -44,7 +83,10 @@ export function unheldLease(channel: InvalidationChannel, key: string): LockLeas
 export function unlockedLock(channel: InvalidationChannel): KeyLock {
   return {
     waitMs: 0,
+    coordinates: false,
     coordinate: (key) => Promise.resolve<LockDecision>({ kind: 'lead', lease: unheldLease(channel, key) }),
+    tryMany: (keys) => Promise.resolve({ load: [{ keys: [...keys], lease: unheldBatchLease(channel) }], taken: [] }),
+    msLeft: () => Promise.resolve(0),
   }
 }
 

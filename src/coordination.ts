@@ -35,6 +35,15 @@ export function gens(...receipts: ({ generation?: number } | undefined)[]): { ge
   return list.length > 0 ? { gens: list } : {}
 }
 
+/**
+ * A message in the form a store sends it inside one of its own write commands (a store whose
+ * channel it runs itself), so a load's write and its announcement cost one round trip.
+ */
+export interface Announcement {
+  channel: string
+  message: string
+}
+
 /** The messages about one key's load: what lock waiters listen for. */
 export type KeyMessage = Extract<Invalidation, { key: string }>
 
@@ -60,6 +69,11 @@ export interface InvalidationChannel {
   onLost(listener: () => void): void
   /** Stops receiving and forgets every listener. */
   close(): Promise<void>
+  /**
+   * Optional: `message` as the store's writes can carry it (see Store.commit), for a channel run
+   * by the store itself; undefined or absent when writes cannot announce.
+   */
+  announcement?(message: Invalidation): Announcement | undefined
 }
 
 /**
@@ -71,6 +85,12 @@ export interface InvalidationChannel {
  * value, so other processes drop their copies.
  */
 export interface LockLease {
+  /**
+   * Set on a lease that holds nothing when the store's write can carry the "ready" message: the
+   * write announces itself, with its generation (one round trip less), and `succeed` sends
+   * nothing more.
+   */
+  readonly announce?: Announcement
   /**
    * The load finished; `stored` says whether its value was written (and `receipt`, the write's
    * generation, which the announcement carries). Releases, then announces.
@@ -99,6 +119,34 @@ export type LockDecision =
 export type LockMode = 'wait' | 'try'
 
 /**
+ * Locks held on the loads of many keys (a batch). The same protocol as LockLease, per key: the
+ * failures are announced while still holding, then everything is released, then what was written
+ * is announced.
+ */
+export interface BatchLease {
+  /** Set when the writes can carry the announcements (a lease that holds nothing, on a store that can). */
+  readonly announce?: (keys: string[]) => Announcement
+  /**
+   * The loads ended: `failed` announced to their waiters, locks released, `written` announced
+   * (unless the writes did) with `generations`, the namespace generations those writes moved to.
+   */
+  finish(
+    written: readonly string[],
+    failed: readonly { key: string; error: unknown }[],
+    generations?: readonly number[],
+  ): Promise<void>
+  /** Releases without announcing anything. Safe to call more than once. */
+  release(): Promise<void>
+}
+
+/** What one attempt on many keys' locks decided: groups to load here, each under its lease, and keys others hold. */
+export interface ManyLocks {
+  load: { keys: string[]; lease: BatchLease }[]
+  /** Held by other processes: wait for their announcements (or their locks' expiry). */
+  taken: string[]
+}
+
+/**
  * The lock idea: one process per key loads, the others wait for its outcome. `coordinate` is the
  * one call: it tries the key's lock, and either leads or waits (until `deadlineMs`, epoch ms) for
  * the holder's announcement or the lock's expiry.
@@ -106,8 +154,20 @@ export type LockMode = 'wait' | 'try'
 export interface KeyLock {
   /** How long a waiter waits before serving stale or loading itself (the `lock.wait` option). */
   readonly waitMs: number
+  /**
+   * False for a lock that lets every process load at once (`lock: false`, a store in one process):
+   * a load may then take the read that found the miss as its begin, since nothing was waited for.
+   */
+  readonly coordinates: boolean
   /** Decides who loads `key` now (see LockDecision). Never rejects. */
   coordinate(key: string, mode: LockMode, deadlineMs: number): Promise<LockDecision>
+  /**
+   * For batches: tries the locks of all `keys` at once, in as few round trips as the lock allows,
+   * and never waits. Never rejects: keys whose locks cannot be reached are loaded without one.
+   */
+  tryMany(keys: readonly string[]): Promise<ManyLocks>
+  /** How long until the first of `keys`' locks expires, in ms (a holder may have died): a batch waiter's longest sleep. */
+  msLeft(keys: readonly string[]): Promise<number>
 }
 
 /** The lock's metrics: the only part of CacheMetrics a lock reports to. */

@@ -149,6 +149,18 @@ export class UnsafeQueryError extends CorralError {
   }
 }
 
+/** A batch loader (`wrapMany`, `warm`) answered something other than a Map or record of the keys it was asked for; nothing was written. */
+export class BatchResultError extends CorralError {
+  override name = 'BatchResultError'
+  override readonly code = 'CORRAL_BATCH_RESULT'
+  constructor(
+    readonly problem: string,
+    readonly unexpectedKeys: readonly string[] = [],
+  ) {
+    super(`corral: the batch loader's answer was refused: ${problem}`)
+  }
+}
+
 function describe(value: unknown): string {
   if (typeof value === 'string') return JSON.stringify(value.length > 80 ? `${value.slice(0, 80)}…` : value)
   if (typeof value === 'bigint') return `${value}n`

@@ -1,5 +1,5 @@
 import { channel } from 'node:diagnostics_channel'
-import type { WrapResult } from './engine.ts'
+import type { WrapResult } from './engine/types.ts'
 import type { RefreshReason, StaleReason, StoreOp } from './metrics.ts'
 
 /**

@@ -1,5 +1,7 @@
 export { Cache, type CachedFunction, createCache, type FnOptions, type WarmOptions, type WrapOptions } from './cache.ts'
 export type {
+  Announcement,
+  BatchLease,
   Coordinator,
   Invalidation,
   InvalidationChannel,
@@ -11,12 +13,14 @@ export type {
   LockMetrics,
   LockMode,
   LockSettings,
+  ManyLocks,
 } from './coordination.ts'
 export { localCoordinator } from './coordination-local.ts'
 export type { Duration } from './duration.ts'
-export type { BatchLoader, Loader, LoaderContext, WrapResult } from './engine.ts'
+export type { BatchLoader, Loader, LoaderContext, WrapResult } from './engine/types.ts'
 export type { Entry } from './entry.ts'
 export {
+  BatchResultError,
   CacheClosedError,
   CorralConfigError,
   CorralError,

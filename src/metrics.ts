@@ -1,6 +1,6 @@
 import { createRequire } from 'node:module'
 // The `result` label of corral_wrap_duration_seconds is the engine's own classification (onResult's).
-import type { WrapResult } from './engine.ts'
+import type { WrapResult } from './engine/types.ts'
 import type { MetricsRegistry } from './options.ts'
 import { WrapHistogram } from './wrap-histogram.ts'
 

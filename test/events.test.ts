@@ -138,7 +138,8 @@ describe('diagnostics_channel events', () => {
         const inner = memoryStore().create(context)
         return new Proxy(inner, {
           get(target, prop) {
-            if (prop === 'get') return () => Promise.reject(new Error('store unreachable'))
+            // A wrap's read is the load's begin (entry and fence in one round trip): both fail.
+            if (prop === 'get' || prop === 'begin') return () => Promise.reject(new Error('store unreachable'))
             const value = Reflect.get(target, prop, target)
             return typeof value === 'function' ? value.bind(target) : value
           },

@@ -246,9 +246,10 @@ function flakyStore(): StoreFactory {
       const store = inner.create(context)
       return new Proxy(store, {
         get(target, prop) {
-          if (prop === 'get') {
+          // A wrap's read is the load's begin (entry and fence in one round trip): both fail.
+          if (prop === 'get' || prop === 'begin') {
             return (k: string) =>
-              k.includes('flaky') ? Promise.reject(new Error(`${STORE_ERROR_TEXT}: ${k}`)) : target.get(k)
+              k.includes('flaky') ? Promise.reject(new Error(`${STORE_ERROR_TEXT}: ${k}`)) : target[prop](k)
           }
           const value = Reflect.get(target, prop, target)
           return typeof value === 'function' ? value.bind(target) : value

@@ -24,6 +24,12 @@ import {
 import type { Receipt } from '../src/stores/store.ts'
 import { type RedisCluster, type RedisServer, startRedis, startRedisCluster } from './support/redis-server.ts'
 
+/** A begun load's fence token: every store that answered gives one. */
+function tokenOf(begun: { token?: number }): number {
+  expect(begun.token).toBeTypeOf('number')
+  return begun.token as number
+}
+
 /** One store under contract: started once for the suite, and a factory per store instance. */
 interface ContractStore {
   name: string
@@ -235,7 +241,7 @@ describe.each(contractStores)('store contract: $name', (contract) => {
       const begun = await store.begin(k)
       expect(begun.entry).toBeUndefined()
       const loaded = entryOf('loaded')
-      expect(await store.commit(k, loaded, payloadOf(loaded), 60_000, begun.token)).toBeDefined()
+      expect(await store.commit(k, loaded, payloadOf(loaded), 60_000, tokenOf(begun))).toBeDefined()
       expect((await store.get(k))?.value).toBe('loaded')
       expect((await store.begin(k)).entry?.value).toBe('loaded')
     })
@@ -245,7 +251,7 @@ describe.each(contractStores)('store contract: $name', (contract) => {
       const k = key('set-wins')
       const begun = await store.begin(k)
       await store.set(k, entryOf('explicit'), '"explicit"', 60_000)
-      expect(await store.commit(k, entryOf('late'), '"late"', 60_000, begun.token)).toBeUndefined()
+      expect(await store.commit(k, entryOf('late'), '"late"', 60_000, tokenOf(begun))).toBeUndefined()
       expect((await store.get(k))?.value).toBe('explicit')
     })
 
@@ -255,7 +261,7 @@ describe.each(contractStores)('store contract: $name', (contract) => {
       await store.set(k, entryOf('old'), '"old"', 60_000)
       const begun = await store.begin(k)
       await store.delete(k)
-      expect(await store.commit(k, entryOf('late'), '"late"', 60_000, begun.token)).toBeUndefined()
+      expect(await store.commit(k, entryOf('late'), '"late"', 60_000, tokenOf(begun))).toBeUndefined()
       expect(await store.get(k)).toBeUndefined()
     })
 
@@ -266,8 +272,8 @@ describe.each(contractStores)('store contract: $name', (contract) => {
       const second = await store.begin(k)
       // Beginning does not move the fence: overlapping loads do not refuse each other's begin.
       expect(second.token).toBe(first.token)
-      expect(await store.commit(k, entryOf('second'), '"second"', 60_000, second.token)).toBeDefined()
-      expect(await store.commit(k, entryOf('first'), '"first"', 60_000, first.token)).toBeUndefined()
+      expect(await store.commit(k, entryOf('second'), '"second"', 60_000, tokenOf(second))).toBeDefined()
+      expect(await store.commit(k, entryOf('first'), '"first"', 60_000, tokenOf(first))).toBeUndefined()
       expect((await store.get(k))?.value).toBe('second')
     })
 
@@ -279,7 +285,7 @@ describe.each(contractStores)('store contract: $name', (contract) => {
       await b.set(k, entryOf('b'), '"b"', 60_000)
       const shared = (await a.get(k)) !== undefined
       // Stores in one process only (memory) do not share; those that share entries share fences.
-      expect((await a.commit(k, entryOf('a'), '"a"', 60_000, begun.token)) !== undefined).toBe(!shared)
+      expect((await a.commit(k, entryOf('a'), '"a"', 60_000, tokenOf(begun))) !== undefined).toBe(!shared)
     })
   })
 

@@ -1,7 +1,7 @@
 import { LRUCache } from 'lru-cache'
 import type { Cache } from '../cache.ts'
 import { type Duration, toMs } from '../duration.ts'
-import type { WrapResult } from '../engine.ts'
+import type { WrapResult } from '../engine/types.ts'
 import { CorralConfigError, NotCacheable } from '../errors.ts'
 import { boundedKey, defaultKey, hasCredentials, type RequestLike, variantKey } from './http-key.ts'
 import { type HeaderMap, headerValue, judgeHeaders, type NotStoredReason } from './http-rules.ts'

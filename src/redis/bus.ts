@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto'
-import type { Invalidation, InvalidationChannel, KeyMessage } from '../coordination.ts'
+import type { Announcement, Invalidation, InvalidationChannel, KeyMessage } from '../coordination.ts'
 import type { Logger } from '../logger.ts'
 import { withTimeout } from '../timers.ts'
 import { duplicateForSubscribe, isReady, type RedisClient } from './client.ts'
@@ -174,13 +174,23 @@ export class Bus implements InvalidationChannel {
     this.#onLost.add(listener)
   }
 
+  /** A message as the store's own write commands publish it (the store and this bus share one Redis). */
+  announcement(message: Invalidation): Announcement {
+    return { channel: this.channel, message: JSON.stringify(toWire(message, this.id)) }
+  }
+
   /** Publishes a message; failures are logged, never thrown (waiters fall back to the lock's expiry). */
-  async publish(message: Invalidation): Promise<void> {
+  publish(message: Invalidation): Promise<void> {
+    return this.publishRaw(JSON.stringify(toWire(message, this.id)))
+  }
+
+  /** Publishes a message already in its wire form (an announcement a write could not send itself). */
+  async publishRaw(raw: string): Promise<void> {
     // A client of the user's may queue commands while disconnected, and a Redis that accepts
     // connections may not answer: never wait on either longer than the store timeout.
     if (!isReady(this.#publisher) || !this.#healthy()) return
     try {
-      const sent = this.#publisher.publish(this.channel, JSON.stringify(toWire(message, this.id)))
+      const sent = this.#publisher.publish(this.channel, raw)
       await withTimeout(sent, this.#timeoutMs, () => undefined)
     } catch (error) {
       this.#logger.warn('could not publish on the cache channel', { error: String(error) })
@@ -214,6 +224,12 @@ export class Bus implements InvalidationChannel {
     if (heard.kind === 'ready' || heard.kind === 'error') {
       const set = this.#keyListeners.get(heard.key)
       if (set) for (const listener of [...set]) listener(heard)
+    } else if (heard.kind === 'drop' && this.#keyListeners.size > 0) {
+      // A batch announces its writes as drops: each key's waiters wake and read the store.
+      for (const key of heard.keys) {
+        const set = this.#keyListeners.get(key)
+        if (set) for (const listener of [...set]) listener({ kind: 'ready', key })
+      }
     }
     if (message.src !== this.id) for (const listener of this.#others) listener(heard)
   }

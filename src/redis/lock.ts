@@ -7,11 +7,13 @@ import {
   type LockLease,
   type LockMetrics,
   type LockMode,
+  type ManyLocks,
 } from '../coordination.ts'
-import { unheldLease } from '../coordination-local.ts'
+import { unheldBatchLease, unheldLease } from '../coordination-local.ts'
 import { RemoteLoaderError } from '../errors.ts'
 import type { Logger } from '../logger.ts'
 import { withTimeout } from '../timers.ts'
+import { BatchLock } from './batch-lock.ts'
 import type { Bus } from './bus.ts'
 import { isReady, type RedisClient } from './client.ts'
 import { redisKeys } from './keys.ts'
@@ -24,6 +26,7 @@ import { redisKeys } from './keys.ts'
  */
 export class RedisLock implements KeyLock {
   readonly waitMs: number
+  readonly coordinates = true
   readonly #ttlMs: number
   readonly #redlock: Redlock
   readonly #first: RedisClient
@@ -34,6 +37,7 @@ export class RedisLock implements KeyLock {
   readonly #bus: Bus
   readonly #metrics: LockMetrics
   readonly #logger: Logger
+  readonly #batch: BatchLock
 
   constructor(deps: {
     clients: RedisClient[]
@@ -46,6 +50,8 @@ export class RedisLock implements KeyLock {
     bus: Bus
     metrics: LockMetrics
     logger: Logger
+    /** Keys per lock command in a batch (the store's `chunk`). */
+    chunk: number
   }) {
     this.waitMs = deps.waitMs
     this.#ttlMs = Math.ceil(deps.ttlMs)
@@ -61,6 +67,24 @@ export class RedisLock implements KeyLock {
     this.#bus = deps.bus
     this.#metrics = deps.metrics
     this.#logger = deps.logger
+    this.#batch = new BatchLock({ ...deps, bus: deps.bus })
+  }
+
+  /** Locks many keys at once (see BatchLock); keys whose locks cannot be reached load without one. */
+  async tryMany(keys: readonly string[]): Promise<ManyLocks> {
+    const attempt = await this.#batch.tryLock(keys)
+    for (const _ of attempt.won) this.#metrics.lock('acquired')
+    for (const _ of attempt.taken) this.#metrics.lock('contended')
+    for (const _ of attempt.failed) this.#metrics.lock('error')
+    const load = [
+      { keys: attempt.won, lease: attempt.lease },
+      { keys: attempt.failed, lease: unheldBatchLease(this.#bus) },
+    ].filter((group) => group.keys.length > 0)
+    return { load, taken: attempt.taken }
+  }
+
+  msLeft(keys: readonly string[]): Promise<number> {
+    return this.#batch.msLeft(keys)
   }
 
   /**

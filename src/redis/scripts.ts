@@ -5,8 +5,8 @@
  *
  * A fence is a per-key integer that only grows: max(previous + 1, Redis time in ms), so it keeps
  * growing even after the fence key expired and was created again. A load reads it when it begins
- * and may write only if it is unchanged; every write (a load's included) and every delete moves
- * it. So of loads that overlap, the first to finish writes and the rest are refused, and nothing
+ * and may write only if it is unchanged (an absent fence reads as 0); every write (a load's
+ * included) and every delete moves it. So of loads that overlap, the first to finish writes and the rest are refused, and nothing
  * begun before a `set` or `delete` can land after it. Beginning a load does not move the fence,
  * so concurrent loads cannot keep refusing each other.
  */
@@ -53,14 +53,6 @@ ${BUMP}`
 /** How long a fence outlives the entry it guards (a paused writer older than this is not caught). */
 export const FENCE_MARGIN_MS = 3_600_000
 
-/** ARGV: fence keep-alive ms. Returns { entry bytes or false, token, Redis time in µs }; creates the fence if absent. */
-export const BEGIN = `${ADVANCE}
-local token = redis.call('GET', KEYS[2])
-if not token then token = advance(KEYS[2], tonumber(ARGV[1])) end
-local t = redis.call('TIME')
-return { redis.call('GET', KEYS[1]), tonumber(token), tonumber(t[1]) * 1000000 + tonumber(t[2]) }
-`
-
 /**
  * KEYS[1]: a tag's key; KEYS[2] (optional): the namespace's generation; ARGV[1]: '1' to move the
  * generation (once per invalidation, however many tags). Records Redis's time (µs) as the tag's
@@ -75,19 +67,6 @@ if cur >= now then now = cur + 1 end
 redis.call('SET', KEYS[1], string.format('%d', now))
 if ARGV[1] ~= '1' then return { now, 0 } end
 return { now, bump(2) }
-`
-
-/**
- * KEYS[3] (optional): the namespace's generation. ARGV: token, payload, entry px (0 = no expiry).
- * Returns { 1, generation } if written, { 0, 0 } if the fence moved.
- */
-export const COMMIT = `${ADVANCE}
-if redis.call('GET', KEYS[2]) ~= ARGV[1] then return { 0, 0 } end
-local px = tonumber(ARGV[3])
-advance(KEYS[2], ${FENCE_MARGIN_MS})
-write(KEYS[1], ARGV[2], px)
-if px == 0 then keep(KEYS[2], 0) else keep(KEYS[2], px + ${FENCE_MARGIN_MS}) end
-return { 1, bump(3) }
 `
 
 /**
@@ -126,4 +105,57 @@ end
 local n = redis.call('INCRBY', KEYS[1], ARGV[1])
 if not v and ARGV[2] ~= '0' then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 return n
+`
+
+/**
+ * Fenced writes of loaded entries, any number in one call (all in one Cluster slot). KEYS: entry
+ * and fence of each key, in pairs, then (optional, not on a Cluster: another slot) the
+ * namespace's generation. ARGV[1], ARGV[2]: a channel and a message (JSON of an object) to
+ * publish when at least one entry was written ('' for none); then token, payload and px (0 = no
+ * expiry) per key. A token is the fence read when the load began, '0' when there was none. Each
+ * entry is written only if its fence still holds that token; the fence then takes max(previous +
+ * 1, Redis time in ms) and lives px + FENCE_MARGIN_MS. The writes that land move the generation
+ * one step each, and the message carries the generations they moved it to (`gens`), so an L1 tier
+ * that hears it accounts for every one. Returns { Redis time in µs, the first of those
+ * generations (0: none, or no generation key), 1 or 0 per key }.
+ */
+export const COMMIT_MANY = `
+local t = redis.call('TIME')
+local nowMs = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local n = math.floor(#KEYS / 2)
+local out = { tonumber(t[1]) * 1000000 + tonumber(t[2]), 0 }
+local written = 0
+for i = 1, n do
+  local entry, fence = KEYS[2 * i - 1], KEYS[2 * i]
+  local token, payload, px = ARGV[3 * i], ARGV[3 * i + 1], tonumber(ARGV[3 * i + 2])
+  local cur = redis.call('GET', fence) or '0'
+  if cur == token then
+    local nxt = tonumber(cur) + 1
+    if nowMs > nxt then nxt = nowMs end
+    if px == 0 then
+      redis.call('SET', fence, string.format('%d', nxt))
+      redis.call('SET', entry, payload)
+    else
+      redis.call('SET', fence, string.format('%d', nxt), 'PX', px + ${FENCE_MARGIN_MS})
+      redis.call('SET', entry, payload, 'PX', px)
+    end
+    out[i + 2] = 1
+    written = written + 1
+  else
+    out[i + 2] = 0
+  end
+end
+if written == 0 then return out end
+local message = ARGV[2]
+if #KEYS > 2 * n then
+  local first = redis.call('INCRBY', KEYS[#KEYS], written) - written + 1
+  out[2] = first
+  if ARGV[1] ~= '' then
+    local gens = {}
+    for g = first, first + written - 1 do gens[#gens + 1] = string.format('%d', g) end
+    message = string.sub(message, 1, -2) .. ',"gens":[' .. table.concat(gens, ',') .. ']}'
+  end
+end
+if ARGV[1] ~= '' then redis.call('PUBLISH', ARGV[1], message) end
+return out
 `

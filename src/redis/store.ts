@@ -6,13 +6,24 @@ import { birthPosition, decodeEntry, type Entry, encodeEntry } from '../entry.ts
 import { CorralConfigError, NotACounterError, StoreUnavailableError } from '../errors.ts'
 import type { Logger } from '../logger.ts'
 import type { Serializer } from '../serializer.ts'
-import type { Begun, FenceToken, Receipt, Store, StoreContext, StoreFactory } from '../stores/store.ts'
+import type {
+  Announcement,
+  Begun,
+  FencedWrite,
+  FenceToken,
+  Receipt,
+  Store,
+  StoreContext,
+  StoreFactory,
+} from '../stores/store.ts'
 import { withTimeout } from '../timers.ts'
+import { DEFAULT_CHUNK, eachGroup, groupsFor } from './batch.ts'
 import { Bus } from './bus.ts'
 import { createOwnedClient, isReady, type RedisClient, whenReady } from './client.ts'
+import { RedisClock } from './clock.ts'
 import { generationKey, redisKeys, tagKey } from './keys.ts'
 import { RedisLock } from './lock.ts'
-import { BEGIN, COMMIT, DELETE, FENCE_MARGIN_MS, INCREMENT, INVALIDATE_TAG, SET } from './scripts.ts'
+import { COMMIT_MANY, DELETE, INCREMENT, INVALIDATE_TAG, SET } from './scripts.ts'
 
 export interface RedisStoreOptions {
   /** A client you own: corral never closes it. Give `protocol: 2` and a `commandTimeout` if you can. */
@@ -27,15 +38,20 @@ export interface RedisStoreOptions {
    * Default { failures: 3, cooldown: '1s' }; false turns it off.
    */
   breaker?: BreakerOption
+  /**
+   * Keys per command when a batch (`wrapMany`, `warm`) is read or written; a few such commands are
+   * in flight at once. Default 1,000: one command of 1 KiB values stays far below the timeout.
+   */
+  chunk?: number
 }
 
 type Arg = string | number | Buffer
 
 /** The scripts as ioredis commands: keys first (the generation key only off Cluster), then ARGV. */
 interface CorralCommands {
-  corralBeginBuffer(entry: string, fence: string, keepMs: number): Promise<[Buffer | null, number, number]>
   corralInvalidateTag(...keysAndArgs: Arg[]): Promise<[number, number]>
-  corralCommit(...keysAndArgs: Arg[]): Promise<[number, number]>
+  /** KEYS then ARGV, as COMMIT_MANY reads them. */
+  corralCommitMany(numberOfKeys: number, ...args: Arg[]): Promise<number[]>
   corralSet(...keysAndArgs: Arg[]): Promise<[number, number]>
   corralDelete(...keysAndArgs: Arg[]): Promise<[number, number]>
   corralIncrement(entry: string, by: number, px: number): Promise<number>
@@ -51,6 +67,9 @@ export class RedisStore implements Store {
   readonly #owned: boolean
   readonly #serializer: Serializer
   readonly #timeoutMs: number
+  readonly #chunk: number
+  readonly #clock = new RedisClock()
+  #askingTime = false
   /** The circuit breaker in front of the commands, unless turned off. */
   get breaker(): Breaker | undefined {
     return this.#breaker
@@ -59,6 +78,11 @@ export class RedisStore implements Store {
   /** False while the circuit breaker keeps commands away from Redis: others using this Redis should too. */
   get healthy(): boolean {
     return this.#breaker === undefined || this.#breaker.state === 'closed'
+  }
+
+  /** Keys per command when a batch is read or written (the `chunk` option). */
+  get chunk(): number {
+    return this.#chunk
   }
 
   /** How long one command may take (the `timeout` option). */
@@ -88,6 +112,10 @@ export class RedisStore implements Store {
     if (!Number.isFinite(this.#timeoutMs) || this.#timeoutMs <= 0) {
       throw new CorralConfigError('store.timeout', options.timeout, 'must be a finite duration > 0')
     }
+    this.#chunk = options.chunk ?? DEFAULT_CHUNK
+    if (!Number.isInteger(this.#chunk) || this.#chunk < 1) {
+      throw new CorralConfigError('store.chunk', options.chunk, 'must be a whole number >= 1')
+    }
     this.#owned = !options.client
     this.client = options.client ?? createOwnedClient(options.url as string, this.#timeoutMs)
     this.#needsOwnTimer =
@@ -104,8 +132,7 @@ export class RedisStore implements Store {
     // Off Cluster, each write script moves the namespace's generation too (one more key); on a
     // Cluster that key lives in another slot, so the store moves it with a command of its own.
     const withGeneration = this.client.isCluster ? 0 : 1
-    this.client.defineCommand('corralBegin', { numberOfKeys: 2, lua: BEGIN })
-    this.client.defineCommand('corralCommit', { numberOfKeys: 2 + withGeneration, lua: COMMIT })
+    this.client.defineCommand('corralCommitMany', { lua: COMMIT_MANY })
     this.client.defineCommand('corralSet', { numberOfKeys: 2 + withGeneration, lua: SET })
     this.client.defineCommand('corralDelete', { numberOfKeys: 2 + withGeneration, lua: DELETE })
     this.client.defineCommand('corralIncrement', { numberOfKeys: 1, lua: INCREMENT })
@@ -130,6 +157,7 @@ export class RedisStore implements Store {
       bus: this.#bus,
       metrics: settings.metrics,
       logger: settings.logger,
+      chunk: this.#chunk,
     })
   }
 
@@ -138,31 +166,150 @@ export class RedisStore implements Store {
     return raw ? decodeEntry(raw, this.#serializer) : undefined
   }
 
+  /** Entries of many keys: one MGET per chunk (per slot on a Cluster, which refuses MGET across slots), a few at a time. */
   async getMany(keys: readonly string[]): Promise<(Entry | undefined)[]> {
     if (keys.length === 0) return []
     const names = keys.map((key) => redisKeys(key).entry)
-    // MGET across slots is refused by a Cluster; separate GETs are written back to back anyway.
-    const raws = await this.#run(() =>
-      this.client.isCluster
-        ? Promise.all(names.map((name) => this.client.getBuffer(name)))
-        : this.client.mgetBuffer(...names),
-    )
-    return raws.map((raw) => (raw ? decodeEntry(raw, this.#serializer) : undefined))
+    const entries = new Array<Entry | undefined>(keys.length)
+    await eachGroup(groupsFor(this.client, names, this.#chunk), async (group) => {
+      const raws = await this.#run(() => this.client.mgetBuffer(group.map((i) => names[i] as string)))
+      group.forEach((i, j) => {
+        const raw = raws[j]
+        entries[i] = raw ? decodeEntry(raw, this.#serializer) : undefined
+      })
+    })
+    return entries
   }
 
+  /**
+   * The entry and its fence in one plain MGET (one slot: they share a hash tag): a load's begin
+   * costs no script, and a read that finds nothing has begun the load already. The fence is not
+   * created here; an absent fence reads as token 0, which any later write moves past.
+   */
   async begin(key: string): Promise<Begun> {
     const k = redisKeys(key)
-    const [raw, token, now] = await this.#run(() => this.#commands.corralBeginBuffer(k.entry, k.fence, FENCE_MARGIN_MS))
-    return { entry: raw ? decodeEntry(raw, this.#serializer) : undefined, token: Number(token), nowUs: Number(now) }
+    // Sent together: learning the clock costs the first read no wait.
+    this.#learnClock()
+    const [raw, fence] = await this.#run(() => this.client.mgetBuffer(k.entry, k.fence))
+    return this.#begun(raw ?? null, fence ?? null)
   }
 
-  async commit(key: string, entry: Entry, payload: string | Buffer, ttlMs: number, token: FenceToken) {
-    const keys = this.#writeKeys(key)
-    const [written, generation] = await this.#run(() =>
-      this.#commands.corralCommit(...keys, String(token), encodeEntry(entry, payload), px(ttlMs)),
+  /** `begin` for many keys: one MGET per chunk (per slot on a Cluster), a few chunks at a time. */
+  async beginMany(keys: readonly string[]): Promise<Begun[]> {
+    if (keys.length === 0) return []
+    this.#learnClock()
+    const names = keys.map((key) => redisKeys(key))
+    const begun = new Array<Begun>(keys.length)
+    await eachGroup(
+      groupsFor(
+        this.client,
+        names.map((k) => k.entry),
+        this.#chunk,
+      ),
+      async (group) => {
+        const raws = await this.#run(() =>
+          this.client.mgetBuffer(group.flatMap((i) => [names[i]?.entry as string, names[i]?.fence as string])),
+        )
+        group.forEach((i, j) => {
+          begun[i] = this.#begun(raws[2 * j] ?? null, raws[2 * j + 1] ?? null)
+        })
+      },
     )
-    if (Number(written) !== 1) return undefined
-    return { generation: await this.#moved(generation) }
+    return begun
+  }
+
+  async commit(
+    key: string,
+    entry: Entry,
+    payload: string | Buffer,
+    ttlMs: number,
+    token: FenceToken,
+    announce?: Announcement,
+  ): Promise<Receipt | undefined> {
+    const [receipt] = await this.#commitGroup([{ key, entry, payload, ttlMs, token }], announce)
+    return receipt
+  }
+
+  /** Fenced writes of a batch: one script call per chunk (per slot on a Cluster), a few at a time. */
+  async commitMany(
+    writes: readonly FencedWrite[],
+    announce?: (keys: string[]) => Announcement,
+  ): Promise<(Receipt | undefined)[]> {
+    const receipts = new Array<Receipt | undefined>(writes.length)
+    await eachGroup(
+      groupsFor(
+        this.client,
+        writes.map((w) => redisKeys(w.key).entry),
+        this.#chunk,
+        (i) => (writes[i] as FencedWrite).payload.length,
+      ),
+      async (group) => {
+        const part = group.map((i) => writes[i] as FencedWrite)
+        const landed = await this.#commitGroup(part, announce?.(part.map((w) => w.key)))
+        group.forEach((i, j) => {
+          receipts[i] = landed[j]
+        })
+      },
+    )
+    return receipts
+  }
+
+  /**
+   * One COMMIT_MANY call: the writes that land move the namespace's generation (one step each)
+   * and the announcement carries the generations, all inside the script. On a Cluster the
+   * generation lives in another slot: it is moved, and the announcement published, after.
+   */
+  async #commitGroup(
+    writes: readonly FencedWrite[],
+    announce: Announcement | undefined,
+  ): Promise<(Receipt | undefined)[]> {
+    const cluster = this.client.isCluster
+    const keys: string[] = []
+    const args: Arg[] = cluster ? ['', ''] : [announce?.channel ?? '', announce?.message ?? '']
+    for (const w of writes) {
+      const k = redisKeys(w.key)
+      keys.push(k.entry, k.fence)
+      args.push(String(w.token), encodeEntry(w.entry, w.payload), px(w.ttlMs))
+    }
+    if (!cluster) keys.push(this.#generationKey)
+    const reply = await this.#run(() => this.#commands.corralCommitMany(keys.length, ...keys, ...args))
+    this.#clock.observe(Number(reply[0]))
+    const landed = writes.map((_, i) => Number(reply[i + 2]) === 1)
+    const count = landed.filter(Boolean).length
+    let first = Number(reply[1])
+    if (count > 0 && cluster) {
+      first = Number(await this.#run(() => this.client.incrby(this.#generationKey, count))) - count + 1
+      if (announce) await this.#bus.publishRaw(withGenerations(announce.message, first, count))
+    }
+    let next = first
+    return landed.map((ok) => (ok ? { generation: first > 0 ? next++ : undefined } : undefined))
+  }
+
+  #begun(raw: Buffer | null, fence: Buffer | null): Begun {
+    return {
+      entry: raw ? decodeEntry(raw, this.#serializer) : undefined,
+      token: fence ? Number(fence.toString('latin1')) || 0 : 0,
+      nowUs: this.#clock.nowMicros(),
+    }
+  }
+
+  /**
+   * Asks Redis its time once (sent just before the read that needs it, so the read waits for
+   * nothing), so entries begun before any commit are born on Redis's clock too. Not counted by
+   * the breaker: a failure here only leaves the local clock standing in.
+   */
+  #learnClock(): void {
+    if (this.#clock.known || this.#askingTime || !isReady(this.client)) return
+    this.#askingTime = true
+    this.client.time().then(
+      ([seconds, micros]) => {
+        this.#clock.observe(Number(seconds) * 1_000_000 + Number(micros))
+        this.#askingTime = false
+      },
+      () => {
+        this.#askingTime = false
+      },
+    )
   }
 
   async set(key: string, entry: Entry, payload: string | Buffer, ttlMs: number): Promise<Receipt> {
@@ -172,6 +319,7 @@ export class RedisStore implements Store {
     const [generation, born] = await this.#run(() =>
       this.#commands.corralSet(...this.#writeKeys(key), encoded, px(ttlMs), at),
     )
+    this.#clock.observe(Number(born))
     return { generation: await this.#moved(generation), ...(at > 0 ? { createdAtUs: Number(born) } : {}) }
   }
 
@@ -226,6 +374,7 @@ export class RedisStore implements Store {
       ),
     )
     const atUs = Math.max(0, ...results.map(([time]) => Number(time)))
+    this.#clock.observe(atUs)
     return { atUs, generation: await this.#moved(Number(results[0]?.[1] ?? 0)) }
   }
 
@@ -294,6 +443,15 @@ export class RedisStore implements Store {
 function spentTheTimeout(error: unknown): boolean {
   const message = String((error as Error)?.message)
   return /did not answer within|Command timed out|is not connected/.test(message)
+}
+
+/**
+ * A message as a write's announcement carries it (JSON of an object), with the generations
+ * `first` .. `first + count - 1` added: what COMMIT_MANY does inside the script.
+ */
+function withGenerations(message: string, first: number, count: number): string {
+  const gens = Array.from({ length: count }, (_, i) => first + i)
+  return `${message.slice(0, -1)},"gens":[${gens.join(',')}]}`
 }
 
 /** Redis PX argument: whole milliseconds, 0 for no expiry. */

@@ -1,4 +1,4 @@
-import type { Coordinator } from '../coordination.ts'
+import type { Announcement, Coordinator } from '../coordination.ts'
 import type { Entry } from '../entry.ts'
 import type { Logger } from '../logger.ts'
 import type { Serializer } from '../serializer.ts'
@@ -13,7 +13,11 @@ export type FenceToken = number
 /** What `begin` returns: the entry now, the fence token, and the store's clock (µs) if it has one. */
 export interface Begun {
   entry: Entry | undefined
-  token: FenceToken
+  /**
+   * Absent when the shared store could not be reached and an in-process tier answered from
+   * memory: such a load cannot be fenced, so it is not written.
+   */
+  token?: FenceToken
   /** The store's time when the load began: the entry's `createdAtUs`, comparable with tag times. */
   nowUs?: number
 }
@@ -26,6 +30,17 @@ export interface Begun {
 export interface Receipt {
   generation?: number
   createdAtUs?: number
+}
+
+export type { Announcement }
+
+/** A fenced write of a loaded entry, as `commit` takes it. */
+export interface FencedWrite {
+  key: string
+  entry: Entry
+  payload: string | Buffer
+  ttlMs: number
+  token: FenceToken
 }
 
 /** What a store is handed when a cache is created around it. */
@@ -78,7 +93,8 @@ export interface Store {
   begin(key: string): Promise<Begun>
   /**
    * Writes a loaded entry unless the key's fence moved since `begin` read `token`; then moves it.
-   * Undefined when the fence refused the write.
+   * Undefined when the fence refused the write. `announce`, if given, is published with the write
+   * when it lands, carrying the write's generation (stores without a channel ignore it).
    */
   commit(
     key: string,
@@ -86,7 +102,18 @@ export interface Store {
     payload: string | Buffer,
     ttlMs: number,
     token: FenceToken,
+    announce?: Announcement,
   ): Promise<Receipt | undefined>
+  /** Optional: `begin` for many keys in few round trips; without it, the engine calls `begin` per key. */
+  beginMany?(keys: readonly string[]): Promise<Begun[]>
+  /**
+   * Optional: `commit` for many keys in few round trips, returning which landed; `announce` makes
+   * the message published with each group of writes. Without it, the engine calls `commit` per key.
+   */
+  commitMany?(
+    writes: readonly FencedWrite[],
+    announce?: (keys: string[]) => Announcement,
+  ): Promise<(Receipt | undefined)[]>
   /**
    * Writes unconditionally and advances the fence, so loads begun earlier cannot overwrite it.
    * A store with a clock stamps the entry's `createdAtUs` itself (in the receipt).

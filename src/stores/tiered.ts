@@ -7,7 +7,7 @@ import { boundedLru, lruSetOptions } from '../lru.ts'
 import type { L1EvictionReason } from '../metrics.ts'
 import type { ResolvedL1 } from '../options.ts'
 import type { Serializer } from '../serializer.ts'
-import type { Begun, FenceToken, Receipt, Store } from './store.ts'
+import type { Announcement, Begun, FencedWrite, FenceToken, Receipt, Store } from './store.ts'
 
 /**
  * An in-process tier (lru-cache) in front of a shared store. It serves a copy while the entry is
@@ -178,17 +178,69 @@ export class TieredStore implements Store {
     })
   }
 
-  begin(key: string): Promise<Begun> {
-    return this.#l2.begin(key)
+  /**
+   * Begins on the shared store (fences live there), keeping what it found as a read would. When
+   * the store is out of reach, a copy held here still answers (as `get` does), with no fence
+   * token: a load begun so is not written.
+   */
+  async begin(key: string): Promise<Begun> {
+    const local = this.#l1.get(key)
+    const epoch = this.#epoch
+    let begun: Begun
+    try {
+      begun = await this.#l2.begin(key)
+    } catch (error) {
+      if (local) return { entry: local }
+      throw error
+    }
+    if (begun.entry && epoch === this.#epoch) this.#keep(key, begun.entry)
+    const held = begun.entry ? undefined : this.#heldThroughLoss(local)
+    return held ? { ...begun, entry: held } : begun
   }
 
-  async commit(key: string, entry: Entry, payload: string | Buffer, ttlMs: number, token: FenceToken) {
-    const receipt = await this.#l2.commit(key, entry, payload, ttlMs, token)
+  async commit(
+    key: string,
+    entry: Entry,
+    payload: string | Buffer,
+    ttlMs: number,
+    token: FenceToken,
+    announce?: Announcement,
+  ): Promise<Receipt | undefined> {
+    const receipt = await this.#l2.commit(key, entry, payload, ttlMs, token, announce)
     if (receipt) {
       this.#heard(receipt)
       this.#keep(key, this.#copy(entry, payload), payload)
     }
     return receipt
+  }
+
+  async beginMany(keys: readonly string[]): Promise<Begun[]> {
+    const epoch = this.#epoch
+    const begun = this.#l2.beginMany
+      ? await this.#l2.beginMany(keys)
+      : await Promise.all(keys.map((key) => this.#l2.begin(key)))
+    if (epoch === this.#epoch) {
+      begun.forEach((b, i) => {
+        if (b.entry) this.#keep(keys[i] as string, b.entry)
+      })
+    }
+    return begun
+  }
+
+  async commitMany(
+    writes: readonly FencedWrite[],
+    announce?: (keys: string[]) => Announcement,
+  ): Promise<(Receipt | undefined)[]> {
+    const receipts = this.#l2.commitMany
+      ? await this.#l2.commitMany(writes, announce)
+      : await Promise.all(writes.map((w) => this.#l2.commit(w.key, w.entry, w.payload, w.ttlMs, w.token)))
+    writes.forEach((w, i) => {
+      const receipt = receipts[i]
+      if (!receipt) return
+      this.#heard(receipt)
+      this.#keep(w.key, this.#copy(w.entry, w.payload), w.payload)
+    })
+    return receipts
   }
 
   async set(key: string, entry: Entry, payload: string | Buffer, ttlMs: number): Promise<Receipt> {

@@ -1,0 +1,85 @@
+import { nowMicros } from '../clock.ts'
+import type { Announcement, Begun, FencedWrite, Receipt } from '../stores/store.ts'
+import { type EngineParts, storeFailed } from './parts.ts'
+
+/**
+ * Begins loads of `storeKeys`: each entry with its fence token, in as few round trips as the
+ * store allows. A key the store could not answer for gets no token (its load is not written).
+ */
+export async function beginAll(parts: EngineParts, storeKeys: readonly string[]): Promise<(Begun | undefined)[]> {
+  const { store } = parts
+  if (storeKeys.length === 0) return []
+  if (store.beginMany) {
+    try {
+      return await store.beginMany(storeKeys)
+    } catch (error) {
+      storeFailed(parts, 'begin', error)
+      return storeKeys.map(() => undefined)
+    }
+  }
+  let failed: unknown
+  const begun = await Promise.all(
+    storeKeys.map((key) =>
+      store.begin(key).catch((error) => {
+        failed = error
+        return undefined
+      }),
+    ),
+  )
+  if (failed !== undefined) storeFailed(parts, 'begin', failed)
+  return begun
+}
+
+/** Begins one load; undefined (and counted) when the store cannot answer. */
+export async function beginOne(parts: EngineParts, storeKey: string): Promise<Begun | undefined> {
+  try {
+    return await parts.store.begin(storeKey)
+  } catch (error) {
+    storeFailed(parts, 'begin', error)
+    return undefined
+  }
+}
+
+/** When a load began, on the store's clock when the store has one. */
+export function bornAt(begun: Begun | undefined): number {
+  return begun?.nowUs ?? nowMicros()
+}
+
+/**
+ * Writes one loaded entry if the fence still allows; `announce` goes out with it when it lands.
+ * The write's receipt, or undefined if not written.
+ */
+export async function commitOne(
+  parts: EngineParts,
+  write: FencedWrite,
+  announce?: Announcement,
+): Promise<Receipt | undefined> {
+  try {
+    const receipt = await parts.store.commit(write.key, write.entry, write.payload, write.ttlMs, write.token, announce)
+    if (!receipt) parts.logger.warn('a newer write or load won; this result was not stored', { key: write.key })
+    return receipt
+  } catch (error) {
+    storeFailed(parts, 'commit', error)
+    return undefined
+  }
+}
+
+/** Writes a batch's loaded entries under their fences, in as few round trips as the store allows. */
+export async function commitAll(
+  parts: EngineParts,
+  writes: readonly FencedWrite[],
+  announce?: (keys: string[]) => Announcement,
+): Promise<(Receipt | undefined)[]> {
+  const { store } = parts
+  if (writes.length === 0) return []
+  if (store.commitMany) {
+    try {
+      return await store.commitMany(writes, announce)
+    } catch (error) {
+      storeFailed(parts, 'commit', error)
+      return writes.map(() => undefined)
+    }
+  }
+  // A store without commitMany has no channel of its own to announce on: the lease announces.
+  return Promise.all(writes.map((w) => commitOne(parts, w)))
+}

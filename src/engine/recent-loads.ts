@@ -1,0 +1,34 @@
+import type { Loaded } from './types.ts'
+
+/** How many finished loads are remembered; past it the memory starts over (a lost note costs one extra load). */
+const MAX = 10_000
+
+/**
+ * Loads this process finished lately, each stamped with a counter. A read that was sent before a
+ * load of its key finished may come back with a miss that is already out of date: instead of
+ * loading the key again, it takes that load's result. (A load begins with the read itself, so
+ * there is no second read to notice the value that just landed.) Bounded; stamps only grow.
+ */
+export class RecentLoads {
+  #loads = new Map<string, { stamp: number; loaded: Loaded }>()
+  #stamp = 0
+
+  /** A stamp to take before a read: loads noted after it finished after the read was sent. */
+  mark(): number {
+    return this.#stamp
+  }
+
+  /** Notes that a load of `storeKey` just finished with `loaded`. */
+  note(storeKey: string, loaded: Loaded): void {
+    this.#stamp += 1
+    // Only notes newer than a read in flight matter, so dropping them all at once is cheap and safe.
+    if (this.#loads.size >= MAX) this.#loads = new Map()
+    this.#loads.set(storeKey, { stamp: this.#stamp, loaded })
+  }
+
+  /** The result of a load of `storeKey` that finished after `mark` was taken, if any. */
+  since(storeKey: string, mark: number): Loaded | undefined {
+    const found = this.#loads.get(storeKey)
+    return found && found.stamp > mark ? found.loaded : undefined
+  }
+}

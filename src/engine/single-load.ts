@@ -1,0 +1,231 @@
+import { type Announcement, gens, type LockLease, type LockMode } from '../coordination.ts'
+import { toMs } from '../duration.ts'
+import { classify, type Entry } from '../entry.ts'
+import { OriginTimeoutError } from '../errors.ts'
+import { channels, type LockEvent } from '../events.ts'
+import type { StaleReason } from '../metrics.ts'
+import type { Begun, FenceToken, Receipt } from '../stores/store.ts'
+import { buildEntry, failSafeEntry, graced, mayStandIn, servedValue, validTags } from './entry-building.ts'
+import { beginOne, bornAt, commitOne } from './fenced-write.ts'
+import { type EngineParts, publishRefresh } from './parts.ts'
+import { readValid, voidedByTags } from './tag-voiding.ts'
+import type { Loaded, LoaderContext, ReadRequest } from './types.ts'
+
+/** What each lock decision is called in lock events. */
+const LOCK_OUTCOME = {
+  lead: 'acquired',
+  skip: 'skipped',
+  ready: 'loaded_elsewhere',
+  failed: 'failed_elsewhere',
+  timeout: 'timeout',
+} as const
+
+/**
+ * Joins the key's flight, starting the load if none runs. `begun` is the read that found the
+ * miss: it read the fence too, so the load needs no second round trip to begin.
+ */
+export function join<T>(
+  parts: EngineParts,
+  req: ReadRequest<T>,
+  seen: Entry | undefined,
+  begun?: Begun,
+): { promise: Promise<Loaded>; shared: boolean } {
+  const joined = parts.flights.do(req.storeKey, () => load(parts, req, seen, 'wait', begun))
+  if (joined.shared) parts.metrics.coalesced('local')
+  if (channels.miss.hasSubscribers)
+    channels.miss.publish({ cache: parts.cache, key: req.key, coalesced: joined.shared })
+  return joined
+}
+
+/** One refresh at a time per key, and none while the origin is backed up: early refresh is optional. */
+export function refreshInBackground<T>(parts: EngineParts, req: ReadRequest<T>, seen: Entry, reason: 'early'): void {
+  if (parts.flights.has(req.storeKey) || parts.origin.queued >= parts.backlog) return
+  parts.metrics.refresh(reason)
+  publishRefresh(parts, req.key, reason)
+  parts.flights.do(req.storeKey, () => load(parts, req, seen, 'try')).promise.catch(() => {})
+}
+
+/** A load of one key, with its error remembered for `errorTtl`. */
+export async function load<T>(
+  parts: EngineParts,
+  req: ReadRequest<T>,
+  seen: Entry | undefined,
+  mode: LockMode,
+  begun?: Begun,
+): Promise<Loaded> {
+  const recent = parts.recentErrors.recent(req.storeKey)
+  if (recent) throw recent.error
+  try {
+    const loaded = await coordinateAndLoad(parts, req, seen, mode, begun)
+    if (!loaded.stale) parts.recentLoads.note(req.storeKey, loaded)
+    return loaded
+  } catch (error) {
+    parts.recentErrors.remember(req.storeKey, error, req.policy)
+    throw error
+  }
+}
+
+/**
+ * One process's part in loading a key: it loads only if the lock says so (an unlocked cache
+ * always does); otherwise it takes the winner's value from the store when the winner announces
+ * it, the winner's error, or (after `lock.wait`) stale or its own load.
+ */
+async function coordinateAndLoad<T>(
+  parts: EngineParts,
+  req: ReadRequest<T>,
+  seen: Entry | undefined,
+  mode: LockMode,
+  begun: Begun | undefined,
+): Promise<Loaded> {
+  const askedMs = Date.now()
+  const deadlineMs = askedMs + parts.lock.waitMs
+  for (;;) {
+    const next = await parts.lock.coordinate(req.storeKey, seen ? mode : 'wait', deadlineMs)
+    if (parts.locked && channels.lock.hasSubscribers) {
+      const event: LockEvent = {
+        cache: parts.cache,
+        key: req.key,
+        outcome: LOCK_OUTCOME[next.kind],
+        waitedMs: Date.now() - askedMs,
+      }
+      channels.lock.publish(event)
+    }
+    switch (next.kind) {
+      case 'lead':
+        // After any coordination, begin again: a holder may have written since the first read.
+        return loadHere(parts, req, seen, next.lease, parts.lock.coordinates ? undefined : begun)
+      case 'skip':
+        return { value: seen?.value, stale: 'revalidate' }
+      case 'ready': {
+        const landed = await readValid(parts, req.storeKey)
+        if (landed && Date.now() < landed.freshUntilMs) {
+          parts.metrics.coalesced('distributed')
+          return { value: landed.value, remote: true }
+        }
+        break // announced but not readable (not cacheable, or overwritten): try again
+      }
+      case 'failed':
+        if (mayStandIn(seen, Date.now(), req.policy)) return { value: seen.value, stale: 'origin_error' }
+        throw next.error
+      case 'timeout':
+        if (mayStandIn(seen, Date.now(), req.policy)) return { value: seen.value, stale: 'timeout' }
+        return loadHere(parts, req, seen, next.lease, undefined)
+    }
+  }
+}
+
+/**
+ * The load itself; the lease tells the other processes how it ended (and in which order to
+ * release: see LockLease). A lease that holds nothing may hand its announcement to the write.
+ */
+async function loadHere<T>(
+  parts: EngineParts,
+  req: ReadRequest<T>,
+  seen: Entry | undefined,
+  lease: LockLease,
+  begun: Begun | undefined,
+): Promise<Loaded> {
+  let loaded: (Loaded & { written?: Receipt }) | undefined
+  try {
+    loaded = await loadAndStore(parts, req, seen, lease.announce, begun)
+  } catch (error) {
+    await lease.fail(error)
+    throw error
+  }
+  await lease.succeed(loaded.written !== undefined, loaded.written)
+  return loaded
+}
+
+/**
+ * Begin (unless the read that found the miss did), use a value that landed meanwhile, else call
+ * the loader and write the result under the fence. On a loader error, a graced value is served
+ * instead and written back as fresh for the fail-safe throttle.
+ */
+async function loadAndStore<T>(
+  parts: EngineParts,
+  req: ReadRequest<T>,
+  seen: Entry | undefined,
+  announce: Announcement | undefined,
+  begun: Begun | undefined,
+): Promise<Loaded & { written?: Receipt }> {
+  const startedAt = Date.now()
+  let current = seen
+  let start = begun
+  if (!start) {
+    start = await beginOne(parts, req.storeKey)
+    const found = start?.entry
+    if (found && found.createdAtUs !== seen?.createdAtUs) {
+      const voided = found.tags.length > 0 && (await voidedByTags(parts, [found]))[0]
+      if (!voided) current = found
+    }
+  }
+  if (current && current !== seen && classify(current, startedAt, 0) === 'fresh') {
+    return { value: current.value, remote: true } // another writer got there first
+  }
+  const stale = graced(current, startedAt)
+
+  let ttlOverride: number | undefined
+  let tags = req.tags
+  const ctx: Omit<LoaderContext<T>, 'signal'> = {
+    key: req.key,
+    stale: stale?.value as T | undefined,
+    setTtl: (ttl) => {
+      ttlOverride = toMs('ctx.setTtl', ttl)
+    },
+    setTags: (next) => {
+      tags = validTags(next)
+    },
+  }
+  let result: { value: T; ms: number }
+  try {
+    result = await parts.origin.call(req.key, req.policy.hardMs, (signal) => req.loader({ ...ctx, signal }))
+  } catch (error) {
+    const now = Date.now()
+    if (!mayStandIn(stale, now, req.policy)) throw error
+    const reason: StaleReason = error instanceof OriginTimeoutError ? 'timeout' : 'origin_error'
+    parts.logger.warn('loader failed; serving the stale value', { key: req.key, error: String(error) })
+    // A value still fresh (a refresh, an early refresh) stays as it is; only a stale one is kept
+    // on for the throttle.
+    if (start?.token !== undefined && now >= stale.freshUntilMs) {
+      await writeFailSafe(parts, req.storeKey, stale, req, start.token)
+    }
+    return { value: stale.value, stale: reason }
+  }
+  // Built even when the store is down, so an unserializable value fails the same way every time.
+  const built = buildEntry(result.value, req.policy, tags, bornAt(start), result.ms, ttlOverride, parts.serializer)
+  const token = start?.token
+  const written =
+    built && token !== undefined
+      ? await commitOne(
+          parts,
+          { key: req.storeKey, entry: built.entry, payload: built.payload, ttlMs: built.storeTtlMs, token },
+          announce,
+        )
+      : undefined
+  // The store could not even begin the load (it is out of reach): an in-process tier keeps it.
+  if (built && token === undefined) parts.store.keepLocally?.(req.storeKey, built.entry, built.payload)
+  return { value: built ? servedValue(built, parts.serializer) : result.value, written }
+}
+
+/**
+ * Keeps serving the stale value for the throttle, so a failing origin is not called by every
+ * request (never past the end of its grace). Announced like every write, so L1 tiers elsewhere
+ * drop their copies and account for its generation.
+ */
+export async function writeFailSafe(
+  parts: EngineParts,
+  storeKey: string,
+  stale: Entry,
+  req: { policy: ReadRequest<unknown>['policy'] },
+  token: FenceToken,
+): Promise<void> {
+  const built = failSafeEntry(stale, req.policy, parts.serializer)
+  if (!built) return
+  const announce = parts.channel.announcement?.({ kind: 'drop', keys: [storeKey] })
+  const receipt = await commitOne(
+    parts,
+    { key: storeKey, entry: built.entry, payload: built.payload, ttlMs: built.storeTtlMs, token },
+    announce,
+  )
+  if (receipt && !announce) await parts.channel.publish({ kind: 'drop', keys: [storeKey], ...gens(receipt) })
+}

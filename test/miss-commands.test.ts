@@ -1,0 +1,121 @@
+import type { Redis } from 'ioredis'
+import { describe, expect, it } from 'vitest'
+import { createCache, redisStore } from '../src/index.ts'
+import { useRedis } from './support/use-redis.ts'
+
+let counter = 0
+const ns = () => `cmds${process.pid}-${++counter}`
+
+/**
+ * Watches what clients send to Redis with MONITOR (commands a script runs are shown with source
+ * `lua` and left out: they are part of the script's one command). Resolves the commands seen,
+ * once `stop` is called and a PING sent after them came back round the monitor.
+ */
+async function watch(raw: Redis): Promise<{ stop(): Promise<string[]> }> {
+  const monitor = await raw.monitor()
+  const seen: string[] = []
+  let marker: (() => void) | undefined
+  monitor.on('monitor', (_time: string, args: string[], source: string) => {
+    if (args[0]?.toLowerCase() === 'echo' && args[1] === 'end-of-watch') return marker?.()
+    if (source !== 'lua') seen.push(args[0]?.toLowerCase() ?? '?')
+  })
+  return {
+    async stop() {
+      const ended = new Promise<void>((resolve) => {
+        marker = resolve
+      })
+      await raw.echo('end-of-watch')
+      await ended
+      monitor.disconnect()
+      return seen
+    },
+  }
+}
+
+const count = (commands: string[]) => {
+  const calls: Record<string, number> = {}
+  for (const c of commands) calls[c] = (calls[c] ?? 0) + 1
+  return calls
+}
+
+describe('Redis commands per single-key miss (MONITOR on a throwaway redis-server)', () => {
+  const redis = useRedis()
+
+  /** Commands the cache sends for one cold `wrap`, after a first miss loaded its scripts. */
+  async function oneMiss(options: Parameters<typeof createCache>[0]): Promise<string[]> {
+    const cache = createCache({
+      namespace: ns(),
+      store: redisStore({ url: redis.server.url }),
+      logger: false,
+      ...options,
+    })
+    await cache.wrap('first', async () => 'loaded')
+    const watching = await watch(redis.raw)
+    expect(await cache.wrap('cold', async () => 'loaded')).toBe('loaded')
+    const commands = await watching.stop()
+    await cache.close()
+    return commands
+  }
+
+  it('without lock: 2 commands (read and begin in one; write, fence and announcement in one)', async () => {
+    const commands = await oneMiss({ lock: false })
+    expect(commands, JSON.stringify(count(commands))).toHaveLength(2)
+  })
+
+  it('with lock: 4 more (acquire, the read again under the lock, release, and the announcement after release)', async () => {
+    const commands = await oneMiss({ lock: true })
+    expect(count(commands)).toEqual({ mget: 2, evalsha: 3, publish: 1 })
+  })
+
+  it('the write that ends a miss moves the namespace generation and its announcement carries it', async () => {
+    const namespace = ns()
+    const cache = createCache({ namespace, store: redisStore({ url: redis.server.url }), logger: false, lock: false })
+    await cache.wrap('first', async () => 'loaded')
+    const subscriber = redis.raw.duplicate()
+    const heard: { kind: string; key?: string; gens?: number[] }[] = []
+    const got = new Promise<void>((resolve) => {
+      subscriber.on('message', (_channel: string, raw: string) => {
+        heard.push(JSON.parse(raw))
+        resolve()
+      })
+    })
+    await subscriber.subscribe(`corral:${namespace}:bus`)
+    const before = Number(await redis.raw.get(`{${namespace}:}:gen`))
+    await cache.wrap('cold', async () => 'loaded')
+    await got
+    const after = Number(await redis.raw.get(`{${namespace}:}:gen`))
+    expect(after).toBe(before + 1)
+    expect(heard).toEqual([expect.objectContaining({ kind: 'ready', gens: [after] })])
+    subscriber.disconnect()
+    await cache.close()
+  })
+
+  it('a batch moves the generation once per entry written, and its announcements carry every one', async () => {
+    const namespace = ns()
+    const cache = createCache({ namespace, store: redisStore({ url: redis.server.url }), logger: false, lock: false })
+    await cache.wrap('first', async () => 'loaded')
+    const subscriber = redis.raw.duplicate()
+    const gens: number[] = []
+    let keys = 0
+    let all: () => void = () => {}
+    const got = new Promise<void>((resolve) => {
+      all = resolve
+    })
+    subscriber.on('message', (_channel: string, raw: string) => {
+      const message = JSON.parse(raw) as { keys?: string[]; gens?: number[] }
+      gens.push(...(message.gens ?? []))
+      keys += message.keys?.length ?? 0
+      if (keys === 30) all()
+    })
+    await subscriber.subscribe(`corral:${namespace}:bus`)
+    const before = Number(await redis.raw.get(`{${namespace}:}:gen`))
+    const wanted = Array.from({ length: 30 }, (_, i) => `k${i}`)
+    await cache.wrapMany(wanted, async (missing) => Object.fromEntries(missing.map((k) => [k, k])))
+    await got
+    const after = Number(await redis.raw.get(`{${namespace}:}:gen`))
+    expect(after).toBe(before + 30)
+    expect(gens.sort((a, b) => a - b)).toEqual(Array.from({ length: 30 }, (_, i) => before + 1 + i))
+    subscriber.disconnect()
+    await cache.close()
+  })
+})
