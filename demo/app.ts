@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs'
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { Registry } from 'prom-client'
-import { type Cache, createCache, memoryStore, redisStore } from '../src/index.ts'
+import { type Cache, createCache, memcachedStore, memoryStore, redisStore, type StoreFactory } from '../src/index.ts'
 import { httpCache } from '../src/integrations/http.ts'
 import { cachedQuery } from '../src/integrations/mysql.ts'
 import { fakeDb } from './fake-db.ts'
@@ -26,6 +26,8 @@ export interface DemoConfig {
   host?: string
   mode?: Mode
   redisUrl?: string
+  /** Memcached servers as 'host:port' (MEMCACHED_URL or MEMCACHED_ADDR); used when no redisUrl is given. */
+  memcachedServers?: string[]
   mysqlUrl?: string
   /** Latency of every statement: the fake database's (default 50), or added to MySQL's with DO SLEEP (default 0). */
   queryMs?: number
@@ -57,11 +59,12 @@ export async function startDemo(config: DemoConfig): Promise<Demo> {
     : fakeDb({ queryMs: config.queryMs ?? 50 })
   const registry = new Registry()
   // seed 001's env-var swap: the same code, another store.
+  const { store: storeFactory, label: store } = chooseStore(config)
   const cache = createCache({
     name: 'demo',
     namespace: config.namespace ?? 'demo',
-    store: config.redisUrl ? redisStore({ url: config.redisUrl }) : memoryStore(),
-    lock: Boolean(config.redisUrl),
+    store: storeFactory,
+    lock: storeFactory.kind !== 'memory',
     ...(config.redisUrl && config.l1Entries ? { l1: { maxEntries: config.l1Entries, maxBytes: 1_000_000 } } : {}),
     ttl: config.ttl ?? '60s',
     // Stale-if-error: when the database is down, persons already read keep being served for 10 min.
@@ -69,8 +72,6 @@ export async function startDemo(config: DemoConfig): Promise<Demo> {
     timeout: { hard: '3s' },
     metrics: { registry },
   })
-  const l1 = config.redisUrl && config.l1Entries ? `, L1 of ${config.l1Entries} entries` : ''
-  const store = config.redisUrl ? `Redis at ${new URL(config.redisUrl).host} (lock: true${l1})` : 'memory store'
   const stats = new Stats(registry, () => origin.queries, config.statsIntervalMs)
   const sql = cachedQuery(cache, origin.pool)
   const areasCache = httpCache(cache, { ttl: '30s', tags: () => ['table:areas'] })
@@ -228,4 +229,34 @@ async function readJson(req: IncomingMessage): Promise<unknown> {
   } catch {
     return undefined
   }
+}
+
+/** The store a config asks for, and how the demo names it: Redis, else Memcached, else memory. */
+function chooseStore(config: DemoConfig): { store: StoreFactory; label: string } {
+  if (config.redisUrl) {
+    return {
+      store: redisStore({ url: config.redisUrl }),
+      label: `Redis at ${new URL(config.redisUrl).host} (lock: true)`,
+    }
+  }
+  if (config.memcachedServers?.length) {
+    return {
+      store: memcachedStore({ servers: config.memcachedServers }),
+      label: `Memcached at ${config.memcachedServers.join(', ')} (lock: true)`,
+    }
+  }
+  return { store: memoryStore(), label: 'memory store' }
+}
+
+/**
+ * Memcached servers from the environment: MEMCACHED_URL (`memcached://host:port[,host:port]`) or
+ * MEMCACHED_ADDR (`host:port[,host:port]`, as Go's gomemcache users set it).
+ */
+export function memcachedServersFrom(env: NodeJS.ProcessEnv): string[] | undefined {
+  const list = env.MEMCACHED_URL?.replace(/^memcached:\/\//, '') || env.MEMCACHED_ADDR
+  const servers = list
+    ?.split(',')
+    .map((server) => server.trim().replace(/\/$/, ''))
+    .filter(Boolean)
+  return servers?.length ? servers : undefined
 }

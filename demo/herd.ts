@@ -1,4 +1,4 @@
-import { startDemo } from './app.ts'
+import { memcachedServersFrom, startDemo } from './app.ts'
 import { type HerdRun, MODE_LABELS, type Mode } from './stampede.ts'
 
 /**
@@ -13,6 +13,7 @@ const MODES: Mode[] = ['off', 'aside', 'corral']
 const demo = await startDemo({
   port: 0,
   redisUrl: process.env.REDIS_URL || undefined,
+  memcachedServers: memcachedServersFrom(process.env),
   mysqlUrl: process.env.MYSQL_URL || undefined,
   queryMs: process.env.QUERY_MS ? Number(process.env.QUERY_MS) : undefined,
   namespace: `herd:${process.pid}:${Date.now()}`,

@@ -1,9 +1,9 @@
-import { type Mode, startDemo } from './app.ts'
+import { type Mode, memcachedServersFrom, startDemo } from './app.ts'
 
 /**
  * `npm start`: the demo on PORT (default 3000). Nothing to install by default (memory store, a fake
- * database in the process); REDIS_URL and MYSQL_URL switch to the real thing, as seed 001 swapped
- * its cache by setting one variable.
+ * database in the process); REDIS_URL (or MEMCACHED_URL / MEMCACHED_ADDR) and MYSQL_URL switch to
+ * the real thing, as seed 001 swapped its cache by setting one variable.
  */
 const env = process.env
 const mode: Mode = env.CORRAL_DISABLED === '1' ? 'off' : ((env.CORRAL_MODE as Mode | undefined) ?? 'corral')
@@ -17,6 +17,7 @@ const demo = await startDemo({
   host: env.HOST ?? '127.0.0.1',
   mode,
   redisUrl: env.REDIS_URL || undefined,
+  memcachedServers: memcachedServersFrom(env),
   mysqlUrl: env.MYSQL_URL || undefined,
   queryMs: env.QUERY_MS ? Number(env.QUERY_MS) : undefined,
   ttl: env.CACHE_TTL || undefined,

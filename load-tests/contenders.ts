@@ -1,15 +1,17 @@
 /**
  * The caches under test, each behind the same tiny interface: `get(id)` returns person `id`,
- * reading through the cache to the origin. Every one talks to the same throwaway Redis.
+ * reading through the cache to the origin. Every one talks to the same throwaway Redis, or (the
+ * Memcached contenders, named "... on memcached") to a throwaway memcached.
  */
 import { Redis } from 'ioredis'
-import { createCache, redisStore } from '../src/index.ts'
+import { createCache, memcachedStore, redisStore } from '../src/index.ts'
 import type { Origin, Person } from './origin.ts'
 import {
   BentoCache,
   bentostore,
   createCacheManager,
   Keyv,
+  KeyvMemcache,
   KeyvRedis,
   memoryDriver,
   redisBusDriver,
@@ -24,12 +26,17 @@ export const CONTENDERS = [
   'corral+lock',
   'corral+lock+l1',
   'corral+lock, xfetch off',
+  'cache-manager on memcached',
+  'corral on memcached',
+  'corral+lock on memcached',
 ] as const
 export type ContenderName = (typeof CONTENDERS)[number]
 
 export interface ContenderConfig {
   name: ContenderName
   redisUrl: string
+  /** `host:port` of the memcached the Memcached contenders use. */
+  memcachedAddress?: string
   ttlMs: number
   /** corral's `originConcurrency` (per process). */
   originConcurrency: number
@@ -95,6 +102,34 @@ export async function makeContender(cfg: ContenderConfig, origin: Origin): Promi
         async close() {
           await bento.disconnect()
         },
+      }
+    }
+    case 'cache-manager on memcached': {
+      const store = new KeyvMemcache(cfg.memcachedAddress)
+      store.on('error', () => {})
+      const keyv = new Keyv({ store, namespace: 'cm' })
+      keyv.on('error', () => {})
+      const cache = createCacheManager({ stores: [keyv] })
+      return {
+        get: (id) => cache.wrap(key(id), () => origin.person(id), cfg.ttlMs),
+        async close() {
+          await cache.disconnect()
+        },
+      }
+    }
+    case 'corral on memcached':
+    case 'corral+lock on memcached': {
+      const cache = createCache({
+        name: 'load',
+        store: memcachedStore({ servers: [cfg.memcachedAddress as string] }),
+        ttl: cfg.ttlMs,
+        lock: cfg.name === 'corral+lock on memcached',
+        originConcurrency: cfg.originConcurrency,
+        logger: false,
+      })
+      return {
+        get: (id) => cache.wrap(key(id), () => origin.person(id)),
+        close: () => cache.close(),
       }
     }
     default: {

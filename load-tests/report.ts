@@ -39,7 +39,18 @@ export function markdownTable<R>(rows: R[], columns: Column<R>[]): string {
 export const fmtInt = (n: number): string => Math.round(n).toLocaleString('en-US')
 export const fmtMs = (n: number): string => (n >= 100 ? n.toFixed(0) : n >= 10 ? n.toFixed(1) : n.toFixed(2))
 
-const COLORS = ['#d62728', '#ff7f0e', '#9467bd', '#1f77b4', '#2ca02c', '#17becf', '#8c564b', '#e377c2']
+const COLORS = [
+  '#d62728',
+  '#ff7f0e',
+  '#9467bd',
+  '#1f77b4',
+  '#2ca02c',
+  '#17becf',
+  '#8c564b',
+  '#e377c2',
+  '#7f7f7f',
+  '#bcbd22',
+]
 
 export interface ChartSeries {
   name: string

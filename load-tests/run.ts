@@ -18,6 +18,7 @@ import { createPool } from 'mysql2/promise'
 import { createCache, redisStore } from '../src/index.ts'
 import { spawnWorker, type Worker } from '../test/support/child.ts'
 import { type MariaDbServer, startMariaDb } from '../test/support/mariadb.ts'
+import { type MemcachedServer, startMemcached } from '../test/support/memcached-server.ts'
 import { type RedisServer, startRedis } from '../test/support/redis-server.ts'
 import { CONTENDERS, type ContenderName } from './contenders.ts'
 import { runHttp } from './http.ts'
@@ -193,6 +194,7 @@ function machine() {
     cpuModel: cpus()[0]?.model.trim() ?? 'unknown',
     node: process.version,
     redis: version('redis-server', ['--version']),
+    memcached: version('memcached', ['-V']),
     mariadb: version(process.env.MARIADBD_BIN ?? '/usr/sbin/mariadbd', ['--version']),
   }
 }
@@ -241,12 +243,16 @@ async function runContender(
   redis: RedisServer,
   db: MariaDbServer,
   stamp: string,
+  memcached: MemcachedServer | undefined,
 ): Promise<Measured> {
   await flushRedis(redis.url)
+  // A restarted memcached is empty: every contender starts cold.
+  await memcached?.restart()
   const run = `${scenario}/${name}/${stamp}`.slice(0, 64)
   const base: Omit<WorkerConfig, 'index'> = {
     name,
     redisUrl: redis.url,
+    ...(memcached ? { memcachedAddress: memcached.address } : {}),
     mysqlUrl: db.url,
     run,
     ttlMs: p.ttlMs,
@@ -510,20 +516,24 @@ async function runFleet(scenario: FleetScenario, quick: boolean, only: string[] 
   const started = Date.now()
   log(`${scenario}${quick ? ' (quick)' : ''}: starting redis-server and mariadbd on free loopback ports`)
   const [redis, db] = await Promise.all([startRedis(), startMariaDb()])
+  let memcached: MemcachedServer | undefined
   try {
     await setUpOrigin(db.url, p.keys)
     const probe = await l1Works(redis.url)
     log(`corral L1: ${probe.ok ? 'available' : 'not available'} (${probe.why})`)
     let names = CONTENDERS.filter((n) => n !== 'corral+lock, xfetch off' || scenario === 'hot-expiry')
+    // Memcached contenders run the cold restart only (the outage scenario kills Redis, not memcached).
+    if (scenario !== 'cold-restart') names = names.filter((n) => !n.endsWith('on memcached'))
     if (!probe.ok) names = names.filter((n) => n !== 'corral+lock+l1')
     if (only) names = names.filter((n) => only.includes(n))
+    memcached = names.some((n) => n.endsWith('on memcached')) ? await startMemcached() : undefined
     const stamp = Date.now().toString(36)
     const rows: Row[] = []
     const chart: { name: string; values: number[] }[] = []
     const spanMs = p.durationMs + 2_000
     const measuredOutages: Measured['outage'][] = []
     for (const name of names) {
-      const m = await runContender(scenario, name, p, redis, db, stamp)
+      const m = await runContender(scenario, name, p, redis, db, stamp, memcached)
       const { row } = baseRow(m)
       if (scenario === 'hot-expiry') hotExpiryExtras(m, p, row)
       if (scenario === 'redis-outage') {
@@ -568,7 +578,7 @@ async function runFleet(scenario: FleetScenario, quick: boolean, only: string[] 
     process.stdout.write(`\n${subtitle(scenario, p, quick)}\n\n${table(scenario, rows)}\n\n`)
     return check(scenario, rows)
   } finally {
-    await Promise.all([redis.stop(), db.stop()])
+    await Promise.all([redis.stop(), db.stop(), memcached?.stop()])
   }
 }
 

@@ -1,7 +1,7 @@
 import pLimit from 'p-limit'
 import { nowMicros } from './clock.ts'
 import { gens, type InvalidationChannel } from './coordination.ts'
-import { unlockedLock } from './coordination-local.ts'
+import { silentChannel, unlockedLock } from './coordination-local.ts'
 import { type Duration, toMs } from './duration.ts'
 import { Engine } from './engine/engine.ts'
 import { buildEntry } from './engine/entry-building.ts'
@@ -86,6 +86,16 @@ export class Cache {
       namespace: options.namespace,
     })
     const { coordinator } = base
+    // An L1 copy stays coherent only by hearing of writes elsewhere; a shared store without a
+    // channel (Memcached) would have it serve values other processes already replaced.
+    if (options.l1 && coordinator.crossProcess && coordinator.channel === silentChannel) {
+      void base.close()
+      throw new CorralConfigError(
+        'l1',
+        options.l1,
+        `needs a store with an invalidation channel (redisStore); ${base.kind} has none, so other processes' writes would go unheard`,
+      )
+    }
     this.#channel = coordinator.channel
     const lock = options.lock
       ? coordinator.lock({ ...options.lock, metrics: this.#metrics, logger: options.logger })

@@ -161,6 +161,19 @@ export class BatchResultError extends CorralError {
   }
 }
 
+/** A value too large for the store's item size limit: not stored (a load's value is still returned). */
+export class ValueTooLargeError extends CorralError {
+  override name = 'ValueTooLargeError'
+  override readonly code = 'CORRAL_VALUE_TOO_LARGE'
+  constructor(
+    readonly key: string,
+    readonly bytes: number,
+    readonly limit: number,
+  ) {
+    super(`corral: the entry for ${JSON.stringify(key)} is ${bytes} bytes, more than the store's limit of ${limit}`)
+  }
+}
+
 function describe(value: unknown): string {
   if (typeof value === 'string') return JSON.stringify(value.length > 80 ? `${value.slice(0, 80)}…` : value)
   if (typeof value === 'bigint') return `${value}n`

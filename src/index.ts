@@ -34,6 +34,7 @@ export {
   StoreUnavailableError,
   UnsafeQueryError,
   type UnsafeQueryReason,
+  ValueTooLargeError,
 } from './errors.ts'
 export {
   CHANNEL_NAMES,
@@ -47,6 +48,8 @@ export {
 } from './events.ts'
 export type { Logger } from './logger.ts'
 export type { LruBounds } from './lru.ts'
+export type { MemcacheClient } from './memcached/client.ts'
+export { MemcachedStore, type MemcachedStoreOptions, memcachedStore } from './memcached/store.ts'
 export type { CacheOptions, L1Options, LockOptions, MetricsRegistry, PolicyOptions } from './options.ts'
 export type { RedisClient } from './redis/client.ts'
 export { RedisStore, type RedisStoreOptions, redisStore } from './redis/store.ts'

@@ -1,19 +1,22 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { spawnWorker } from './support/child.ts'
+import { type MemcachedServer, startMemcached } from './support/memcached-server.ts'
 import { type RedisServer, startRedis } from './support/redis-server.ts'
 
 describe('close()', () => {
   let redis: RedisServer
+  let memcached: MemcachedServer
   beforeAll(async () => {
-    redis = await startRedis()
+    ;[redis, memcached] = await Promise.all([startRedis(), startMemcached()])
   })
   afterAll(async () => {
-    await redis.stop()
+    await Promise.all([redis?.stop(), memcached?.stop()])
   })
 
   it('leaves no timers or sockets behind: the process exits by itself', async () => {
     const worker = spawnWorker(new URL('./fixtures/close-worker.ts', import.meta.url).pathname, [], {
       REDIS_URL: redis.url,
+      MEMCACHED_ADDR: memcached.address,
     })
     await worker.waitFor((m) => (m as { event?: string }).event === 'closed', 20_000)
     const closedAt = Date.now()

@@ -14,6 +14,7 @@ import {
   jsonSerializer,
   type LockDecision,
   type LockMetrics,
+  memcachedStore,
   memoryStore,
   NotACounterError,
   RemoteLoaderError,
@@ -22,6 +23,7 @@ import {
   type StoreFactory,
 } from '../src/index.ts'
 import type { Receipt } from '../src/stores/store.ts'
+import { type MemcachedServer, startMemcached } from './support/memcached-server.ts'
 import { type RedisCluster, type RedisServer, startRedis, startRedisCluster } from './support/redis-server.ts'
 
 /** A begun load's fence token: every store that answered gives one. */
@@ -83,7 +85,22 @@ function redisClusterContract(): ContractStore {
 }
 
 /** Every store in the suite; a new store adds itself here. */
-const contractStores: ContractStore[] = [memoryContract(), redisContract(), redisClusterContract()]
+/** Two memcached servers, so keys spread over a hash ring as they do in production. */
+function memcachedContract(): ContractStore {
+  let servers: MemcachedServer[] = []
+  return {
+    name: 'memcached',
+    start: async () => {
+      servers = await Promise.all([startMemcached(), startMemcached()])
+    },
+    factory: () => memcachedStore({ servers: servers.map((s) => s.address), timeout: CONTRACT_TIMEOUT }),
+    stop: async () => {
+      await Promise.all(servers.map((s) => s.stop()))
+    },
+  }
+}
+
+const contractStores: ContractStore[] = [memoryContract(), redisContract(), redisClusterContract(), memcachedContract()]
 
 const silent = { warn() {}, error() {} }
 const noLockMetrics: LockMetrics = { lock() {}, lockWait() {} }
