@@ -122,7 +122,7 @@ export class MemcachedLock implements KeyLock {
       else held.set(key, attempt)
     })
     const load: ManyLocks['load'] = []
-    if (held.size > 0) load.push({ keys: [...held.keys()], lease: this.#batchLease(held) })
+    if (held.size > 0) load.push({ keys: Array.from(held, ([key]) => key), lease: this.#batchLease(held) })
     if (unreachable.length > 0) load.push({ keys: unreachable, lease: unheldBatchLease(this.#channel) })
     return { load, taken }
   }
