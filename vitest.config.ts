@@ -3,6 +3,8 @@ import { defineConfig } from 'vitest/config'
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
+    // Fails the run if any server or child process a test started is still running at the end.
+    globalSetup: ['test/support/leftovers.ts'],
     testTimeout: 30_000,
     hookTimeout: 60_000,
     pool: 'forks',

@@ -13,7 +13,7 @@ import { type HerdRun, type Mode, runHerd } from './stampede.ts'
 import { Stats } from './stats.ts'
 
 /**
- * How GET /persons/:id is served: through corral; 'aside' = the seeds' get, query on a miss, set
+ * How GET /persons/:id is served: through corral; 'aside' = plain cache-aside: get, query on a miss, set
  * (no coalescing: what a cold start does to it is the point of the herd button); 'off' = no cache.
  * The herd (POST /herd) takes its mode per run.
  */
@@ -58,7 +58,7 @@ export async function startDemo(config: DemoConfig): Promise<Demo> {
     ? await mysqlDb(config.mysqlUrl, { queryMs: config.queryMs ?? 0 })
     : fakeDb({ queryMs: config.queryMs ?? 50 })
   const registry = new Registry()
-  // seed 001's env-var swap: the same code, another store.
+  // One variable swaps the store: the same code, another store.
   const { store: storeFactory, label: store } = chooseStore(config)
   const cache = createCache({
     name: 'demo',
@@ -76,7 +76,7 @@ export async function startDemo(config: DemoConfig): Promise<Demo> {
   const sql = cachedQuery(cache, origin.pool)
   const areasCache = httpCache(cache, { ttl: '30s', tags: () => ['table:areas'] })
 
-  /** GET /persons/:id: seed 000 and 004, rows of a table read through the cache. */
+  /** GET /persons/:id: rows of a table read through the cache. */
   async function person(id: number, mode: Mode): Promise<Person | undefined> {
     if (mode === 'corral') return (await sql.query<Person[]>(SQL.personById, [id]))[0]
     if (mode === 'off') return ((await origin.pool.query(SQL.personById, [id]))[0] as Person[])[0]
@@ -102,7 +102,7 @@ export async function startDemo(config: DemoConfig): Promise<Demo> {
     }
     if (req.method === 'POST' && personPath) return rename(req, res, Number(personPath[1]))
     if (req.method === 'GET' && pathname === '/areas') {
-      // seed 003: the whole response is cached; a store that is down is stepped around.
+      // The whole response is cached; a store that is down is stepped around.
       const handler = async () => {
         const [rows] = (await origin.pool.query(SQL.areas, [])) as [Area[], unknown]
         json(res, 200, { errno: '0', errmsg: 'OK', data: rows })

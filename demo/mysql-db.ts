@@ -1,4 +1,4 @@
-import { createPool } from 'mysql2/promise'
+import { createConnection, createPool } from 'mysql2/promise'
 import { countQueries, type Origin } from './origin.ts'
 import { AREAS, PERSONS } from './sql.ts'
 
@@ -10,6 +10,7 @@ import { AREAS, PERSONS } from './sql.ts'
  */
 export async function mysqlDb(url: string, options: { queryMs?: number } = {}): Promise<Origin> {
   const queryMs = options.queryMs ?? 0
+  const created = await createDatabaseIfMissing(url)
   const pool = createPool({ uri: url, connectionLimit: 10, charset: 'utf8mb4' })
   try {
     await pool.query(
@@ -43,7 +44,7 @@ export async function mysqlDb(url: string, options: { queryMs?: number } = {}): 
   // Said on the page: a fast database answers a herd before it queues, so the modes differ less.
   const delay = queryMs > 0 ? `, +${queryMs} ms per statement (DO SLEEP)` : ', no added delay: QUERY_MS=50 slows it'
   return {
-    description: `MySQL at ${where.host}${where.pathname} (mysql2 pool of 10${delay})`,
+    description: `MySQL at ${where.host}${where.pathname}${created ? ' (database created)' : ''} (mysql2 pool of 10${delay})`,
     pool: counted.pool,
     get queries() {
       return counted.count()
@@ -51,4 +52,29 @@ export async function mysqlDb(url: string, options: { queryMs?: number } = {}): 
     takePeak: counted.takePeak,
     close: () => pool.end(),
   }
+}
+
+/**
+ * MYSQL_URL may name a database that does not exist yet (`.../corral_demo` on a fresh server):
+ * it is created, as the tables are. Returns true when it was.
+ */
+async function createDatabaseIfMissing(url: string): Promise<boolean> {
+  const database = decodeURIComponent(new URL(url).pathname.slice(1))
+  if (database === '') return false
+  try {
+    const probe = await createConnection({ uri: url })
+    await probe.end()
+    return false
+  } catch (error) {
+    if ((error as { code?: string }).code !== 'ER_BAD_DB_ERROR') throw error
+  }
+  const server = new URL(url)
+  server.pathname = '/'
+  const admin = await createConnection({ uri: server.toString() })
+  try {
+    await admin.query('CREATE DATABASE IF NOT EXISTS ?? CHARACTER SET utf8mb4', [database])
+  } finally {
+    await admin.end()
+  }
+  return true
 }

@@ -1,6 +1,6 @@
 /**
  * Every statement the demo runs. They are constants with `?` placeholders: values never become
- * part of the SQL text (seed 000 built its WHERE clause from a string, which is an injection).
+ * part of the SQL text (a WHERE clause built from a string is an injection).
  */
 export const SQL = {
   personById: 'SELECT employ_id, name FROM persons WHERE employ_id = ?',
@@ -8,7 +8,7 @@ export const SQL = {
   renamePerson: 'UPDATE persons SET name = ? WHERE employ_id = ?',
 } as const
 
-/** seed 000's table (employ_id, name), seeded with Mike first as there. */
+/** The persons table (employ_id, name). */
 export const PERSONS = [
   'Mike',
   'Anna',
@@ -32,7 +32,7 @@ export const PERSONS = [
   'Ivan',
 ]
 
-/** seed 003's areas (the districts of a city), served by GET /areas. */
+/** The areas (the districts of a city), served by GET /areas. */
 export const AREAS = [
   '东城区',
   '西城区',

@@ -219,7 +219,7 @@ export class Cache {
   }
 
   /**
-   * Fills the cache ahead of traffic (seed 004 loads every row of a table): `keys` in batches of
+   * Fills the cache ahead of traffic (every row of a table, say): `keys` in batches of
    * `batchSize`, at most `concurrency` batches at a time, each read and written through `wrapMany`
    * (so keys already cached are not loaded again, and writes are fenced). `onProgress` is called
    * after each batch.

@@ -1,25 +1,27 @@
+import ms from 'ms'
 import { CorralConfigError } from './errors.ts'
 
-/** A length of time: milliseconds, or a string such as '250ms', '5s', '10m', '2h', '1d'. */
+/**
+ * A length of time: milliseconds, or a string in the `ms` package's syntax: a number and one unit,
+ * such as '250ms', '5s', '10m', '2h', '1d', '1.5h', '5 minutes', '2 weeks'.
+ */
 export type Duration = number | string
 
-const UNIT_MS: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 }
-const PATTERN = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$/
+const EXPECTED =
+  'must be a duration >= 0: milliseconds or a string such as "250ms", "5s", "10m", "5 minutes", "2h", "1d"'
 
 /**
  * Parses a duration into milliseconds. `Infinity` is allowed (never expires); negatives, NaN
- * and unknown units throw a CorralConfigError naming `option`.
+ * and strings `ms` cannot read throw a CorralConfigError naming `option`.
  */
 export function toMs(option: string, value: Duration): number {
   if (typeof value === 'number') {
-    if (Number.isNaN(value) || value < 0) {
-      throw new CorralConfigError(option, value, 'must be a duration >= 0 (ms or a string like "5s")')
-    }
+    if (Number.isNaN(value) || value < 0) throw new CorralConfigError(option, value, EXPECTED)
     return value
   }
-  if (typeof value === 'string') {
-    const match = PATTERN.exec(value)
-    if (match?.[1] && match[2]) return Number(match[1]) * (UNIT_MS[match[2]] as number)
+  if (typeof value === 'string' && value.trim() !== '') {
+    const parsed = ms(value.trim() as ms.StringValue) as number | undefined
+    if (typeof parsed === 'number' && Number.isFinite(parsed) && parsed >= 0) return parsed
   }
-  throw new CorralConfigError(option, value, 'must be a duration: milliseconds or "250ms", "5s", "10m", "2h", "1d"')
+  throw new CorralConfigError(option, value, EXPECTED)
 }

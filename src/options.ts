@@ -1,7 +1,7 @@
 import type { LockClient } from './coordination.ts'
 import { type Duration, toMs } from './duration.ts'
 import { CorralConfigError } from './errors.ts'
-import { type Logger, silentLogger, throttledConsoleLogger } from './logger.ts'
+import { adaptLogger, type Logger, silentLogger, throttledConsoleLogger } from './logger.ts'
 import { checkLruBounds, type LruBounds } from './lru.ts'
 import { jsonSerializer, type Serializer } from './serializer.ts'
 import { msgpackSerializer } from './serializer-msgpack.ts'
@@ -268,7 +268,7 @@ function resolveLogger(value: CacheOptions['logger']): Logger {
   ) {
     throw new CorralConfigError('logger', value, 'must be false or an object with warn() and error()')
   }
-  return value
+  return adaptLogger(value)
 }
 
 function resolveFlag(option: string, value: unknown): boolean {

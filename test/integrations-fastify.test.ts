@@ -1,7 +1,9 @@
 import Fastify, { type FastifyInstance } from 'fastify'
+import { Registry } from 'prom-client'
 import { afterEach, describe, expect, it } from 'vitest'
 import { type Cache, createCache, redisStore } from '../src/index.ts'
 import { fastifyCache, type HttpCacheOptions } from '../src/integrations/http.ts'
+import { counterValue, until } from './support/barrier.ts'
 import { burst, labels, request } from './support/http.ts'
 import { freePort } from './support/ports.ts'
 import { sleep } from './support/stores.ts'
@@ -15,11 +17,21 @@ afterEach(async () => {
 })
 
 /** A Fastify app with the plugin and a few routes; each route counts its calls. */
-async function app(options?: HttpCacheOptions, cache = createCache({ logger: false })) {
+async function app(
+  options?: HttpCacheOptions,
+  registry = new Registry(),
+  cache = createCache({ logger: false, metrics: { registry } }),
+) {
   const calls: Record<string, number> = {}
   const count = (name: string) => (calls[name] = (calls[name] ?? 0) + 1)
   // The handler holds until `gate` requests have arrived, so "concurrent" does not depend on the machine's speed.
-  const state = { arrived: 0, gate: 0 }
+  const state: { arrived: number; gate: number; hold?: () => Promise<void> } = { arrived: 0, gate: 0 }
+  /** From now on, handlers answer once `n` more requests have joined a load already running. */
+  const holdUntilJoined = async (n: number) => {
+    const joined = () => counterValue(registry, 'corral_coalesced_total', { scope: 'local' })
+    const target = (await joined()) + n
+    state.hold = () => until(`${n} requests joining the load`, async () => (await joined()) >= target)
+  }
   const fastify = Fastify()
   fastify.addHook('onRequest', async () => void (state.arrived += 1))
   await fastify.register(fastifyCache(cache, options))
@@ -27,6 +39,7 @@ async function app(options?: HttpCacheOptions, cache = createCache({ logger: fal
     const n = count('persons')
     await sleep(80)
     for (const until = Date.now() + 5_000; state.arrived < state.gate && Date.now() < until; ) await sleep(5)
+    await state.hold?.()
     return { id: Number((req.params as { id: string }).id), n }
   })
   fastify.get('/missing', async (_req, reply) => {
@@ -42,7 +55,7 @@ async function app(options?: HttpCacheOptions, cache = createCache({ logger: fal
   await fastify.listen({ port: 0, host: '127.0.0.1' })
   open.push({ app: fastify, cache })
   const address = fastify.addresses()[0] as { port: number }
-  return { url: `http://127.0.0.1:${address.port}`, calls, state }
+  return { url: `http://127.0.0.1:${address.port}`, calls, state, holdUntilJoined }
 }
 
 describe('fastifyCache plugin', () => {
@@ -92,8 +105,14 @@ describe('fastifyCache plugin', () => {
 
   it('answers from the handler when Redis is not there at all', async () => {
     const port = await freePort() // nothing listens here
-    const cache = createCache({ store: redisStore({ url: `redis://127.0.0.1:${port}`, timeout: 200 }), logger: false })
-    const { url, calls } = await app({}, cache)
+    const registry = new Registry()
+    const cache = createCache({
+      store: redisStore({ url: `redis://127.0.0.1:${port}`, timeout: 200 }),
+      logger: false,
+      metrics: { registry },
+    })
+    const { url, calls, holdUntilJoined } = await app({}, registry, cache)
+    await holdUntilJoined(29)
     const replies = await burst(30, `${url}/persons/9`)
     expect(replies.every((r) => r.status === 200 && r.body === '{"id":9,"n":1}')).toBe(true)
     expect(calls.persons).toBe(1)

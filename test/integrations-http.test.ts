@@ -1,7 +1,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
+import { Registry } from 'prom-client'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type Cache, createCache, redisStore } from '../src/index.ts'
 import { type HttpCacheOptions, httpCache } from '../src/integrations/http.ts'
+import { counterValue, until } from './support/barrier.ts'
 import { burst, labels, listen, request } from './support/http.ts'
 import { type RedisServer, startRedis } from './support/redis-server.ts'
 import { sleep } from './support/stores.ts'
@@ -10,13 +12,14 @@ import { sleep } from './support/stores.ts'
 async function app(cache: Cache, options?: HttpCacheOptions, handlerMs = 80) {
   const calls: Record<string, number> = {}
   // The handler holds until `gate` requests have arrived, so "concurrent" does not depend on the machine's speed.
-  const state = { arrived: 0, gate: 0 }
+  const state: { arrived: number; gate: number; hold?: () => Promise<void> } = { arrived: 0, gate: 0 }
   const middleware = httpCache(cache, options)
   const handler = async (req: IncomingMessage, res: ServerResponse) => {
     const path = new URL(req.url ?? '/', 'http://x').pathname
     calls[path] = (calls[path] ?? 0) + 1
     await sleep(handlerMs)
     for (const until = Date.now() + 5_000; state.arrived < state.gate && Date.now() < until; ) await sleep(5)
+    await state.hold?.()
     if (path === '/error') {
       res.writeHead(500).end(`error ${calls[path]}`)
     } else if (path === '/missing') {
@@ -176,12 +179,19 @@ describe('httpCache with Redis down', () => {
   afterAll(() => redis.stop())
 
   it('still answers 200 from the handler, coalesced, when the store is unreachable', async () => {
-    const cache = createCache({ store: redisStore({ url: redis.url, timeout: 200 }), logger: false })
+    const registry = new Registry()
+    const cache = createCache({
+      store: redisStore({ url: redis.url, timeout: 200 }),
+      logger: false,
+      metrics: { registry },
+    })
     const server = await app(cache)
     expect((await request(`${server.url}/up`)).xCache).toBe('miss')
     expect((await request(`${server.url}/up`)).xCache).toBe('hit')
     await redis.kill('SIGKILL')
-    server.state.gate = server.state.arrived + 50
+    // The handler answers once the other 49 requests have joined its load, however slow the machine.
+    const joined = () => counterValue(registry, 'corral_coalesced_total', { scope: 'local' })
+    server.state.hold = () => until('49 requests joining the load', async () => (await joined()) >= 49)
     const replies = await burst(50, `${server.url}/down`)
     expect(replies.every((r) => r.status === 200 && r.body === '{"path":"/down","n":1}')).toBe(true)
     expect(server.calls['/down']).toBe(1)

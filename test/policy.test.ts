@@ -85,7 +85,7 @@ describe('per-call policy merge', () => {
   it('bad per-call values name the call in the error', () => {
     for (const [options, option] of [
       [{ ttl: -1 }, 'wrap.ttl'],
-      [{ grace: '5 minutes' }, 'wrap.grace'],
+      [{ grace: '1h30m' }, 'wrap.grace'],
       [{ jitter: 1 }, 'wrap.jitter'],
       [{ earlyRefresh: { beta: -1 } }, 'wrap.earlyRefresh.beta'],
       [{ timeout: 5 }, 'wrap.timeout'],

@@ -18,6 +18,7 @@ import {
   StoreUnavailableError,
 } from '../src/index.ts'
 import * as scripts from '../src/redis/scripts.ts'
+import { until } from './support/barrier.ts'
 import { spawnWorker } from './support/child.ts'
 import { freePort } from './support/ports.ts'
 import { killAndWait, spawnTracked, type Tracked, trackDir, untrackDir } from './support/procs.ts'
@@ -26,7 +27,7 @@ import { sleep } from './support/stores.ts'
 import { useRedis } from './support/use-redis.ts'
 
 /**
- * Security (issue 8, item 5): Redis with a password and a least-privilege ACL user, Redis over TLS,
+ * Security: Redis with a password and a least-privilege ACL user, Redis over TLS,
  * tenants isolated by namespace, no KEYS/FLUSH and no user data in Lua, hostile keys stored
  * exactly, and what someone who can write to Redis can and cannot do. docs/security.md sums it up.
  */
@@ -548,7 +549,10 @@ describe('one Redis, several tenants', () => {
       await cache.delete(`${marker}-k`)
       await cache.invalidateTags([`${marker}-tag`])
       await cache.close()
-      await sleep(100)
+      // MONITOR reports commands in the order Redis ran them: once it shows this one, it has shown ours.
+      const end = `END-${namespace}`
+      await redis.raw.get(end)
+      await until('MONITOR to report the commands', () => seen.some((c) => c.args[1] === end))
       const mine = seen.slice(from)
       const bodies = mine.filter((c) => c.args[0]?.toLowerCase() === 'eval').map((c) => unrepr(c.args[1] as string))
       const shas = mine.filter((c) => c.args[0]?.toLowerCase() === 'evalsha').map((c) => c.args[1] as string)

@@ -2,7 +2,9 @@ import type { Redis } from 'ioredis'
 import { Registry } from 'prom-client'
 import { describe, expect, it } from 'vitest'
 import { type Cache, createCache, redisStore } from '../src/index.ts'
+import { until } from './support/barrier.ts'
 import { spawnWorker, type Worker } from './support/child.ts'
+import { subscribed } from './support/pubsub.ts'
 import { countingLoader, sleep } from './support/stores.ts'
 import { useRedis } from './support/use-redis.ts'
 
@@ -40,7 +42,7 @@ describe('L1 in front of Redis, kept coherent over the bus', () => {
         ...options,
       })
     const caches = [make(), make()] as const
-    await sleep(100) // subscriptions
+    await subscribed(redis.raw, namespace, 2)
     return caches
   }
   const closeAll = (caches: readonly Cache[]) => Promise.all(caches.map((c) => c.close()))
@@ -97,7 +99,7 @@ describe('L1 in front of Redis, kept coherent over the bus', () => {
       })
     const a = make()
     const b = make({ registry })
-    await sleep(100)
+    await subscribed(redis.raw, namespace, 2)
     await a.set('k', 'old')
     expect(await b.get('k')).toBe('old')
     // Kill every pub/sub connection: b's subscriber drops and misses what is published meanwhile.
@@ -112,7 +114,7 @@ describe('L1 in front of Redis, kept coherent over the bus', () => {
     const cleared = await registry.getSingleMetricAsString('corral_l1_cleared_total')
     expect(cleared).toMatch(/corral_l1_cleared_total\{cache="bus",reason="bus_lost"\} [1-9]/)
     // Once resubscribed, L1 works and stays coherent again.
-    await sleep(200)
+    await subscribed(redis.raw, namespace, 2)
     await a.set('k', 'newer')
     expect(await seenWithin(() => b.get('k'), 'newer', 1_000)).toBeLessThan(200)
     await closeAll([a, b])
@@ -124,7 +126,7 @@ describe('L1 in front of Redis, kept coherent over the bus', () => {
       spawnWorker<Message>(WORKER, [], { FLEET_CONFIG: JSON.stringify(config) }),
     )
     await Promise.all(workers.map((w) => w.waitFor((m) => m.event === 'started', 20_000)))
-    await sleep(200)
+    await subscribed(redis.raw, config.namespace, 3)
     let id = 1_000
     const ask = async (w: Worker<Message>, command: object) => {
       const n = ++id
@@ -161,14 +163,16 @@ describe('tags at scale', () => {
 
   it('invalidating a tag over 20,000 entries takes under 1 s and voids them all, in every tier', async () => {
     const namespace = ns()
-    const plain = createCache({ namespace, store: redisStore({ url: redis.server.url }), logger: false })
+    // 20,000 entries: a busy machine must not turn a slow command into a skipped write.
+    const store = () => redisStore({ url: redis.server.url, timeout: 5_000 })
+    const plain = createCache({ namespace, store: store(), logger: false })
     const tiered = createCache({
       namespace,
-      store: redisStore({ url: redis.server.url }),
+      store: store(),
       l1: { maxEntries: 30_000 },
       logger: false,
     })
-    await sleep(100)
+    await subscribed(redis.raw, namespace, 1)
     const keys = Array.from({ length: 20_000 }, (_, i) => `row:${i}`)
     await plain.warm(keys, async (missing) => new Map(missing.map((k) => [k, k])), { tags: ['org:7'] })
     const sample = keys.filter((_, i) => i % 500 === 0)
@@ -177,7 +181,10 @@ describe('tags at scale', () => {
     await plain.invalidateTags(['org:7'])
     const took = performance.now() - started
     expect(took).toBeLessThan(1_000)
-    await sleep(50)
+    await until(
+      'the tiered cache hears of the invalidation',
+      async () => (await tiered.get(sample[0] as string)) === undefined,
+    )
     for (const cache of [plain, tiered]) {
       const values = await cache.wrapMany(sample, async (missing) => new Map(missing.map((k) => [k, `fresh ${k}`])), {
         tags: ['org:7'],
@@ -214,7 +221,7 @@ describe('tags at scale', () => {
     await cache.wrap('k', loader, { tags: ['t'] })
     await cache.invalidateTags(['t'])
     expect(await cache.wrap('k', loader, { tags: ['t'] })).toBe('v1')
-    await sleep(100)
+    await until('the refresh is stored', async () => (await cache.get('k')) === 'v2')
     expect(await cache.wrap('k', loader, { tags: ['t'] })).toBe('v2')
     await cache.close()
   })

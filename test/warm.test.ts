@@ -4,7 +4,7 @@ import { createCache, redisStore } from '../src/index.ts'
 import { type MariaDbServer, startMariaDb } from './support/mariadb.ts'
 import { type RedisServer, startRedis } from './support/redis-server.ts'
 
-describe('warm-up from a real MariaDB table (seed 004)', () => {
+describe('warm-up from a real MariaDB table', () => {
   let db: MariaDbServer
   let redis: RedisServer
   let pool: mysql.Pool

@@ -11,6 +11,8 @@ export type Fault = { kind: 'pass' } | { kind: 'latency'; ms: number } | { kind:
 export interface FaultProxy {
   readonly port: number
   readonly url: string
+  /** Bytes clients have sent towards the server so far (delivered, delayed or held alike). */
+  readonly sent: number
   set(fault: Fault): void
   close(): Promise<void>
 }
@@ -22,11 +24,13 @@ export async function startFaultProxy(targetPort: number): Promise<FaultProxy> {
 
   /** Bytes held back by a blackhole, per direction, released in order when it lifts. */
   const held = new Map<Socket, Buffer[]>()
-  const forward = (from: Socket, to: Socket) => {
+  let sent = 0
+  const forward = (from: Socket, to: Socket, towardsServer: boolean) => {
     // TCP never loses or reorders bytes: each chunk is due `ms` after it arrived, and never before
     // the chunk ahead of it.
     let lastDue = 0
     from.on('data', (chunk: Buffer) => {
+      if (towardsServer) sent += chunk.length
       const now = fault
       if (now.kind === 'blackhole') {
         held.set(to, [...(held.get(to) ?? []), chunk])
@@ -46,8 +50,8 @@ export async function startFaultProxy(targetPort: number): Promise<FaultProxy> {
     const upstream = connect({ host: '127.0.0.1', port: targetPort })
     const pair: [Socket, Socket] = [client, upstream]
     pairs.add(pair)
-    forward(client, upstream)
-    forward(upstream, client)
+    forward(client, upstream, true)
+    forward(upstream, client, false)
     const end = () => {
       pairs.delete(pair)
       client.destroy()
@@ -61,6 +65,9 @@ export async function startFaultProxy(targetPort: number): Promise<FaultProxy> {
   return {
     port,
     url: `redis://127.0.0.1:${port}`,
+    get sent() {
+      return sent
+    },
     set(next) {
       fault = next
       if (next.kind !== 'blackhole') {
