@@ -6,9 +6,11 @@ export type Pass = 'closed' | 'probe'
 
 /**
  * A circuit breaker for store commands. After `failures` failures in a row it opens: commands
- * fail at once instead of each paying the store timeout. After `cooldownMs` it lets one probe
- * through (half-open): success closes it, failure opens it again for twice as long (up to 16x).
- * Commands already in flight when it opened do not count again when they fail.
+ * fail at once instead of each paying the store timeout (a store may `trip` it at once, for a
+ * failure that shows the store out of reach). After `cooldownMs` it lets one probe through
+ * (half-open), or at once when the store's connection is back (`probeNow`): success closes it,
+ * failure opens it again for twice as long (up to 16x). Commands already in flight when it
+ * opened do not count again when they fail.
  */
 export class Breaker {
   readonly #threshold: number
@@ -59,6 +61,28 @@ export class Breaker {
     const closed = wasOpen && pass === 'probe'
     if (closed) this.#moved('closed')
     return closed
+  }
+
+  /**
+   * The connection to the store was (re)established: an open breaker lets its probe through now
+   * instead of after the rest of its cooldown (which doubles during a long outage).
+   */
+  probeNow(): void {
+    if (this.#failures >= this.#threshold) this.#openUntil = 0
+  }
+
+  /**
+   * A failure that cost the whole timeout: opens the breaker at once, whatever the count. Returns
+   * true when this opened it.
+   */
+  trip(pass: Pass): boolean {
+    if (pass === 'probe') this.#probing = false
+    else if (this.#failures >= this.#threshold) return false // sent before it opened: already counted
+    this.#failures = this.#threshold
+    this.#openUntil = Date.now() + this.#cooldownMs * 2 ** Math.min(this.#trips, 4)
+    this.#trips += 1
+    this.#moved('open')
+    return true
   }
 
   /** Returns true when this failure opened the breaker. */

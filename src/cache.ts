@@ -1,6 +1,6 @@
 import pLimit from 'p-limit'
 import { nowMicros } from './clock.ts'
-import type { InvalidationChannel } from './coordination.ts'
+import { gens, type InvalidationChannel } from './coordination.ts'
 import { silentChannel, unlockedLock } from './coordination-local.ts'
 import { type Duration, toMs } from './duration.ts'
 import { Engine } from './engine/engine.ts'
@@ -81,7 +81,9 @@ export class Cache {
     const base = options.store.create({
       serializer: options.serializer,
       logger: options.logger,
-      channelName: `corral:${options.namespace}:${options.name}`,
+      // One channel per namespace: every cache on it, whatever its name, hears every write.
+      channelName: `corral:${options.namespace}:bus`,
+      namespace: options.namespace,
     })
     const { coordinator } = base
     // An L1 copy stays coherent only by hearing of writes elsewhere; a shared store without a
@@ -162,11 +164,14 @@ export class Cache {
     assertKey(key)
     const policy = this.#policy(options, 'set')
     const tags = this.#tags(options)
+    // The store stamps the birth time on its own clock where it has one (Redis TIME).
     const built = buildEntry(value, policy, tags, nowMicros(), 0, undefined, this.#options.serializer)
     const storeKey = namespaced(this.#options.namespace, key)
     if (!built) return this.delete(key)
-    await this.#write('set', () => this.#store.set(storeKey, built.entry, built.payload, built.storeTtlMs))
-    await this.#channel.publish({ kind: 'drop', keys: [storeKey] })
+    const receipt = await this.#write('set', () =>
+      this.#store.set(storeKey, built.entry, built.payload, built.storeTtlMs),
+    )
+    await this.#channel.publish({ kind: 'drop', keys: [storeKey], ...gens(receipt) })
   }
 
   /** Removes `key`; loads that began before this can no longer write it back. */
@@ -174,8 +179,8 @@ export class Cache {
     this.#open()
     assertKey(key)
     const storeKey = namespaced(this.#options.namespace, key)
-    await this.#write('delete', () => this.#store.delete(storeKey))
-    await this.#channel.publish({ kind: 'drop', keys: [storeKey] })
+    const receipt = await this.#write('delete', () => this.#store.delete(storeKey))
+    await this.#channel.publish({ kind: 'drop', keys: [storeKey], ...gens(receipt) })
     this.#metrics.invalidation('key')
   }
 
@@ -185,8 +190,8 @@ export class Cache {
     assertTags(tags)
     if (tags.length === 0) return
     const names = tags.map((tag) => namespaced(this.#options.namespace, tag))
-    const atUs = await this.#write('invalidateTags', () => this.#store.invalidateTags(names))
-    await this.#channel.publish({ kind: 'tags', tags: names, atUs })
+    const receipt = await this.#write('invalidateTags', () => this.#store.invalidateTags(names))
+    await this.#channel.publish({ kind: 'tags', tags: names, atUs: receipt.atUs, ...gens(receipt) })
     this.#metrics.invalidation('tag', tags.length)
   }
 

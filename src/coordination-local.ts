@@ -3,7 +3,15 @@
  * with `lock: false` uses. The read path calls them like the real ones and never checks for a
  * missing part.
  */
-import type { BatchLease, Coordinator, InvalidationChannel, KeyLock, LockDecision, LockLease } from './coordination.ts'
+import {
+  type BatchLease,
+  type Coordinator,
+  gens,
+  type InvalidationChannel,
+  type KeyLock,
+  type LockDecision,
+  type LockLease,
+} from './coordination.ts'
 import { CorralConfigError } from './errors.ts'
 
 const noop = () => {}
@@ -30,7 +38,8 @@ export function unheldLease(channel: InvalidationChannel, key: string): LockLeas
   const announce = channel.announcement?.({ kind: 'ready', key })
   return {
     announce,
-    succeed: (stored) => (stored && !announce ? channel.publish({ kind: 'ready', key }) : done),
+    succeed: (stored, receipt) =>
+      stored && !announce ? channel.publish({ kind: 'ready', key, ...gens(receipt) }) : done,
     fail: () => done,
     release: () => done,
   }
@@ -46,13 +55,27 @@ export function unheldBatchLease(channel: InvalidationChannel): BatchLease {
     announce: canAnnounce
       ? (keys) => channel.announcement?.({ kind: 'drop', keys }) ?? { channel: '', message: '' }
       : undefined,
-    finish: async (written) => {
-      if (canAnnounce) return
-      for (let i = 0; i < written.length; i += KEYS_PER_MESSAGE) {
-        await channel.publish({ kind: 'drop', keys: written.slice(i, i + KEYS_PER_MESSAGE) })
-      }
+    finish: async (written, _failed, generations) => {
+      if (!canAnnounce) await announceWritten(channel, written, generations)
     },
     release: () => done,
+  }
+}
+
+/**
+ * Announces a batch's written keys as "drop" messages, a bounded number of keys each; the first
+ * also carries the generations the writes moved to.
+ */
+export async function announceWritten(
+  channel: Pick<InvalidationChannel, 'publish'>,
+  written: readonly string[],
+  generations: readonly number[] = [],
+): Promise<void> {
+  for (let i = 0; i < written.length; i += KEYS_PER_MESSAGE) {
+    const keys = written.slice(i, i + KEYS_PER_MESSAGE)
+    await channel.publish(
+      i === 0 && generations.length > 0 ? { kind: 'drop', keys, gens: [...generations] } : { kind: 'drop', keys },
+    )
   }
 }
 

@@ -16,11 +16,24 @@ import type { CacheMetrics } from './metrics.ts'
  * - drop: `keys` were written or deleted outside a load; copies must go
  * - tags: `tags` were invalidated at `atUs` (store time, µs)
  */
-export type Invalidation =
+export type Invalidation = (
   | { kind: 'ready'; key: string }
   | { kind: 'error'; key: string; detail: string }
   | { kind: 'drop'; keys: string[] }
   | { kind: 'tags'; tags: string[]; atUs: number }
+) & {
+  /**
+   * The namespace write generations the writes behind the message moved the store to, so an L1
+   * tier can tell it heard of every write (src/generation.ts).
+   */
+  gens?: number[]
+}
+
+/** The `gens` field of a message about writes with these receipts. */
+export function gens(...receipts: ({ generation?: number } | undefined)[]): { gens?: number[] } {
+  const list = receipts.flatMap((r) => (r?.generation ? [r.generation] : []))
+  return list.length > 0 ? { gens: list } : {}
+}
 
 /**
  * A message in the form a store sends it inside one of its own write commands (a store whose
@@ -35,8 +48,9 @@ export interface Announcement {
 export type KeyMessage = Extract<Invalidation, { key: string }>
 
 /**
- * One channel per cache, shared by every process on the same store and cache name. Publishing
- * never throws (a lost message costs a waiter its lock's expiry, and a copy its fresh time at most).
+ * One channel per namespace, shared by every process and every cache on the same store and
+ * namespace, whatever the caches' names. Publishing never throws (a lost message costs a waiter
+ * its lock's expiry, and an L1 copy `l1.verifyAfter` at most).
  */
 export interface InvalidationChannel {
   /** True while messages from other processes are being received: copies kept on the channel's word are trustworthy only then. */
@@ -73,11 +87,15 @@ export interface InvalidationChannel {
 export interface LockLease {
   /**
    * Set on a lease that holds nothing when the store's write can carry the "ready" message: the
-   * write announces itself (one round trip less) and `succeed` sends nothing more.
+   * write announces itself, with its generation (one round trip less), and `succeed` sends
+   * nothing more.
    */
   readonly announce?: Announcement
-  /** The load finished; `stored` says whether its value was written. Releases, then announces. */
-  succeed(stored: boolean): Promise<void>
+  /**
+   * The load finished; `stored` says whether its value was written (and `receipt`, the write's
+   * generation, which the announcement carries). Releases, then announces.
+   */
+  succeed(stored: boolean, receipt?: { generation?: number }): Promise<void>
   /** The load failed with `error`: announces it to the waiters, then releases. */
   fail(error: unknown): Promise<void>
   /** Releases without announcing anything. Safe to call more than once. */
@@ -108,8 +126,15 @@ export type LockMode = 'wait' | 'try'
 export interface BatchLease {
   /** Set when the writes can carry the announcements (a lease that holds nothing, on a store that can). */
   readonly announce?: (keys: string[]) => Announcement
-  /** The loads ended: `failed` announced to their waiters, locks released, `written` announced (unless the writes did). */
-  finish(written: readonly string[], failed: readonly { key: string; error: unknown }[]): Promise<void>
+  /**
+   * The loads ended: `failed` announced to their waiters, locks released, `written` announced
+   * (unless the writes did) with `generations`, the namespace generations those writes moved to.
+   */
+  finish(
+    written: readonly string[],
+    failed: readonly { key: string; error: unknown }[],
+    generations?: readonly number[],
+  ): Promise<void>
   /** Releases without announcing anything. Safe to call more than once. */
   release(): Promise<void>
 }

@@ -53,8 +53,9 @@ const INTEGER = /^(?:0|-?[1-9]\d{0,14})$/
  */
 export function encodeEntry(entry: Entry, payload: string | Buffer): Buffer | string {
   // An integer written by `set` (no load time, no grace, no tags) is stored bare, so `increment`
-  // (INCRBY) can add to it; loaded values keep their header, which XFetch needs.
-  if (isBareInteger(entry, payload)) return payload as string
+  // (INCRBY) can add to it; loaded values keep their header, which XFetch needs. Bare digits are
+  // the same whatever the serializer, so counters work with every one.
+  if (isBareInteger(entry)) return String(entry.value)
   let flags = entry.failSafe ? FAIL_SAFE : 0
   if (entry.negative) flags |= entry.value === null ? NEGATIVE_NULL : NEGATIVE_UNDEFINED
   const header = `${MAGIC}${JSON.stringify([
@@ -104,6 +105,17 @@ export function decodeEntry(raw: Buffer, serializer: Serializer): Entry | undefi
   }
 }
 
+/**
+ * Where the birth time sits in what `encodeEntry` writes for `entry` with `createdAtUs: 0`: the
+ * 1-based byte position of that one-digit 0, so a store can put its own clock's time there
+ * while writing. 0 when the entry is stored as a bare counter (no header, no birth time).
+ */
+export function birthPosition(entry: Entry): number {
+  if (isBareInteger(entry)) return 0
+  const head = `${MAGIC}[${JSON.stringify(finite(entry.freshUntilMs))},${JSON.stringify(finite(entry.staleUntilMs))},${JSON.stringify(Math.round(entry.deltaMs))},`
+  return head.length + 1
+}
+
 /** The entry a bare integer stands for: counters live as plain integers so INCRBY works on them. */
 export function counterEntry(value: number): Entry {
   return {
@@ -118,16 +130,15 @@ export function counterEntry(value: number): Entry {
   }
 }
 
-function isBareInteger(entry: Entry, payload: string | Buffer): boolean {
+function isBareInteger(entry: Entry): boolean {
   return (
-    typeof payload === 'string' &&
     typeof entry.value === 'number' &&
     entry.deltaMs === 0 &&
     !entry.negative &&
     !entry.failSafe &&
     entry.tags.length === 0 &&
     entry.freshUntilMs === entry.staleUntilMs &&
-    INTEGER.test(payload)
+    INTEGER.test(String(entry.value))
   )
 }
 

@@ -285,7 +285,11 @@ export function promMetrics(registry: MetricsRegistry, cache: string): CacheMetr
   const byLock = bind(lock, LOCK_OUTCOMES)
   const byInvalidation = bind(invalidations, INVALIDATION_KINDS)
   const l1Cleared = bind(
-    counter('corral_l1_cleared_total', 'Times the L1 tier was cleared because its bus connection dropped.', 'reason'),
+    counter(
+      'corral_l1_cleared_total',
+      'Times the L1 tier was dropped because it missed a write (a bus message lost).',
+      'reason',
+    ),
     L1_CLEARED_REASONS,
   )
   const byFencedWrite = bind(

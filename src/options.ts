@@ -23,13 +23,31 @@ export interface LockOptions {
   wait?: Duration
 }
 
+/** The in-process tier in front of a shared store: its bounds, and how stale it may fall behind. */
+export interface L1Options extends LruBounds {
+  /**
+   * The staleness bound: at least this often, the tier checks with the shared store that it
+   * heard of every write in its namespace (and re-reads tag times), and drops what it holds if
+   * it missed one. Default 1s.
+   */
+  verifyAfter?: Duration
+}
+
+/** L1 options with durations in milliseconds. */
+export interface ResolvedL1 extends LruBounds {
+  verifyAfterMs: number
+}
+
 /** How one result is stored; set on the cache, overridable per call. */
 export interface PolicyOptions {
   /** How long a value is fresh. Default 60s. */
   ttl?: Duration
   /** After `ttl`, how long the stale value may still be served (and revalidated). Default 0. */
   grace?: Duration
-  /** How long a `null`/`undefined` result is cached; 0 = never. Default: `ttl`. */
+  /**
+   * How long a `null`/`undefined` result is cached; 0 = never. Default: the cache's `ttl`. A
+   * per-call `ttl` does not change it; a per-call `negativeTtl` does.
+   */
   negativeTtl?: Duration
   /** Spread of every ttl written, as a fraction: 0.1 = +-10%. Default 0. */
   jitter?: number
@@ -58,12 +76,17 @@ export interface CacheOptions extends PolicyOptions {
   namespace?: string
   store?: StoreFactory
   /** An in-process tier in front of a shared store. */
-  l1?: LruBounds | false
+  l1?: L1Options | false
   lock?: boolean | LockOptions
   /** At most this many loader calls in flight in this process. Default 64. */
   originConcurrency?: number
   metrics?: { registry: MetricsRegistry } | false
-  /** 'json' (default), 'msgpack' (Date, Map, Set, BigInt, Buffer round-trip) or { serialize, deserialize }. */
+  /**
+   * 'msgpack' (default: Date, Map, Set, BigInt, Buffer/typed arrays, `undefined`, NaN round-trip),
+   * 'json' (readable with redis-cli and from other languages; values come back as JSON gives
+   * them) or { serialize, deserialize }. Whichever it is, the caller whose loader ran gets the
+   * serializer's round trip of its value, exactly what every later hit gets.
+   */
   serializer?: 'json' | 'msgpack' | Serializer
   /** Where failures are logged; `false` logs nothing. Default: console, throttled. */
   logger?: Logger | false
@@ -91,7 +114,7 @@ export interface ResolvedOptions {
   name: string
   namespace: string
   store: StoreFactory
-  l1: LruBounds | false
+  l1: ResolvedL1 | false
   lock: false | { clients?: LockClient[]; ttlMs: number; waitMs: number }
   originConcurrency: number
   metrics: { registry: MetricsRegistry } | false
@@ -176,12 +199,10 @@ export function resolvePolicy(options: PolicyOptions, base: Policy | undefined, 
   const name = (key: string) => (where === 'option' ? key : `${where}.${key}`)
   const ttlMs = options.ttl === undefined ? (base?.ttlMs ?? 60_000) : toMs(name('ttl'), options.ttl)
   const graceMs = options.grace === undefined ? (base?.graceMs ?? 0) : toMs(name('grace'), options.grace)
+  // On the cache, negativeTtl defaults to ttl; per call, a ttl leaves the cache's negativeTtl alone
+  // (`negativeTtl: 0` means never, whatever ttl a call asks for its values).
   const negativeTtlMs =
-    options.negativeTtl === undefined
-      ? options.ttl !== undefined || base === undefined
-        ? ttlMs
-        : base.negativeTtlMs
-      : toMs(name('negativeTtl'), options.negativeTtl)
+    options.negativeTtl === undefined ? (base?.negativeTtlMs ?? ttlMs) : toMs(name('negativeTtl'), options.negativeTtl)
   const jitter = options.jitter ?? base?.jitter ?? 0
   if (typeof jitter !== 'number' || !(jitter >= 0 && jitter < 1)) {
     throw new CorralConfigError(name('jitter'), jitter, 'must be a fraction from 0 to below 1')
@@ -259,9 +280,18 @@ function resolveFlag(option: string, value: unknown): boolean {
 function resolveL1(value: CacheOptions['l1']): ResolvedOptions['l1'] {
   if (value === undefined || value === false) return false
   if (typeof value !== 'object' || value === null) {
-    throw new CorralConfigError('l1', value, 'must be false or { maxEntries: whole number >= 1, maxBytes? }')
+    throw new CorralConfigError(
+      'l1',
+      value,
+      'must be false or { maxEntries: whole number >= 1, maxBytes?, verifyAfter? }',
+    )
   }
-  return checkLruBounds('l1', value)
+  const bounds = checkLruBounds('l1', value)
+  const verifyAfterMs = toMs('l1.verifyAfter', value.verifyAfter ?? 1_000)
+  if (verifyAfterMs < 10 || !Number.isFinite(verifyAfterMs)) {
+    throw new CorralConfigError('l1.verifyAfter', value.verifyAfter, 'must be a finite duration of at least 10 ms')
+  }
+  return { ...bounds, verifyAfterMs }
 }
 
 function resolveLock(value: CacheOptions['lock']): ResolvedOptions['lock'] {
@@ -296,8 +326,8 @@ function resolveMetrics(value: CacheOptions['metrics']): ResolvedOptions['metric
 }
 
 function resolveSerializer(value: CacheOptions['serializer']): Serializer {
-  if (value === undefined || value === 'json') return jsonSerializer
-  if (value === 'msgpack') return msgpackSerializer()
+  if (value === undefined || value === 'msgpack') return msgpackSerializer()
+  if (value === 'json') return jsonSerializer
   if (
     typeof value === 'object' &&
     value !== null &&

@@ -1,19 +1,32 @@
 import { Packr } from 'msgpackr'
+import { SerializationError } from './errors.ts'
 import type { Serializer } from './serializer.ts'
 
 /**
  * MessagePack through msgpackr, with structured cloning and extended types: Date, Map, Set,
- * BigInt, Buffer/typed arrays, RegExp, Error and cyclic references round-trip, which JSON turns
- * into strings or refuses. Chosen over node's `v8` serializer after measuring both on a user row
- * with those types: msgpackr took 9.5 µs per round trip against v8's 19.0 µs, and 387 bytes
- * against 601 (JSON of the plain part: 6.7 µs). Class instances come back as plain objects.
- * A `__proto__` key comes back renamed, never as a prototype.
+ * BigInt, Buffer/typed arrays, RegExp, Error, `undefined` in objects, NaN and cyclic references
+ * round-trip, which JSON turns into strings, `{}`, `null` or refuses. The default serializer.
+ * Chosen over node's `v8` serializer and JSON by `npm run bench:serializers` (BENCHMARKS.md).
+ * A function anywhere in the value is a SerializationError (msgpackr would store `undefined`);
+ * class instances come back as plain objects; a `__proto__` key comes back renamed, never as a
+ * prototype.
  */
 export function msgpackSerializer(): Serializer {
   // Record structures are written into each message, so any process can read what another wrote.
-  const packr = new Packr({ structuredClone: true, moreTypes: true })
+  const packr = new Packr({
+    structuredClone: true,
+    moreTypes: true,
+    writeFunction: () => {
+      throw new SerializationError('MessagePack cannot represent a function')
+    },
+  })
   return {
     serialize: (value) => packr.pack(value),
-    deserialize: (raw) => packr.unpack(typeof raw === 'string' ? Buffer.from(raw, 'latin1') : raw),
+    deserialize: (raw) => {
+      // Our payloads are always bytes; text is another serializer's (JSON, the default before
+      // msgpack): refused, so the entry reads as a miss instead of as a wrong value.
+      if (typeof raw === 'string') throw new SerializationError('a MessagePack payload must be bytes, got text')
+      return packr.unpack(raw)
+    },
   }
 }

@@ -25,7 +25,10 @@ export const jsonSerializer: Serializer = {
     }
   },
   deserialize(raw) {
-    const text = typeof raw === 'string' ? raw : raw.toString('utf8')
+    // JSON payloads are always text; bytes are another serializer's (msgpack, the default):
+    // refused, so the entry reads as a miss instead of as a wrong value.
+    if (typeof raw !== 'string') throw new SerializationError('a JSON payload must be text, got bytes')
+    const text = raw
     // The reviver is several times slower than plain parse, so it runs only when a `__proto__` key
     // could be there: spelled out, or hidden behind a \u escape (JSON.stringify writes few of those).
     return text.includes('__proto__') || text.includes('\\u') ? JSON.parse(text, dropProto) : JSON.parse(text)
@@ -55,5 +58,21 @@ export function serializeOrThrow(serializer: Serializer, value: unknown): string
   } catch (error) {
     if (error instanceof SerializationError) throw error
     throw new SerializationError(`value cannot be serialized: ${(error as Error).message}`, { cause: error })
+  }
+}
+
+/**
+ * The value as every later hit will read it: the serializer's own round trip of `payload`. The
+ * caller whose loader produced a value gets this too, so the first caller and every later hit see
+ * the same thing (same types, and an object the cache does not share with the loader).
+ */
+export function roundTrip(serializer: Serializer, payload: string | Buffer): unknown {
+  try {
+    return serializer.deserialize(payload)
+  } catch (error) {
+    if (error instanceof SerializationError) throw error
+    throw new SerializationError(`the serializer cannot read back what it wrote: ${(error as Error).message}`, {
+      cause: error,
+    })
   }
 }

@@ -66,4 +66,56 @@ describe('Redis commands per single-key miss (MONITOR on a throwaway redis-serve
     const commands = await oneMiss({ lock: true })
     expect(count(commands)).toEqual({ mget: 2, evalsha: 3, publish: 1 })
   })
+
+  it('the write that ends a miss moves the namespace generation and its announcement carries it', async () => {
+    const namespace = ns()
+    const cache = createCache({ namespace, store: redisStore({ url: redis.server.url }), logger: false, lock: false })
+    await cache.wrap('first', async () => 'loaded')
+    const subscriber = redis.raw.duplicate()
+    const heard: { kind: string; key?: string; gens?: number[] }[] = []
+    const got = new Promise<void>((resolve) => {
+      subscriber.on('message', (_channel: string, raw: string) => {
+        heard.push(JSON.parse(raw))
+        resolve()
+      })
+    })
+    await subscriber.subscribe(`corral:${namespace}:bus`)
+    const before = Number(await redis.raw.get(`{${namespace}:}:gen`))
+    await cache.wrap('cold', async () => 'loaded')
+    await got
+    const after = Number(await redis.raw.get(`{${namespace}:}:gen`))
+    expect(after).toBe(before + 1)
+    expect(heard).toEqual([expect.objectContaining({ kind: 'ready', gens: [after] })])
+    subscriber.disconnect()
+    await cache.close()
+  })
+
+  it('a batch moves the generation once per entry written, and its announcements carry every one', async () => {
+    const namespace = ns()
+    const cache = createCache({ namespace, store: redisStore({ url: redis.server.url }), logger: false, lock: false })
+    await cache.wrap('first', async () => 'loaded')
+    const subscriber = redis.raw.duplicate()
+    const gens: number[] = []
+    let keys = 0
+    let all: () => void = () => {}
+    const got = new Promise<void>((resolve) => {
+      all = resolve
+    })
+    subscriber.on('message', (_channel: string, raw: string) => {
+      const message = JSON.parse(raw) as { keys?: string[]; gens?: number[] }
+      gens.push(...(message.gens ?? []))
+      keys += message.keys?.length ?? 0
+      if (keys === 30) all()
+    })
+    await subscriber.subscribe(`corral:${namespace}:bus`)
+    const before = Number(await redis.raw.get(`{${namespace}:}:gen`))
+    const wanted = Array.from({ length: 30 }, (_, i) => `k${i}`)
+    await cache.wrapMany(wanted, async (missing) => Object.fromEntries(missing.map((k) => [k, k])))
+    await got
+    const after = Number(await redis.raw.get(`{${namespace}:}:gen`))
+    expect(after).toBe(before + 30)
+    expect(gens.sort((a, b) => a - b)).toEqual(Array.from({ length: 30 }, (_, i) => before + 1 + i))
+    subscriber.disconnect()
+    await cache.close()
+  })
 })

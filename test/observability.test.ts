@@ -431,11 +431,15 @@ async function driveSessions(): Promise<void> {
   } finally {
     await peer.close()
   }
-  // The connection drops: the bus is lost (L1 cleared) and commands time out until the breaker opens.
+  // The connection drops: the bus is lost and commands time out until the breaker opens.
   proxy.set({ kind: 'reset' })
   // The gauge reads 2 while the breaker is open (1 s at a time): scrape until it is seen.
   await readUntil('down', async () => (await sample('corral_breaker_state', { store: 'redis' })) === 2, 'never open')
   expect(await sample('corral_breaker_transitions_total', { to: 'open' })).toBeGreaterThan(0)
+  // Meanwhile another process writes: this L1 misses the message, so once back it drops the tier.
+  const writer = createCache({ name: 'sessions', store: redisStore({ url: redis.url }), logger: false })
+  await writer.set(key('sessions:written-while-cut-off'), 'x')
+  await writer.close()
   proxy.set({ kind: 'pass' })
   // Closed again once a probe gets through (a probe that lands mid-reconnect may open it once more).
   await readUntil(
@@ -447,7 +451,14 @@ async function driveSessions(): Promise<void> {
     10_000,
   )
   expect(await sample('corral_breaker_transitions_total', { to: 'half_open' })).toBeGreaterThan(0)
-  await readUntil('again', async () => (await sample('corral_l1_entries')) > 0, 'L1 never filled again')
+  // Back in reach, the tier finds the write it missed, drops what it holds, and fills again.
+  await readUntil(
+    'again',
+    async () =>
+      (await sample('corral_l1_cleared_total', { reason: 'bus_lost' })) > 0 && (await sample('corral_l1_entries')) > 0,
+    'L1 never dropped and filled again',
+    10_000,
+  )
   expect(await sample('corral_l1_evictions_total', { reason: 'cleared' })).toBeGreaterThan(0)
   expect(await sample('corral_l1_cleared_total', { reason: 'bus_lost' })).toBeGreaterThan(0)
 }

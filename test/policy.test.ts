@@ -53,8 +53,8 @@ describe('per-call policy merge', () => {
     expect(resolvePolicy({ errorTtl: 0 }, base, 'wrap')).toEqual({ ...base, errorTtlMs: 0 })
   })
 
-  it('a per-call ttl also sets negativeTtl unless that is given too', () => {
-    expect(resolvePolicy({ ttl: '30s' }, base, 'wrap')).toMatchObject({ ttlMs: 30_000, negativeTtlMs: 30_000 })
+  it('a per-call ttl leaves the cache negativeTtl alone; a per-call negativeTtl overrides it', () => {
+    expect(resolvePolicy({ ttl: '30s' }, base, 'wrap')).toMatchObject({ ttlMs: 30_000, negativeTtlMs: 2_000 })
     expect(resolvePolicy({ ttl: '30s', negativeTtl: 0 }, base, 'wrap')).toMatchObject({
       ttlMs: 30_000,
       negativeTtlMs: 0,

@@ -364,14 +364,22 @@ describe.each([
     await expect(cache.wrap('x'.repeat(1_025), loader)).rejects.toBeInstanceOf(InvalidKeyError)
     await expect(cache.wrap('é'.repeat(513), loader)).rejects.toBeInstanceOf(InvalidKeyError)
     expect(loader.state.calls).toBe(0)
+    await expect(cache.set('keep', { f: () => 1 })).rejects.toBeInstanceOf(SerializationError)
+    await expect(cache.set('keep', { s: Symbol('s') })).rejects.toBeInstanceOf(SerializationError)
+    expect(await cache.get('keep')).toEqual({ ok: true })
+    await expect(cache.wrap('fn', async () => ({ f: () => 1 }))).rejects.toBeInstanceOf(SerializationError)
+    expect(await cache.get('fn')).toBeUndefined()
+    // JSON refuses more: what it would silently change.
+    const json = cacheWith({ serializer: 'json' })
+    await json.set('keep', { ok: true })
     const circular: Record<string, unknown> = {}
     circular.self = circular
-    await expect(cache.set('keep', circular)).rejects.toBeInstanceOf(SerializationError)
-    await expect(cache.set('keep', { n: 10n })).rejects.toBeInstanceOf(SerializationError)
-    await expect(cache.set('keep', { f: () => 1 })).rejects.toBeInstanceOf(SerializationError)
-    expect(await cache.get('keep')).toEqual({ ok: true })
-    await expect(cache.wrap('big', async () => 10n)).rejects.toBeInstanceOf(SerializationError)
-    expect(await cache.get('big')).toBeUndefined()
+    await expect(json.set('keep', circular)).rejects.toBeInstanceOf(SerializationError)
+    await expect(json.set('keep', { n: 10n })).rejects.toBeInstanceOf(SerializationError)
+    expect(await json.get('keep')).toEqual({ ok: true })
+    await expect(json.wrap('big', async () => 10n)).rejects.toBeInstanceOf(SerializationError)
+    expect(await json.get('big')).toBeUndefined()
+    await json.close()
     await expect(cache.wrap('k', loader, { ttl: 'soon' })).rejects.toThrow(/wrap\.ttl/)
     await expect(cache.wrap('k', loader, { tags: 'org:1' as unknown as string[] })).rejects.toBeInstanceOf(
       InvalidKeyError,

@@ -29,7 +29,12 @@ describe('Redis store: foreign data and a Redis that dies', () => {
   })
 
   it('never hands back a __proto__ key from stored JSON', async () => {
-    const cache = createCache({ store: redisStore({ url: redis.server.url }), namespace: 'proto', logger: false })
+    const cache = createCache({
+      store: redisStore({ url: redis.server.url }),
+      namespace: 'proto',
+      serializer: 'json',
+      logger: false,
+    })
     await redis.raw.set('{proto:evil}', 'C1[null,null,0,0,[],0]\n{"__proto__":{"polluted":true},"name":"x"}')
     const value = (await cache.get<Record<string, unknown>>('evil')) as Record<string, unknown>
     expect(value.name).toBe('x')

@@ -585,7 +585,12 @@ describe('one Redis, several tenants', () => {
   })
 
   it('someone who can write to Redis can forge an entry (values are trusted), but not a prototype', async () => {
-    const json = createCache({ store: redisStore({ url: redis.server.url }), namespace: 'forge', logger: false })
+    const json = createCache({
+      store: redisStore({ url: redis.server.url }),
+      namespace: 'forge',
+      serializer: 'json',
+      logger: false,
+    })
     const msgpack = createCache({
       store: redisStore({ url: redis.server.url }),
       namespace: 'forge-mp',
@@ -656,7 +661,7 @@ describe('one Redis, several tenants', () => {
       ]
       let id = 0
       for (const message of forged) {
-        expect(await redis.raw.publish(`corral:${namespace}:victim`, message)).toBe(1)
+        expect(await redis.raw.publish(`corral:${namespace}:bus`, message)).toBe(1)
         await sleep(20)
         worker.send({ id: ++id, op: 'wrap', key: `k${id}` })
         const answer = await worker

@@ -46,7 +46,7 @@ describe('serializers round-trip their types on memory and Redis', () => {
 
   it("'json' keeps plain data exactly and refuses what it would change", async () => {
     for (const store of stores()) {
-      const cache = createCache({ namespace: `json-${store.kind}`, store, logger: false })
+      const cache = createCache({ namespace: `json-${store.kind}`, store, serializer: 'json', logger: false })
       const plain = { s: 'ünïcødé ✓', n: 1.5, b: true, nil: null, list: [1, 'two', { three: 3 }] }
       await cache.set('p', plain)
       expect(await cache.get('p')).toEqual(plain)

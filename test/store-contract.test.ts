@@ -22,8 +22,15 @@ import {
   type Store,
   type StoreFactory,
 } from '../src/index.ts'
+import type { Receipt } from '../src/stores/store.ts'
 import { type MemcachedServer, startMemcached } from './support/memcached-server.ts'
 import { type RedisCluster, type RedisServer, startRedis, startRedisCluster } from './support/redis-server.ts'
+
+/** A begun load's fence token: every store that answered gives one. */
+function tokenOf(begun: { token?: number }): number {
+  expect(begun.token).toBeTypeOf('number')
+  return begun.token as number
+}
 
 /** One store under contract: started once for the suite, and a factory per store instance. */
 interface ContractStore {
@@ -131,6 +138,11 @@ async function eventually(check: () => Promise<boolean>, timeoutMs = 5_000): Pro
   }
 }
 
+/** What a store holds after `set`: the entry, with the birth time the store stamped (if it did). */
+function stamped(entry: Entry, receipt: Receipt): Entry {
+  return { ...entry, createdAtUs: receipt.createdAtUs ?? entry.createdAtUs }
+}
+
 describe.each(contractStores)('store contract: $name', (contract) => {
   const opened: Store[] = []
   /** A store instance on the shared backend; instances with one `channel` are one cache in two processes. */
@@ -164,8 +176,20 @@ describe.each(contractStores)('store contract: $name', (contract) => {
       const k = key('all-fields')
       expect(await store.get(k)).toBeUndefined()
       const written = entryOf({ name: 'Zoë', n: 1, list: [1, 'two'] }, { tags: ['a', 'b'], failSafe: true })
-      await store.set(k, written, payloadOf(written), 60_000)
-      expect(await store.get(k)).toEqual(written)
+      const receipt = await store.set(k, written, payloadOf(written), 60_000)
+      // A store with a clock stamps the birth time itself, and says so in the receipt.
+      expect(await store.get(k)).toEqual(stamped(written, receipt))
+    })
+
+    it('a write on a store shared between processes moves the namespace generation, and says to what', async () => {
+      const store = open()
+      if (!store.generation) return
+      const before = await store.generation()
+      const set = await store.set(key('gen'), entryOf('g'), payloadOf(entryOf('g')), 60_000)
+      const deleted = await store.delete(key('gen'))
+      const tagged = await store.invalidateTags([key('gen-tag')])
+      expect([set.generation, deleted.generation, tagged.generation]).toEqual([before + 1, before + 2, before + 3])
+      expect(await store.generation()).toBe(before + 3)
     })
 
     it('keeps negative entries apart: null stays null, undefined stays undefined', async () => {
@@ -186,8 +210,8 @@ describe.each(contractStores)('store contract: $name', (contract) => {
         freshUntilMs: Number.POSITIVE_INFINITY,
         staleUntilMs: Number.POSITIVE_INFINITY,
       })
-      await store.set(k, forever, payloadOf(forever), Number.POSITIVE_INFINITY)
-      expect(await store.get(k)).toEqual(forever)
+      const receipt = await store.set(k, forever, payloadOf(forever), Number.POSITIVE_INFINITY)
+      expect(await store.get(k)).toEqual(stamped(forever, receipt))
     })
 
     it('getMany answers in the order asked, undefined where absent, across slots', async () => {
@@ -234,7 +258,7 @@ describe.each(contractStores)('store contract: $name', (contract) => {
       const begun = await store.begin(k)
       expect(begun.entry).toBeUndefined()
       const loaded = entryOf('loaded')
-      expect(await store.commit(k, loaded, payloadOf(loaded), 60_000, begun.token)).toBe(true)
+      expect(await store.commit(k, loaded, payloadOf(loaded), 60_000, tokenOf(begun))).toBeDefined()
       expect((await store.get(k))?.value).toBe('loaded')
       expect((await store.begin(k)).entry?.value).toBe('loaded')
     })
@@ -244,7 +268,7 @@ describe.each(contractStores)('store contract: $name', (contract) => {
       const k = key('set-wins')
       const begun = await store.begin(k)
       await store.set(k, entryOf('explicit'), '"explicit"', 60_000)
-      expect(await store.commit(k, entryOf('late'), '"late"', 60_000, begun.token)).toBe(false)
+      expect(await store.commit(k, entryOf('late'), '"late"', 60_000, tokenOf(begun))).toBeUndefined()
       expect((await store.get(k))?.value).toBe('explicit')
     })
 
@@ -254,7 +278,7 @@ describe.each(contractStores)('store contract: $name', (contract) => {
       await store.set(k, entryOf('old'), '"old"', 60_000)
       const begun = await store.begin(k)
       await store.delete(k)
-      expect(await store.commit(k, entryOf('late'), '"late"', 60_000, begun.token)).toBe(false)
+      expect(await store.commit(k, entryOf('late'), '"late"', 60_000, tokenOf(begun))).toBeUndefined()
       expect(await store.get(k)).toBeUndefined()
     })
 
@@ -265,8 +289,8 @@ describe.each(contractStores)('store contract: $name', (contract) => {
       const second = await store.begin(k)
       // Beginning does not move the fence: overlapping loads do not refuse each other's begin.
       expect(second.token).toBe(first.token)
-      expect(await store.commit(k, entryOf('second'), '"second"', 60_000, second.token)).toBe(true)
-      expect(await store.commit(k, entryOf('first'), '"first"', 60_000, first.token)).toBe(false)
+      expect(await store.commit(k, entryOf('second'), '"second"', 60_000, tokenOf(second))).toBeDefined()
+      expect(await store.commit(k, entryOf('first'), '"first"', 60_000, tokenOf(first))).toBeUndefined()
       expect((await store.get(k))?.value).toBe('second')
     })
 
@@ -278,7 +302,7 @@ describe.each(contractStores)('store contract: $name', (contract) => {
       await b.set(k, entryOf('b'), '"b"', 60_000)
       const shared = (await a.get(k)) !== undefined
       // Stores in one process only (memory) do not share; those that share entries share fences.
-      expect(await a.commit(k, entryOf('a'), '"a"', 60_000, begun.token)).toBe(!shared)
+      expect((await a.commit(k, entryOf('a'), '"a"', 60_000, tokenOf(begun))) !== undefined).toBe(!shared)
     })
   })
 
@@ -305,9 +329,9 @@ describe.each(contractStores)('store contract: $name', (contract) => {
       const store = open()
       const k = key('not-counter')
       const written = entryOf({ a: 1 })
-      await store.set(k, written, payloadOf(written), 60_000)
+      const receipt = await store.set(k, written, payloadOf(written), 60_000)
       await expect(store.increment(k, 1, 60_000)).rejects.toBeInstanceOf(NotACounterError)
-      expect(await store.get(k)).toEqual(written)
+      expect(await store.get(k)).toEqual(stamped(written, receipt))
     })
   })
 
@@ -316,12 +340,12 @@ describe.each(contractStores)('store contract: $name', (contract) => {
       const store = open()
       const [t1, t2] = [key('tag1'), key('tag2')]
       expect(await store.tagTimes([t1, t2])).toEqual([0, 0])
-      const first = await store.invalidateTags([t1])
+      const first = (await store.invalidateTags([t1])).atUs
       expect(first).toBeGreaterThan(0)
       const [time1, time2] = await store.tagTimes([t1, t2])
       expect(time1).toBe(first)
       expect(time2).toBe(0)
-      const second = await store.invalidateTags([t1, t2])
+      const second = (await store.invalidateTags([t1, t2])).atUs
       expect(second).toBeGreaterThan(first)
       // Each tag may get its own instant; the call returns the latest.
       const times = await store.tagTimes([t1, t2])
@@ -336,7 +360,7 @@ describe.each(contractStores)('store contract: $name', (contract) => {
     it('a load begun after an invalidation is born after it, on the same clock', async () => {
       const store = open()
       const tag = key('tag-clock')
-      const at = await store.invalidateTags([tag])
+      const { atUs: at } = await store.invalidateTags([tag])
       const begun = await store.begin(key('born-after'))
       // An entry is void when a tag time >= its birth; this load's entry must not be.
       expect(begun.nowUs).toBeGreaterThan(at)
@@ -356,7 +380,7 @@ describe.each(contractStores)('store contract: $name', (contract) => {
       if (begun.tagTimesUs) expect(begun.tagTimesUs).toEqual(expected)
       // Its fence is the one a plain begin reads: a write after it refuses the load.
       await store.set(k, written, payloadOf(written), 60_000)
-      expect(await store.commit(k, entryOf('late'), '"late"', 60_000, begun.token)).toBe(false)
+      expect(await store.commit(k, entryOf('late'), '"late"', 60_000, tokenOf(begun))).toBeUndefined()
       if (store.getWithTagTimes) {
         const read = await store.getWithTagTimes(k, [t1, t2])
         expect(read.entry?.value).toBe('v')

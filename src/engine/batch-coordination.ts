@@ -1,7 +1,9 @@
 import type { KeyMessage } from '../coordination.ts'
 import { RemoteLoaderError } from '../errors.ts'
+import type { Policy } from '../options.ts'
 import { withTimeout } from '../timers.ts'
 import type { BatchItem } from './batch-load.ts'
+import { mayStandIn } from './entry-building.ts'
 import { beginAll } from './fenced-write.ts'
 import type { EngineParts } from './parts.ts'
 import { validBegun } from './tag-voiding.ts'
@@ -13,7 +15,12 @@ import { validBegun } from './tag-voiding.ts'
  * announced failed settle stale or with the holder's error. Returns the keys still unsettled, for
  * the caller to try the lock on again (taking over from a dead holder).
  */
-export async function waitForOthers(parts: EngineParts, items: BatchItem[], deadlineMs: number): Promise<BatchItem[]> {
+export async function waitForOthers(
+  parts: EngineParts,
+  items: BatchItem[],
+  deadlineMs: number,
+  policy: Policy,
+): Promise<BatchItem[]> {
   const channel = parts.channel
   const listening = await channel.subscribe()
   const heard = new Map<string, KeyMessage>()
@@ -45,7 +52,7 @@ export async function waitForOthers(parts: EngineParts, items: BatchItem[], dead
     const message = heard.get(item.storeKey)
     if (!message) unsettled.push(item)
     else if (message.kind === 'ready') ready.push(item)
-    else if (item.seen && Date.now() < item.seen.staleUntilMs)
+    else if (mayStandIn(item.seen, Date.now(), policy))
       item.settle.resolve({ value: item.seen.value, stale: 'origin_error' })
     else item.settle.reject(remoteError(item.storeKey, message.detail))
   }

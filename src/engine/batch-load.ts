@@ -1,12 +1,12 @@
 import type { Announcement, BatchLease, LockMode } from '../coordination.ts'
-import { unheldBatchLease } from '../coordination-local.ts'
+import { announceWritten, unheldBatchLease } from '../coordination-local.ts'
 import { classify, type Entry } from '../entry.ts'
 import type { Policy } from '../options.ts'
 import { withSignal } from '../origin.ts'
 import type { Begun, FencedWrite } from '../stores/store.ts'
 import { readBatchAnswer } from './batch-answer.ts'
 import { waitForOthers } from './batch-coordination.ts'
-import { buildEntry, failSafeEntry, graced } from './entry-building.ts'
+import { buildEntry, failSafeEntry, graced, mayStandIn, servedValue } from './entry-building.ts'
 import { beginAll, bornAt, commitAll } from './fenced-write.ts'
 import { countServed } from './hit-path.ts'
 import { type EngineParts, publishRefresh, storeFailed } from './parts.ts'
@@ -180,14 +180,14 @@ async function runBatch<T>(parts: EngineParts, items: BatchItem[], call: BatchCa
       const late: BatchItem[] = []
       for (const item of others) {
         parts.metrics.lock('timeout')
-        if (item.seen && Date.now() < item.seen.staleUntilMs) {
+        if (mayStandIn(item.seen, Date.now(), call.policy)) {
           item.settle.resolve({ value: item.seen.value, stale: 'timeout' })
         } else late.push(item)
       }
       if (late.length > 0) loads.push(loadGroup(parts, late, call, unheldBatchLease(parts.channel)))
       break
     }
-    pending = await waitForOthers(parts, others, deadlineMs)
+    pending = await waitForOthers(parts, others, deadlineMs, call.policy)
   }
   await Promise.all(loads)
 }
@@ -213,10 +213,11 @@ async function loadGroup<T>(
     await lease.release()
     throw error
   }
-  const { loaded, failures, written } = outcome
+  const { loaded, failures, written, generations } = outcome
   await lease.finish(
     written,
     [...failures].map(([i, error]) => ({ key: (items[i] as BatchItem).storeKey, error })),
+    generations,
   )
   items.forEach((item, i) => {
     const error = failures.get(i)
@@ -236,6 +237,8 @@ interface GroupOutcome {
   failures: Map<number, unknown>
   /** Store keys whose entries landed. */
   written: string[]
+  /** The namespace generations their writes moved to, for the announcement. */
+  generations: number[]
 }
 
 async function loadAndStoreGroup<T>(
@@ -270,7 +273,7 @@ async function loadAndStoreGroup<T>(
       parts.metrics.coalesced('distributed')
     } else toLoad.push(i)
   })
-  if (toLoad.length === 0) return { loaded, failures, written: [] }
+  if (toLoad.length === 0) return { loaded, failures, written: [], generations: [] }
 
   const keys = toLoad.map((i) => (items[i] as BatchItem).key)
   let lookup: (key: string) => unknown
@@ -287,14 +290,17 @@ async function loadAndStoreGroup<T>(
   } catch (error) {
     // As for one key: a graced value stands in and is kept for the fail-safe throttle.
     const keep: FencedWrite[] = []
+    const now = Date.now()
     for (const i of toLoad) {
       const item = items[i] as BatchItem
       const stale = graced(current[i], startedAt)
-      if (!stale || Date.now() >= stale.staleUntilMs) {
+      if (!mayStandIn(stale, now, call.policy)) {
         failures.set(i, error)
         continue
       }
       loaded[i] = { value: stale.value, stale: 'origin_error' }
+      // A value still fresh (a refresh) stays as it is; only a stale one is kept on for the throttle.
+      if (now < stale.freshUntilMs) continue
       const built = failSafeEntry(stale, call.policy, parts.serializer)
       const token = begun[i]?.token
       if (built && token !== undefined) {
@@ -304,8 +310,8 @@ async function loadAndStoreGroup<T>(
     if (failures.size < toLoad.length) {
       parts.logger.warn('batch loader failed; serving stale values', { keys: keys.length, error: String(error) })
     }
-    await commitAll(parts, keep)
-    return { loaded, failures, written: [] }
+    await writeFailSafes(parts, keep)
+    return { loaded, failures, written: [], generations: [] }
   }
   const writes: FencedWrite[] = []
   for (const [n, i] of toLoad.entries()) {
@@ -324,6 +330,8 @@ async function loadAndStoreGroup<T>(
         undefined,
         parts.serializer,
       )
+      // Callers get each value as later hits will read it (the serializer's round trip).
+      if (built) loaded[i] = { value: servedValue(built, parts.serializer) }
       const token = begun[i]?.token
       if (built && token !== undefined) {
         writes.push({ key: item.storeKey, entry: built.entry, payload: built.payload, ttlMs: built.storeTtlMs, token })
@@ -332,6 +340,31 @@ async function loadAndStoreGroup<T>(
       failures.set(i, error) // this key's value cannot be stored; the others still are
     }
   }
-  const landed = await commitAll(parts, writes, announce)
-  return { loaded, failures, written: writes.filter((_, i) => landed[i]).map((w) => w.key) }
+  const receipts = await commitAll(parts, writes, announce)
+  return {
+    loaded,
+    failures,
+    written: writes.filter((_, i) => receipts[i]).map((w) => w.key),
+    generations: receipts.flatMap((r) => (r?.generation ? [r.generation] : [])),
+  }
+}
+
+/**
+ * Writes graced values back for the fail-safe throttle, announced like every write (by the
+ * writes themselves when the store can), so L1 tiers elsewhere account for their generations.
+ */
+async function writeFailSafes(parts: EngineParts, keep: FencedWrite[]): Promise<void> {
+  if (keep.length === 0) return
+  const channel = parts.channel
+  const canAnnounce = channel.announcement?.({ kind: 'drop', keys: [] }) !== undefined
+  const announce = canAnnounce
+    ? (keys: string[]) => channel.announcement?.({ kind: 'drop', keys }) ?? { channel: '', message: '' }
+    : undefined
+  const receipts = await commitAll(parts, keep, announce)
+  if (canAnnounce) return
+  await announceWritten(
+    channel,
+    keep.filter((_, i) => receipts[i]).map((w) => w.key),
+    receipts.flatMap((r) => (r?.generation ? [r.generation] : [])),
+  )
 }

@@ -1,7 +1,7 @@
 import type { Entry } from '../entry.ts'
 import { assertTags } from '../keys.ts'
 import type { Policy } from '../options.ts'
-import { type Serializer, serializeOrThrow } from '../serializer.ts'
+import { roundTrip, type Serializer, serializeOrThrow } from '../serializer.ts'
 
 export interface BuiltEntry {
   entry: Entry
@@ -43,16 +43,13 @@ export function buildEntry(
 
 /**
  * A stale value written back as fresh for the fail-safe throttle after its reload failed, so a
- * failing origin is not called by every request. Undefined if the value cannot be serialized.
+ * failing origin is not called by every request; never past the end of its grace (ttl + grace),
+ * which the throttle cannot extend. Undefined if the value cannot be serialized or its grace is over.
  */
 export function failSafeEntry(stale: Entry, policy: Policy, serializer: Serializer): BuiltEntry | undefined {
-  const freshUntilMs = Date.now() + policy.failSafeThrottleMs
-  const entry: Entry = {
-    ...stale,
-    freshUntilMs,
-    staleUntilMs: Math.max(stale.staleUntilMs, freshUntilMs),
-    failSafe: true,
-  }
+  const freshUntilMs = Math.min(Date.now() + policy.failSafeThrottleMs, stale.staleUntilMs)
+  if (freshUntilMs <= Date.now()) return undefined
+  const entry: Entry = { ...stale, freshUntilMs, failSafe: true }
   try {
     const payload = stale.negative ? '' : serializeOrThrow(serializer, stale.value)
     return { entry, payload, storeTtlMs: entry.staleUntilMs - Date.now() }
@@ -64,6 +61,23 @@ export function failSafeEntry(stale: Entry, policy: Policy, serializer: Serializ
 /** A graced value that may stand in for a failed load begun at `startedAt`. */
 export function graced(entry: Entry | undefined, startedAt: number): Entry | undefined {
   return entry && startedAt < entry.staleUntilMs ? entry : undefined
+}
+
+/**
+ * Whether `entry` may stand in for a failed load at `now`: within its grace (past ttl, before
+ * ttl + grace), or still fresh when the policy grants grace at all. A refresh of a fresh value
+ * with no grace gets the loader's error instead.
+ */
+export function mayStandIn(entry: Entry | undefined, now: number, policy: Policy): entry is Entry {
+  return entry !== undefined && now < entry.staleUntilMs && (now >= entry.freshUntilMs || policy.graceMs > 0)
+}
+
+/**
+ * What the caller whose loader produced `built` is handed: the value as every later hit will read
+ * it (the serializer's round trip), not the loader's own object.
+ */
+export function servedValue(built: BuiltEntry, serializer: Serializer): unknown {
+  return built.entry.negative ? built.entry.value : roundTrip(serializer, built.payload)
 }
 
 function jittered(ttl: number, jitter: number): number {

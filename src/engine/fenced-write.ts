@@ -1,5 +1,5 @@
 import { nowMicros } from '../clock.ts'
-import type { Announcement, Begun, FencedWrite } from '../stores/store.ts'
+import type { Announcement, Begun, FencedWrite, Receipt } from '../stores/store.ts'
 import { type EngineParts, storeFailed } from './parts.ts'
 
 /**
@@ -45,15 +45,22 @@ export function bornAt(begun: Begun | undefined): number {
   return begun?.nowUs ?? nowMicros()
 }
 
-/** Writes one loaded entry if the fence still allows; `announce` goes out with it when it lands. */
-export async function commitOne(parts: EngineParts, write: FencedWrite, announce?: Announcement): Promise<boolean> {
+/**
+ * Writes one loaded entry if the fence still allows; `announce` goes out with it when it lands.
+ * The write's receipt, or undefined if not written.
+ */
+export async function commitOne(
+  parts: EngineParts,
+  write: FencedWrite,
+  announce?: Announcement,
+): Promise<Receipt | undefined> {
   try {
-    const written = await parts.store.commit(write.key, write.entry, write.payload, write.ttlMs, write.token, announce)
-    countWrite(parts, write.key, written)
-    return written
+    const receipt = await parts.store.commit(write.key, write.entry, write.payload, write.ttlMs, write.token, announce)
+    countWrite(parts, write.key, receipt !== undefined)
+    return receipt
   } catch (error) {
     storeFailed(parts, 'commit', error)
-    return false
+    return undefined
   }
 }
 
@@ -62,17 +69,17 @@ export async function commitAll(
   parts: EngineParts,
   writes: readonly FencedWrite[],
   announce?: (keys: string[]) => Announcement,
-): Promise<boolean[]> {
+): Promise<(Receipt | undefined)[]> {
   const { store } = parts
   if (writes.length === 0) return []
   if (store.commitMany) {
     try {
       const written = await store.commitMany(writes, announce)
-      for (const [i, w] of writes.entries()) countWrite(parts, w.key, written[i] === true)
+      for (const [i, w] of writes.entries()) countWrite(parts, w.key, written[i] !== undefined)
       return written
     } catch (error) {
       storeFailed(parts, 'commit', error)
-      return writes.map(() => false)
+      return writes.map(() => undefined)
     }
   }
   // A store without commitMany has no channel of its own to announce on: the lease announces.

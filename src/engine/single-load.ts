@@ -1,12 +1,12 @@
-import type { Announcement, LockLease, LockMode } from '../coordination.ts'
+import { type Announcement, gens, type LockLease, type LockMode } from '../coordination.ts'
 import { toMs } from '../duration.ts'
 import { classify, type Entry } from '../entry.ts'
 import { OriginTimeoutError } from '../errors.ts'
 import { channels, type LockEvent } from '../events.ts'
 import type { StaleReason } from '../metrics.ts'
 import { withSignal } from '../origin.ts'
-import type { Begun, FenceToken } from '../stores/store.ts'
-import { buildEntry, failSafeEntry, graced, validTags } from './entry-building.ts'
+import type { Begun, FenceToken, Receipt } from '../stores/store.ts'
+import { buildEntry, failSafeEntry, graced, mayStandIn, servedValue, validTags } from './entry-building.ts'
 import { beginOne, bornAt, commitOne } from './fenced-write.ts'
 import { type EngineParts, publishRefresh } from './parts.ts'
 import { readValid, voidedByTags } from './tag-voiding.ts'
@@ -106,10 +106,10 @@ async function coordinateAndLoad<T>(
         break // announced but not readable (not cacheable, or overwritten): try again
       }
       case 'failed':
-        if (seen && Date.now() < seen.staleUntilMs) return { value: seen.value, stale: 'origin_error' }
+        if (mayStandIn(seen, Date.now(), req.policy)) return { value: seen.value, stale: 'origin_error' }
         throw next.error
       case 'timeout':
-        if (seen && Date.now() < seen.staleUntilMs) return { value: seen.value, stale: 'timeout' }
+        if (mayStandIn(seen, Date.now(), req.policy)) return { value: seen.value, stale: 'timeout' }
         return loadHere(parts, req, seen, next.lease, undefined)
     }
   }
@@ -126,14 +126,14 @@ async function loadHere<T>(
   lease: LockLease,
   begun: Begun | undefined,
 ): Promise<Loaded> {
-  let loaded: (Loaded & { written?: boolean }) | undefined
+  let loaded: (Loaded & { written?: Receipt }) | undefined
   try {
     loaded = await loadAndStore(parts, req, seen, lease.announce, begun)
   } catch (error) {
     await lease.fail(error)
     throw error
   }
-  await lease.succeed(loaded.written === true)
+  await lease.succeed(loaded.written !== undefined, loaded.written)
   return loaded
 }
 
@@ -148,7 +148,7 @@ async function loadAndStore<T>(
   seen: Entry | undefined,
   announce: Announcement | undefined,
   begun: Begun | undefined,
-): Promise<Loaded & { written?: boolean }> {
+): Promise<Loaded & { written?: Receipt }> {
   const startedAt = Date.now()
   let current = seen
   let start = begun
@@ -181,26 +181,38 @@ async function loadAndStore<T>(
   try {
     result = await parts.origin.call(req.key, req.policy.hardMs, (abort) => req.loader(withSignal(ctx, abort)))
   } catch (error) {
-    if (!stale || Date.now() >= stale.staleUntilMs) throw error
+    const now = Date.now()
+    if (!mayStandIn(stale, now, req.policy)) throw error
     const reason: StaleReason = error instanceof OriginTimeoutError ? 'timeout' : 'origin_error'
     parts.logger.warn('loader failed; serving the stale value', { key: req.key, error: String(error) })
-    if (start) await writeFailSafe(parts, req.storeKey, stale, req, start.token)
+    // A value still fresh (a refresh, an early refresh) stays as it is; only a stale one is kept
+    // on for the throttle.
+    if (start?.token !== undefined && now >= stale.freshUntilMs) {
+      await writeFailSafe(parts, req.storeKey, stale, req, start.token)
+    }
     return { value: stale.value, stale: reason }
   }
   // Built even when the store is down, so an unserializable value fails the same way every time.
   const built = buildEntry(result.value, req.policy, tags, bornAt(start), result.ms, ttlOverride, parts.serializer)
+  const token = start?.token
   const written =
-    built !== undefined &&
-    start !== undefined &&
-    (await commitOne(
-      parts,
-      { key: req.storeKey, entry: built.entry, payload: built.payload, ttlMs: built.storeTtlMs, token: start.token },
-      announce,
-    ))
-  return { value: result.value, written }
+    built && token !== undefined
+      ? await commitOne(
+          parts,
+          { key: req.storeKey, entry: built.entry, payload: built.payload, ttlMs: built.storeTtlMs, token },
+          announce,
+        )
+      : undefined
+  // The store could not even begin the load (it is out of reach): an in-process tier keeps it.
+  if (built && token === undefined) parts.store.keepLocally?.(req.storeKey, built.entry, built.payload)
+  return { value: built ? servedValue(built, parts.serializer) : result.value, written }
 }
 
-/** Keeps serving the stale value for the throttle, so a failing origin is not called by every request. */
+/**
+ * Keeps serving the stale value for the throttle, so a failing origin is not called by every
+ * request (never past the end of its grace). Announced like every write, so L1 tiers elsewhere
+ * drop their copies and account for its generation.
+ */
 export async function writeFailSafe(
   parts: EngineParts,
   storeKey: string,
@@ -210,5 +222,11 @@ export async function writeFailSafe(
 ): Promise<void> {
   const built = failSafeEntry(stale, req.policy, parts.serializer)
   if (!built) return
-  await commitOne(parts, { key: storeKey, entry: built.entry, payload: built.payload, ttlMs: built.storeTtlMs, token })
+  const announce = parts.channel.announcement?.({ kind: 'drop', keys: [storeKey] })
+  const receipt = await commitOne(
+    parts,
+    { key: storeKey, entry: built.entry, payload: built.payload, ttlMs: built.storeTtlMs, token },
+    announce,
+  )
+  if (receipt && !announce) await parts.channel.publish({ kind: 'drop', keys: [storeKey], ...gens(receipt) })
 }

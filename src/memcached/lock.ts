@@ -113,20 +113,16 @@ export class MemcachedLock implements KeyLock {
   async tryMany(keys: readonly string[]): Promise<ManyLocks> {
     const attempts = await Promise.all(keys.map((key) => this.#tryLock(key)))
     const held = new Map<string, LockLease>()
-    const won: string[] = []
     const unreachable: string[] = []
     const taken: string[] = []
     attempts.forEach((attempt, i) => {
       const key = keys[i] as string
       if (attempt === 'error') unreachable.push(key)
       else if (attempt === 'contended') taken.push(key)
-      else {
-        held.set(key, attempt)
-        won.push(key)
-      }
+      else held.set(key, attempt)
     })
     const load: ManyLocks['load'] = []
-    if (won.length > 0) load.push({ keys: won, lease: this.#batchLease(held) })
+    if (held.size > 0) load.push({ keys: Array.from(held, ([key]) => key), lease: this.#batchLease(held) })
     if (unreachable.length > 0) load.push({ keys: unreachable, lease: unheldBatchLease(this.#channel) })
     return { load, taken }
   }

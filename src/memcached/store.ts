@@ -13,7 +13,7 @@ import {
 } from '../errors.ts'
 import type { Logger } from '../logger.ts'
 import type { Serializer } from '../serializer.ts'
-import type { Begun, FenceToken, Store, StoreBreaker, StoreContext, StoreFactory } from '../stores/store.ts'
+import type { Begun, FenceToken, Receipt, Store, StoreBreaker, StoreContext, StoreFactory } from '../stores/store.ts'
 import { withTimeout } from '../timers.ts'
 import {
   isReply,
@@ -183,34 +183,43 @@ export class MemcachedStore implements Store {
     return { entry: this.#decode(found?.value), token: found ? Number(found.casUniq) : 0, nowUs: now }
   }
 
-  async commit(key: string, entry: Entry, payload: string | Buffer, ttlMs: number, token: FenceToken) {
-    if (!token) return false
+  /** No channel, so no namespace generation: a receipt that says only that the write landed. */
+  async commit(
+    key: string,
+    entry: Entry,
+    payload: string | Buffer,
+    ttlMs: number,
+    token: FenceToken,
+  ): Promise<Receipt | undefined> {
+    if (!token) return undefined
     const name = itemKey('entry', key)
     const bytes = this.#bytes(key, entry, payload)
     return this.run(name, async (client) => {
       try {
         await client.cas(name, bytes, { casUniq: String(token), lifetime: expiry(ttlMs) })
-        return true
+        return {}
       } catch (error) {
-        if (replied(error, 'EXISTS') || replied(error, 'NOT_FOUND')) return false
+        if (replied(error, 'EXISTS') || replied(error, 'NOT_FOUND')) return undefined
         throw this.#tooLarge(key, bytes, error)
       }
     })
   }
 
-  async set(key: string, entry: Entry, payload: string | Buffer, ttlMs: number): Promise<void> {
+  async set(key: string, entry: Entry, payload: string | Buffer, ttlMs: number): Promise<Receipt> {
     const name = itemKey('entry', key)
     const bytes = this.#bytes(key, entry, payload)
     await this.run(name, (client) =>
-      client.set(name, bytes, { lifetime: expiry(ttlMs) }).catch((error) => {
+      client.set(name, bytes, { lifetime: expiry(ttlMs) }).catch((error: unknown) => {
         throw this.#tooLarge(key, bytes, error)
       }),
     )
+    return {}
   }
 
-  async delete(key: string): Promise<void> {
+  async delete(key: string): Promise<Receipt> {
     const name = itemKey('entry', key)
     await this.run(name, (client) => client.delete(name).catch(unless('NOT_FOUND')))
+    return {}
   }
 
   /**
@@ -248,10 +257,10 @@ export class MemcachedStore implements Store {
     return values.map((value) => Number(itemBytes(value)?.toString('latin1') ?? 0) || 0)
   }
 
-  async invalidateTags(tags: readonly string[]): Promise<number> {
+  async invalidateTags(tags: readonly string[]): Promise<{ atUs: number } & Receipt> {
     const at = await this.#clock.advance()
     await Promise.all(tags.map((tag) => this.#raise(itemKey('tag', tag), at)))
-    return at
+    return { atUs: at }
   }
 
   async close(): Promise<void> {

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import type { BatchLease } from '../coordination.ts'
+import { announceWritten } from '../coordination-local.ts'
 import type { Logger } from '../logger.ts'
 import { withTimeout } from '../timers.ts'
 import { eachGroup, groupsFor } from './batch.ts'
@@ -28,8 +29,6 @@ export interface BatchAttempt {
 }
 
 const NO_LEASE: BatchLease = { finish: async () => {}, release: async () => {} }
-/** Keys per "drop" message announcing a batch's writes. */
-const KEYS_PER_MESSAGE = 1_000
 
 /**
  * The fleet lock for batches: the same lock keys and ttl as the single-key lock (so a batch and a
@@ -160,15 +159,13 @@ export class BatchLock {
       // As for one key: failures are announced while the locks are held (no waiter takes one and
       // calls a failing origin again), writes after the release (a waiter that missed the message
       // finds the lock free and reads the value when it begins).
-      finish: async (written, failed) => {
+      finish: async (written, failed, generations) => {
         for (const { key, error } of failed) {
           const detail = JSON.stringify({ name: (error as Error)?.name, message: (error as Error)?.message })
           await this.#bus.publish({ kind: 'error', key, detail })
         }
         await release()
-        for (let i = 0; i < written.length; i += KEYS_PER_MESSAGE) {
-          await this.#bus.publish({ kind: 'drop', keys: written.slice(i, i + KEYS_PER_MESSAGE) })
-        }
+        await announceWritten(this.#bus, written, generations)
       },
     }
   }

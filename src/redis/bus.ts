@@ -8,17 +8,22 @@ import { duplicateForSubscribe, isReady, type RedisClient } from './client.ts'
  * A message as it travels (JSON), with the id of the bus that sent it. A tag time travels as `at`
  * (µs on Redis's clock).
  */
-type Wire =
+type Wire = (
   | (Exclude<Invalidation, { kind: 'tags' }> & { src: string })
   | { kind: 'tags'; tags: string[]; at: number; src: string }
+) & { gens?: number[] }
 
 function toWire(message: Invalidation, src: string): Wire {
-  if (message.kind === 'tags') return { kind: 'tags', tags: message.tags, at: message.atUs, src }
+  if (message.kind === 'tags') {
+    return { kind: 'tags', tags: message.tags, at: message.atUs, src, ...(message.gens ? { gens: message.gens } : {}) }
+  }
   return { ...message, src }
 }
 
 function fromWire(wire: Wire): Invalidation {
-  if (wire.kind === 'tags') return { kind: 'tags', tags: wire.tags, atUs: wire.at }
+  if (wire.kind === 'tags') {
+    return { kind: 'tags', tags: wire.tags, atUs: wire.at, ...(wire.gens ? { gens: wire.gens } : {}) }
+  }
   const { src: _src, ...message } = wire
   return message
 }
@@ -29,6 +34,9 @@ function isWire(m: unknown): m is Wire {
   if (typeof m !== 'object' || m === null) return false
   const w = m as Record<string, unknown>
   if (!isString(w.src)) return false
+  if (w.gens !== undefined && !(Array.isArray(w.gens) && w.gens.every((g) => Number.isSafeInteger(g) && g > 0))) {
+    return false
+  }
   switch (w.kind) {
     case 'ready':
       return isString(w.key)
@@ -45,9 +53,10 @@ function isWire(m: unknown): m is Wire {
 type KeyListener = (message: KeyMessage) => void
 
 /**
- * The invalidation channel on Redis: one pub/sub channel per cache, on one subscriber connection;
- * every key's waiters and the L1 tier share it, so subscriptions never grow with keys. Each bus has
- * an id, so a process can tell its own messages from others'.
+ * The invalidation channel on Redis: one pub/sub channel per namespace (whatever the caches'
+ * names, so every cache on it hears every write), on one subscriber connection; every key's
+ * waiters and the L1 tier share it, so subscriptions never grow with keys. Each bus has an id, so
+ * a process can tell its own messages from others'.
  */
 export class Bus implements InvalidationChannel {
   readonly channel: string
@@ -115,8 +124,20 @@ export class Bus implements InvalidationChannel {
     return this.#keyListeners.size
   }
 
-  /** Subscribes once; resolves false if Redis cannot be reached (callers then do without the bus). */
-  subscribe(): Promise<boolean> {
+  /**
+   * Subscribes once; resolves false if Redis cannot be reached (callers then do without the bus).
+   * Never waits longer than the store timeout (a subscriber connection queues commands while it
+   * is down), nor at all while the store's client is not connected or the breaker keeps Redis
+   * away; the subscription itself goes on in the background and takes effect when Redis answers.
+   */
+  async subscribe(): Promise<boolean> {
+    const subscribed = this.#subscribe()
+    if (this.#connected) return true
+    if (!isReady(this.#publisher) || !this.#healthy()) return false
+    return withTimeout(subscribed, this.#timeoutMs, () => false)
+  }
+
+  #subscribe(): Promise<boolean> {
     this.#subscriber ??= this.#openSubscriber()
     this.#subscription ??= this.#subscriber.subscribe(this.channel).then(
       () => {
@@ -159,12 +180,17 @@ export class Bus implements InvalidationChannel {
   }
 
   /** Publishes a message; failures are logged, never thrown (waiters fall back to the lock's expiry). */
-  async publish(message: Invalidation): Promise<void> {
+  publish(message: Invalidation): Promise<void> {
+    return this.publishRaw(JSON.stringify(toWire(message, this.id)))
+  }
+
+  /** Publishes a message already in its wire form (an announcement a write could not send itself). */
+  async publishRaw(raw: string): Promise<void> {
     // A client of the user's may queue commands while disconnected, and a Redis that accepts
     // connections may not answer: never wait on either longer than the store timeout.
     if (!isReady(this.#publisher) || !this.#healthy()) return
     try {
-      const sent = this.#publisher.publish(this.channel, JSON.stringify(toWire(message, this.id)))
+      const sent = this.#publisher.publish(this.channel, raw)
       await withTimeout(sent, this.#timeoutMs, () => undefined)
     } catch (error) {
       this.#logger.warn('could not publish on the cache channel', { error: String(error) })

@@ -12,3 +12,12 @@ export function redisKeys(key: string): { entry: string; fence: string; lock: st
 export function tagKey(tag: string): string {
   return `{${tag}}:tag`
 }
+
+/**
+ * A namespace's write generation. It starts like the namespace's entry keys (`{ns:`, so an ACL
+ * key pattern for the namespace covers it) and no entry key can be `{ns:}`; its suffix keeps it
+ * apart from every fence, lock and tag key.
+ */
+export function generationKey(namespace: string): string {
+  return `{${namespace ? `${namespace}:` : ''}}:gen`
+}

@@ -1,5 +1,14 @@
 import Redlock, { type Lock, ResourceLockedError } from 'redlock'
-import type { KeyLock, KeyMessage, LockDecision, LockLease, LockMetrics, LockMode, ManyLocks } from '../coordination.ts'
+import {
+  gens,
+  type KeyLock,
+  type KeyMessage,
+  type LockDecision,
+  type LockLease,
+  type LockMetrics,
+  type LockMode,
+  type ManyLocks,
+} from '../coordination.ts'
 import { unheldBatchLease, unheldLease } from '../coordination-local.ts'
 import { RemoteLoaderError } from '../errors.ts'
 import type { Logger } from '../logger.ts'
@@ -94,6 +103,11 @@ export class RedisLock implements KeyLock {
   }
 
   async #decide(key: string, mode: LockMode, deadlineMs: number): Promise<LockDecision> {
+    // A store the breaker keeps away (or never reached) cannot hold a lock either: load here at once.
+    if (!this.#storeHealthy()) {
+      this.#metrics.lock('error')
+      return { kind: 'lead', lease: unheldLease(this.#bus, key) }
+    }
     const listening = mode === 'wait' && (await this.#bus.subscribe())
     const started = performance.now()
     let contended = false
@@ -166,7 +180,8 @@ export class RedisLock implements KeyLock {
     let released = false
     const timer = setInterval(
       () => {
-        lock.extend(this.#ttlMs).then(
+        // Bounded like every Redis call: a late extension counts as a failed one.
+        bounded(lock.extend(this.#ttlMs), this.#attemptTimeoutMs).then(
           (next) => {
             lock = next
           },
@@ -185,16 +200,19 @@ export class RedisLock implements KeyLock {
       released = true
       clearInterval(timer)
       // Release failures are harmless (the lock expires); redlock#309 rejects even after success.
-      await this.#redlock.release(lock, { retryCount: 0 }).catch(() => {})
+      // A store the breaker keeps away is not asked at all, and no release waits past the timeout.
+      if (!this.#storeHealthy()) return
+      const releasing = this.#redlock.release(lock, { retryCount: 0 }).catch(() => {})
+      await withTimeout(releasing, this.#attemptTimeoutMs, () => undefined)
     }
     return {
       release,
       // Release before announcing: a waiter that started listening just after the message finds
       // the lock free, takes it and reads the value in `begin`, instead of sleeping until the lock
       // would have expired. Waiters wake on the message (stored or not); other processes' L1 copies go.
-      succeed: async () => {
+      succeed: async (_stored, receipt) => {
         await release()
-        await this.#bus.publish({ kind: 'ready', key })
+        await this.#bus.publish({ kind: 'ready', key, ...gens(receipt) })
       },
       // A failure is announced while the lock is still held, so no waiter takes it in between and
       // calls the failing origin again.
@@ -206,9 +224,9 @@ export class RedisLock implements KeyLock {
   }
 
   async #remaining(key: string): Promise<number> {
-    if (!isReady(this.#first)) return this.#ttlMs
+    if (!isReady(this.#first) || !this.#storeHealthy()) return this.#ttlMs
     try {
-      const ms = await this.#first.pttl(redisKeys(key).lock)
+      const ms = await withTimeout(this.#first.pttl(redisKeys(key).lock), this.#attemptTimeoutMs, () => this.#ttlMs)
       return Math.max(ms, 0)
     } catch {
       return this.#ttlMs
@@ -222,6 +240,13 @@ async function isContention(error: unknown): Promise<boolean> {
   const stats = await attempts[attempts.length - 1]
   if (!stats) return false
   return [...stats.votesAgainst.values()].some((e) => e instanceof ResourceLockedError)
+}
+
+/** `work`, rejected if it has not settled within `ms`. */
+function bounded<T>(work: Promise<T>, ms: number): Promise<T> {
+  return withTimeout(work, ms, () => {
+    throw new Error(`redis did not answer within ${ms} ms`)
+  })
 }
 
 /** A loader error as it travels to the waiters: its name and message, never its stack or cause. */

@@ -10,6 +10,19 @@
  * begun before a `set` or `delete` can land after it. Beginning a load does not move the fence,
  * so concurrent loads cannot keep refusing each other.
  */
+/**
+ * Every write moves the namespace's write generation, in the same script as the write, so an L1
+ * tier elsewhere that missed the write's message learns of it (src/generation.ts). The key is
+ * passed only where it can share the script with the write (not on a Cluster: another slot);
+ * there the store moves it with a command of its own. 0: no generation key given.
+ */
+const BUMP = `
+local function bump(i)
+  if KEYS[i] then return redis.call('INCRBY', KEYS[i], 1) end
+  return 0
+end
+`
+
 const ADVANCE = `
 local function advance(fence, keepMs)
   local t = redis.call('TIME')
@@ -35,37 +48,52 @@ end
 local function write(entry, payload, px)
   if px == 0 then redis.call('SET', entry, payload) else redis.call('SET', entry, payload, 'PX', px) end
 end
-`
+${BUMP}`
 
 /** How long a fence outlives the entry it guards (a paused writer older than this is not caught). */
 export const FENCE_MARGIN_MS = 3_600_000
 
 /**
- * KEYS[1]: a tag's key. Records Redis's time (µs) as the tag's invalidation time, never moving it
- * back, and returns it. One tag per call: tags live in their own Cluster slots.
+ * KEYS[1]: a tag's key; KEYS[2] (optional): the namespace's generation; ARGV[1]: '1' to move the
+ * generation (once per invalidation, however many tags). Records Redis's time (µs) as the tag's
+ * invalidation time, never moving it back. Returns { time, generation }. One tag per call: tags
+ * live in their own Cluster slots.
  */
-export const INVALIDATE_TAG = `
+export const INVALIDATE_TAG = `${BUMP}
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local cur = tonumber(redis.call('GET', KEYS[1]) or '0')
 if cur >= now then now = cur + 1 end
 redis.call('SET', KEYS[1], string.format('%d', now))
-return now
+if ARGV[1] ~= '1' then return { now, 0 } end
+return { now, bump(2) }
 `
 
-/** ARGV: payload, entry px (0 = no expiry). Advances the fence, then writes. */
+/**
+ * KEYS[3] (optional): the namespace's generation. ARGV: payload, entry px (0 = no expiry), the
+ * 1-based byte position of the entry's birth time in the payload (0: none, a bare counter).
+ * Advances the fence, then writes, with Redis's time (µs) as the birth time: tag times come
+ * from the same clock, so no process clock decides whether an invalidation voids this write.
+ * Returns { generation, birth time }.
+ */
 export const SET = `${ADVANCE}
 local px = tonumber(ARGV[2])
+local t = redis.call('TIME')
+local born = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local payload = ARGV[1]
+local at = tonumber(ARGV[3])
+-- The client wrote a one-byte 0 where the birth time goes.
+if at > 0 then payload = string.sub(payload, 1, at - 1) .. string.format('%d', born) .. string.sub(payload, at + 1) end
 advance(KEYS[2], ${FENCE_MARGIN_MS})
-write(KEYS[1], ARGV[1], px)
+write(KEYS[1], payload, px)
 if px == 0 then keep(KEYS[2], 0) else keep(KEYS[2], px + ${FENCE_MARGIN_MS}) end
-return 1
+return { bump(3), born }
 `
 
-/** Advances the fence, then deletes. */
+/** KEYS[3] (optional): the namespace's generation. Advances the fence, then deletes. Returns { deleted, generation }. */
 export const DELETE = `${ADVANCE}
 advance(KEYS[2], ${FENCE_MARGIN_MS})
-return redis.call('DEL', KEYS[1])
+return { redis.call('DEL', KEYS[1]), bump(3) }
 `
 
 /** ARGV: by, px for a new counter (0 = none). Refuses a key holding anything but an integer. */
@@ -81,18 +109,23 @@ return n
 
 /**
  * Fenced writes of loaded entries, any number in one call (all in one Cluster slot). KEYS: entry
- * and fence of each key, in pairs. ARGV[1], ARGV[2]: a channel and a message to publish when at
- * least one entry was written ('' for none); then token, payload and px (0 = no expiry) per key.
- * A token is the fence read when the load began, '0' when there was none. Each entry is written
- * only if its fence still holds that token; the fence then takes max(previous + 1, Redis time in
- * ms) and lives px + FENCE_MARGIN_MS. Returns { Redis time in µs, 1 or 0 per key }.
+ * and fence of each key, in pairs, then (optional, not on a Cluster: another slot) the
+ * namespace's generation. ARGV[1], ARGV[2]: a channel and a message (JSON of an object) to
+ * publish when at least one entry was written ('' for none); then token, payload and px (0 = no
+ * expiry) per key. A token is the fence read when the load began, '0' when there was none. Each
+ * entry is written only if its fence still holds that token; the fence then takes max(previous +
+ * 1, Redis time in ms) and lives px + FENCE_MARGIN_MS. The writes that land move the generation
+ * one step each, and the message carries the generations they moved it to (`gens`), so an L1 tier
+ * that hears it accounts for every one. Returns { Redis time in µs, the first of those
+ * generations (0: none, or no generation key), 1 or 0 per key }.
  */
 export const COMMIT_MANY = `
 local t = redis.call('TIME')
 local nowMs = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local out = { tonumber(t[1]) * 1000000 + tonumber(t[2]) }
-local any = false
-for i = 1, #KEYS / 2 do
+local n = math.floor(#KEYS / 2)
+local out = { tonumber(t[1]) * 1000000 + tonumber(t[2]), 0 }
+local written = 0
+for i = 1, n do
   local entry, fence = KEYS[2 * i - 1], KEYS[2 * i]
   local token, payload, px = ARGV[3 * i], ARGV[3 * i + 1], tonumber(ARGV[3 * i + 2])
   local cur = redis.call('GET', fence) or '0'
@@ -106,12 +139,23 @@ for i = 1, #KEYS / 2 do
       redis.call('SET', fence, string.format('%d', nxt), 'PX', px + ${FENCE_MARGIN_MS})
       redis.call('SET', entry, payload, 'PX', px)
     end
-    out[i + 1] = 1
-    any = true
+    out[i + 2] = 1
+    written = written + 1
   else
-    out[i + 1] = 0
+    out[i + 2] = 0
   end
 end
-if any and ARGV[1] ~= '' then redis.call('PUBLISH', ARGV[1], ARGV[2]) end
+if written == 0 then return out end
+local message = ARGV[2]
+if #KEYS > 2 * n then
+  local first = redis.call('INCRBY', KEYS[#KEYS], written) - written + 1
+  out[2] = first
+  if ARGV[1] ~= '' then
+    local gens = {}
+    for g = first, first + written - 1 do gens[#gens + 1] = string.format('%d', g) end
+    message = string.sub(message, 1, -2) .. ',"gens":[' .. table.concat(gens, ',') .. ']}'
+  end
+end
+if ARGV[1] ~= '' then redis.call('PUBLISH', ARGV[1], message) end
 return out
 `

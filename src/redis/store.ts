@@ -2,7 +2,7 @@ import { ReplyError } from 'ioredis'
 import { type Breaker, type BreakerOption, breakerFrom } from '../breaker.ts'
 import type { Coordinator, KeyLock, LockSettings } from '../coordination.ts'
 import { type Duration, toMs } from '../duration.ts'
-import { decodeEntry, type Entry, encodeEntry } from '../entry.ts'
+import { birthPosition, decodeEntry, type Entry, encodeEntry } from '../entry.ts'
 import { CorralConfigError, NotACounterError, StoreUnavailableError } from '../errors.ts'
 import type { Logger } from '../logger.ts'
 import type { Serializer } from '../serializer.ts'
@@ -12,6 +12,7 @@ import type {
   EntryWithTagTimes,
   FencedWrite,
   FenceToken,
+  Receipt,
   Store,
   StoreContext,
   StoreFactory,
@@ -21,7 +22,7 @@ import { DEFAULT_CHUNK, eachGroup, groupsFor } from './batch.ts'
 import { Bus } from './bus.ts'
 import { createOwnedClient, isReady, type RedisClient, whenReady } from './client.ts'
 import { RedisClock } from './clock.ts'
-import { redisKeys, tagKey } from './keys.ts'
+import { generationKey, redisKeys, tagKey } from './keys.ts'
 import { RedisLock } from './lock.ts'
 import { ReadFlight } from './read-flight.ts'
 import { COMMIT_MANY, DELETE, INCREMENT, INVALIDATE_TAG, SET } from './scripts.ts'
@@ -46,12 +47,15 @@ export interface RedisStoreOptions {
   chunk?: number
 }
 
+type Arg = string | number | Buffer
+
+/** The scripts as ioredis commands: keys first (the generation key only off Cluster), then ARGV. */
 interface CorralCommands {
-  corralInvalidateTag(tag: string): Promise<number>
+  corralInvalidateTag(...keysAndArgs: Arg[]): Promise<[number, number]>
   /** KEYS then ARGV, as COMMIT_MANY reads them. */
-  corralCommitMany(numberOfKeys: number, ...args: (string | Buffer | number)[]): Promise<number[]>
-  corralSet(entry: string, fence: string, payload: string | Buffer, px: number): Promise<number>
-  corralDelete(entry: string, fence: string): Promise<number>
+  corralCommitMany(numberOfKeys: number, ...args: Arg[]): Promise<number[]>
+  corralSet(...keysAndArgs: Arg[]): Promise<[number, number]>
+  corralDelete(...keysAndArgs: Arg[]): Promise<[number, number]>
   corralIncrement(entry: string, by: number, px: number): Promise<number>
 }
 
@@ -90,10 +94,15 @@ export class RedisStore implements Store {
   /** A user's client may queue commands forever while disconnected, so those get our own timer. */
   readonly #needsOwnTimer: boolean
   readonly #commands: CorralCommands
+  /** This cache's namespace's write generation (see src/generation.ts). */
+  readonly #generationKey: string
   /** Only the very first connect is waited for; after that a disconnected Redis fails at once. */
   #connectedOnce = false
   readonly #breaker: Breaker | undefined
   readonly #logger: Logger
+  readonly #onReady = () => this.#breaker?.probeNow()
+  /** When Redis last answered a command (performance.now()). */
+  #answeredAt = 0
   /** One wait shared by every command sent before the first connect (one listener, not one each). */
   #firstConnect: Promise<boolean> | undefined
   /** Concurrent reads of one key share one command (read-flight.ts): `get`, tagged `get`, `begin`, tagged `begin`. */
@@ -124,11 +133,17 @@ export class RedisStore implements Store {
     this.#breaker = breakerFrom(options.breaker)
     // An owned client reconnects by itself; its errors are already surfaced per command.
     if (this.#owned) this.client.on('error', () => {})
+    // Back after an outage: probe at once rather than after a cooldown that doubled meanwhile.
+    this.client.on('ready', this.#onReady)
+    this.#generationKey = generationKey(context.namespace ?? '')
+    // Off Cluster, each write script moves the namespace's generation too (one more key); on a
+    // Cluster that key lives in another slot, so the store moves it with a command of its own.
+    const withGeneration = this.client.isCluster ? 0 : 1
     this.client.defineCommand('corralCommitMany', { lua: COMMIT_MANY })
-    this.client.defineCommand('corralSet', { numberOfKeys: 2, lua: SET })
-    this.client.defineCommand('corralDelete', { numberOfKeys: 2, lua: DELETE })
+    this.client.defineCommand('corralSet', { numberOfKeys: 2 + withGeneration, lua: SET })
+    this.client.defineCommand('corralDelete', { numberOfKeys: 2 + withGeneration, lua: DELETE })
     this.client.defineCommand('corralIncrement', { numberOfKeys: 1, lua: INCREMENT })
-    this.client.defineCommand('corralInvalidateTag', { numberOfKeys: 1, lua: INVALIDATE_TAG })
+    this.client.defineCommand('corralInvalidateTag', { numberOfKeys: 1 + withGeneration, lua: INVALIDATE_TAG })
     this.#commands = this.client as unknown as CorralCommands
     this.#bus = new Bus(this.client, context.channelName, context.logger, {
       healthy: () => this.healthy,
@@ -282,14 +297,17 @@ export class RedisStore implements Store {
     ttlMs: number,
     token: FenceToken,
     announce?: Announcement,
-  ): Promise<boolean> {
-    const [written] = await this.#commitGroup([{ key, entry, payload, ttlMs, token }], announce)
-    return written === true
+  ): Promise<Receipt | undefined> {
+    const [receipt] = await this.#commitGroup([{ key, entry, payload, ttlMs, token }], announce)
+    return receipt
   }
 
   /** Fenced writes of a batch: one script call per chunk (per slot on a Cluster), a few at a time. */
-  async commitMany(writes: readonly FencedWrite[], announce?: (keys: string[]) => Announcement): Promise<boolean[]> {
-    const written = new Array<boolean>(writes.length).fill(false)
+  async commitMany(
+    writes: readonly FencedWrite[],
+    announce?: (keys: string[]) => Announcement,
+  ): Promise<(Receipt | undefined)[]> {
+    const receipts = new Array<Receipt | undefined>(writes.length)
     await eachGroup(
       groupsFor(
         this.client,
@@ -301,25 +319,43 @@ export class RedisStore implements Store {
         const part = group.map((i) => writes[i] as FencedWrite)
         const landed = await this.#commitGroup(part, announce?.(part.map((w) => w.key)))
         group.forEach((i, j) => {
-          written[i] = landed[j] === true
+          receipts[i] = landed[j]
         })
       },
     )
-    return written
+    return receipts
   }
 
-  async #commitGroup(writes: readonly FencedWrite[], announce: Announcement | undefined): Promise<boolean[]> {
+  /**
+   * One COMMIT_MANY call: the writes that land move the namespace's generation (one step each)
+   * and the announcement carries the generations, all inside the script. On a Cluster the
+   * generation lives in another slot: it is moved, and the announcement published, after.
+   */
+  async #commitGroup(
+    writes: readonly FencedWrite[],
+    announce: Announcement | undefined,
+  ): Promise<(Receipt | undefined)[]> {
+    const cluster = this.client.isCluster
     const keys: string[] = []
-    const args: (string | Buffer | number)[] = [announce?.channel ?? '', announce?.message ?? '']
+    const args: Arg[] = cluster ? ['', ''] : [announce?.channel ?? '', announce?.message ?? '']
     for (const w of writes) {
       this.#forgetReads(w.key)
       const k = redisKeys(w.key)
       keys.push(k.entry, k.fence)
       args.push(String(w.token), encodeEntry(w.entry, w.payload), px(w.ttlMs))
     }
+    if (!cluster) keys.push(this.#generationKey)
     const reply = await this.#run(() => this.#commands.corralCommitMany(keys.length, ...keys, ...args))
     this.#clock.observe(Number(reply[0]))
-    return writes.map((_, i) => reply[i + 1] === 1)
+    const landed = writes.map((_, i) => Number(reply[i + 2]) === 1)
+    const count = landed.filter(Boolean).length
+    let first = Number(reply[1])
+    if (count > 0 && cluster) {
+      first = Number(await this.#run(() => this.client.incrby(this.#generationKey, count))) - count + 1
+      if (announce) await this.#bus.publishRaw(withGenerations(announce.message, first, count))
+    }
+    let next = first
+    return landed.map((ok) => (ok ? { generation: first > 0 ? next++ : undefined } : undefined))
   }
 
   #begun(raw: Buffer | null, fence: Buffer | null): Begun {
@@ -349,16 +385,38 @@ export class RedisStore implements Store {
     )
   }
 
-  async set(key: string, entry: Entry, payload: string | Buffer, ttlMs: number): Promise<void> {
+  async set(key: string, entry: Entry, payload: string | Buffer, ttlMs: number): Promise<Receipt> {
     this.#forgetReads(key)
-    const k = redisKeys(key)
-    await this.#run(() => this.#commands.corralSet(k.entry, k.fence, encodeEntry(entry, payload), px(ttlMs)))
+    // The script writes Redis's time where the entry's birth time goes (see SET).
+    const at = birthPosition(entry)
+    const encoded = encodeEntry(at > 0 ? { ...entry, createdAtUs: 0 } : entry, payload)
+    const [generation, born] = await this.#run(() =>
+      this.#commands.corralSet(...this.#writeKeys(key), encoded, px(ttlMs), at),
+    )
+    this.#clock.observe(Number(born))
+    return { generation: await this.#moved(generation), ...(at > 0 ? { createdAtUs: Number(born) } : {}) }
   }
 
-  async delete(key: string): Promise<void> {
+  async delete(key: string): Promise<Receipt> {
     this.#forgetReads(key)
+    const [, generation] = await this.#run(() => this.#commands.corralDelete(...this.#writeKeys(key)))
+    return { generation: await this.#moved(generation) }
+  }
+
+  async generation(): Promise<number> {
+    return Number(await this.#run(() => this.client.get(this.#generationKey))) || 0
+  }
+
+  /** An entry's keys for a write script, and the generation's where the script can move it too. */
+  #writeKeys(key: string): string[] {
     const k = redisKeys(key)
-    await this.#run(() => this.#commands.corralDelete(k.entry, k.fence))
+    return this.client.isCluster ? [k.entry, k.fence] : [k.entry, k.fence, this.#generationKey]
+  }
+
+  /** The generation a write moved to: from its script, or (Cluster) moved now by a command of its own. */
+  async #moved(fromScript: number): Promise<number> {
+    if (Number(fromScript) > 0) return Number(fromScript)
+    return Number(await this.#run(() => this.client.incrby(this.#generationKey, 1)))
   }
 
   async increment(key: string, by: number, ttlMs: number): Promise<number> {
@@ -380,21 +438,33 @@ export class RedisStore implements Store {
     return raws.map((raw) => Number(raw ?? 0) || 0)
   }
 
-  async invalidateTags(tags: readonly string[]): Promise<number> {
+  async invalidateTags(tags: readonly string[]): Promise<{ atUs: number } & Receipt> {
     this.#forgetTaggedReads()
-    const times = await this.#run(() => Promise.all(tags.map((tag) => this.#commands.corralInvalidateTag(tagKey(tag)))))
-    const at = Math.max(0, ...times.map(Number))
-    this.#clock.observe(at)
-    return at
+    // One generation per call: only the first tag's script moves it.
+    const results = await this.#run(() =>
+      Promise.all(
+        tags.map((tag, i) =>
+          this.client.isCluster
+            ? this.#commands.corralInvalidateTag(tagKey(tag), 0)
+            : this.#commands.corralInvalidateTag(tagKey(tag), this.#generationKey, i === 0 ? 1 : 0),
+        ),
+      ),
+    )
+    const atUs = Math.max(0, ...results.map(([time]) => Number(time)))
+    this.#clock.observe(atUs)
+    return { atUs, generation: await this.#moved(Number(results[0]?.[1] ?? 0)) }
   }
 
   async close(): Promise<void> {
+    this.client.off('ready', this.#onReady)
     await this.#bus.close()
     if (this.#owned) this.client.disconnect()
   }
 
   #waitFirstConnect(): Promise<boolean> {
     this.#firstConnect ??= whenReady(this.client, this.#timeoutMs).finally(() => {
+      // Waited for once: from now on a disconnected Redis fails at once, even if it never came.
+      this.#connectedOnce = true
       this.#firstConnect = undefined
     })
     return this.#firstConnect
@@ -404,18 +474,32 @@ export class RedisStore implements Store {
   async #run<T>(command: () => Promise<T>): Promise<T> {
     const pass = this.#breaker ? this.#breaker.allow() : 'closed'
     if (!pass) throw new StoreUnavailableError('redis circuit breaker is open')
+    const sentAt = performance.now()
     try {
       const result = await this.#attempt(command)
+      this.#answeredAt = performance.now()
       if (this.#breaker?.success(pass)) this.#logger.warn('redis answers again; circuit breaker closed')
       return result
     } catch (error) {
       // A reply error (a script's refusal, a wrong type) means Redis is up and answering.
-      if (error instanceof ReplyError) this.#breaker?.success(pass)
-      else if (this.#breaker?.failure(pass)) {
+      if (error instanceof ReplyError) {
+        this.#answeredAt = performance.now()
+        this.#breaker?.success(pass)
+      } else if (this.#unreachable(error, sentAt) ? this.#breaker?.trip(pass) : this.#breaker?.failure(pass)) {
         this.#logger.warn('redis keeps failing; circuit breaker open', { error: String(error) })
       }
       throw error
     }
+  }
+
+  /**
+   * True when `error` cost the whole timeout and Redis answered nothing else meanwhile: Redis is
+   * out of reach (down, paused, blackholed), not just slow on one command. One of those opens the
+   * breaker at once, so the next steps of the same request (lock, load, write, release, publish)
+   * do not pay the timeout again.
+   */
+  #unreachable(error: unknown, sentAt: number): boolean {
+    return spentTheTimeout(error) && this.#answeredAt < sentAt
   }
 
   async #attempt<T>(command: () => Promise<T>): Promise<T> {
@@ -430,6 +514,21 @@ export class RedisStore implements Store {
       throw new StoreUnavailableError(`redis did not answer within ${this.#timeoutMs} ms`)
     })
   }
+}
+
+/** A failure that cost the caller the whole store timeout: no answer in time, or no connection after waiting for one. */
+function spentTheTimeout(error: unknown): boolean {
+  const message = String((error as Error)?.message)
+  return /did not answer within|Command timed out|is not connected/.test(message)
+}
+
+/**
+ * A message as a write's announcement carries it (JSON of an object), with the generations
+ * `first` .. `first + count - 1` added: what COMMIT_MANY does inside the script.
+ */
+function withGenerations(message: string, first: number, count: number): string {
+  const gens = Array.from({ length: count }, (_, i) => first + i)
+  return `${message.slice(0, -1)},"gens":[${gens.join(',')}]}`
 }
 
 /** Redis PX argument: whole milliseconds, 0 for no expiry. */

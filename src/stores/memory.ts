@@ -8,7 +8,7 @@ import type { Serializer } from '../serializer.ts'
 import { MAX_TIMER_MS } from '../timers.ts'
 import { MemoryFences } from './memory-fences.ts'
 import { heldValue } from './plain-copy.ts'
-import type { Begun, FenceToken, Store, StoreContext, StoreFactory } from './store.ts'
+import type { Begun, FenceToken, Receipt, Store, StoreContext, StoreFactory } from './store.ts'
 
 /** The memory store's bounds (see LruBounds); `maxEntries` defaults to 10,000. */
 export type MemoryStoreOptions = Partial<LruBounds>
@@ -84,19 +84,23 @@ export class MemoryStore implements Store {
   }
 
   async commit(key: string, entry: Entry, payload: string | Buffer, ttlMs: number, token: FenceToken) {
-    if (!this.#fences.commit(key, token)) return false
+    if (!this.#fences.commit(key, token)) return undefined
     this.#write(key, entry, payload, ttlMs)
-    return true
+    return {}
   }
 
-  async set(key: string, entry: Entry, payload: string | Buffer, ttlMs: number): Promise<void> {
+  async set(key: string, entry: Entry, payload: string | Buffer, ttlMs: number): Promise<Receipt> {
     this.#fences.wrote(key)
-    this.#write(key, entry, payload, ttlMs)
+    // Tag times come from this process's clock here, so the birth time does too.
+    const createdAtUs = nowMicros()
+    this.#write(key, { ...entry, createdAtUs }, payload, ttlMs)
+    return { createdAtUs }
   }
 
-  async delete(key: string): Promise<void> {
+  async delete(key: string): Promise<Receipt> {
     this.#fences.wrote(key)
     this.#entries.delete(key)
+    return {}
   }
 
   async increment(key: string, by: number, ttlMs: number): Promise<number> {
@@ -121,11 +125,11 @@ export class MemoryStore implements Store {
     return tags.map((tag) => known?.get(tag) ?? 0)
   }
 
-  async invalidateTags(tags: readonly string[]): Promise<number> {
+  async invalidateTags(tags: readonly string[]): Promise<{ atUs: number }> {
     const at = nowMicros()
     const known = (this.#tags ??= new LRUCache<string, number>({ max: 100_000 }))
     for (const tag of tags) known.set(tag, Math.max(at, known.get(tag) ?? 0))
-    return at
+    return { atUs: at }
   }
 
   async close(): Promise<void> {

@@ -13,7 +13,11 @@ export type FenceToken = number
 /** What `begin` returns: the entry now, the fence token, and the store's clock (µs) if it has one. */
 export interface Begun {
   entry: Entry | undefined
-  token: FenceToken
+  /**
+   * Absent when the shared store could not be reached and an in-process tier answered from
+   * memory: such a load cannot be fenced, so it is not written.
+   */
+  token?: FenceToken
   /** The store's time when the load began: the entry's `createdAtUs`, comparable with tag times. */
   nowUs?: number
   /** With `begin(key, tags)`, the tags' times (µs, 0: never invalidated) if read in the same round trip. */
@@ -24,6 +28,16 @@ export interface Begun {
 export interface EntryWithTagTimes {
   entry: Entry | undefined
   tagTimesUs: number[]
+}
+
+/**
+ * What a write reports: the namespace generation it moved the store to (stores shared between
+ * processes, so L1 tiers elsewhere can tell whether they heard of every write), and the entry's
+ * birth time on the store's clock (µs), where the store stamped it.
+ */
+export interface Receipt {
+  generation?: number
+  createdAtUs?: number
 }
 
 export type { Announcement }
@@ -41,8 +55,13 @@ export interface FencedWrite {
 export interface StoreContext {
   serializer: Serializer
   logger: Logger
-  /** The cache's invalidation channel name (`corral:<namespace>:<name>`), for stores that offer one. */
+  /**
+   * The namespace's invalidation channel name (`corral:<namespace>:bus`: every cache on the
+   * namespace, whatever its name, hears every write), for stores that offer one.
+   */
   channelName: string
+  /** The cache's namespace: a shared store keeps the namespace's write generation under it. */
+  namespace?: string
 }
 
 /**
@@ -70,6 +89,11 @@ export interface Store {
    * undefined. Optional: the engine serves fresh untagged hits from it without awaiting anything.
    */
   peek?(key: string): Entry | undefined
+  /**
+   * Keeps a value loaded while the shared store could not be reached in process memory (an L1
+   * tier), so the process does not load it again on every request of the outage. Optional.
+   */
+  keepLocally?(key: string, entry: Entry, payload: string | Buffer): void
   /** Tag times this store knows in process memory, or undefined if it would have to ask. Optional. */
   peekTagTimes?(tags: readonly string[]): number[] | undefined
   /**
@@ -85,7 +109,8 @@ export interface Store {
   begin(key: string, tags?: readonly string[]): Promise<Begun>
   /**
    * Writes a loaded entry unless the key's fence moved since `begin` read `token`; then moves it.
-   * `announce`, if given, is published with the write when it lands (stores without a channel ignore it).
+   * Undefined when the fence refused the write. `announce`, if given, is published with the write
+   * when it lands, carrying the write's generation (stores without a channel ignore it).
    */
   commit(
     key: string,
@@ -94,18 +119,24 @@ export interface Store {
     ttlMs: number,
     token: FenceToken,
     announce?: Announcement,
-  ): Promise<boolean>
+  ): Promise<Receipt | undefined>
   /** Optional: `begin` for many keys in few round trips; without it, the engine calls `begin` per key. */
   beginMany?(keys: readonly string[]): Promise<Begun[]>
   /**
    * Optional: `commit` for many keys in few round trips, returning which landed; `announce` makes
    * the message published with each group of writes. Without it, the engine calls `commit` per key.
    */
-  commitMany?(writes: readonly FencedWrite[], announce?: (keys: string[]) => Announcement): Promise<boolean[]>
-  /** Writes unconditionally and advances the fence, so loads begun earlier cannot overwrite it. */
-  set(key: string, entry: Entry, payload: string | Buffer, ttlMs: number): Promise<void>
+  commitMany?(
+    writes: readonly FencedWrite[],
+    announce?: (keys: string[]) => Announcement,
+  ): Promise<(Receipt | undefined)[]>
+  /**
+   * Writes unconditionally and advances the fence, so loads begun earlier cannot overwrite it.
+   * A store with a clock stamps the entry's `createdAtUs` itself (in the receipt).
+   */
+  set(key: string, entry: Entry, payload: string | Buffer, ttlMs: number): Promise<Receipt>
   /** Removes the entry and advances the fence. */
-  delete(key: string): Promise<void>
+  delete(key: string): Promise<Receipt>
   /** Adds `by` to an integer counter, creating it (with `ttlMs`, if finite) when absent. */
   increment(key: string, by: number, ttlMs: number): Promise<number>
   /** The latest invalidation time (epoch µs) of each tag, 0 where it was never invalidated. */
@@ -114,7 +145,12 @@ export interface Store {
    * Records, on the store's own clock, that every entry with one of `tags` created until now is
    * void; returns the time recorded (µs).
    */
-  invalidateTags(tags: readonly string[]): Promise<number>
+  invalidateTags(tags: readonly string[]): Promise<{ atUs: number } & Receipt>
+  /**
+   * The namespace's write generation now (stores shared between processes). Optional: an L1
+   * tier over a store that has it checks it to learn of writes whose messages it missed.
+   */
+  generation?(): Promise<number>
   /** Releases what the store created (timers, its channel, connections it opened itself). */
   close(): Promise<void>
   /** The store's circuit breaker, if it has one: its state is exported as `corral_breaker_state`. */

@@ -1,32 +1,41 @@
-import { LRUCache } from 'lru-cache'
+import type { LRUCache } from 'lru-cache'
+import { nowMicros } from '../clock.ts'
 import type { InvalidationChannel } from '../coordination.ts'
 import type { Entry } from '../entry.ts'
-import { boundedLru, type LruBounds, lruSetOptions } from '../lru.ts'
+import { GenerationWatch } from '../generation.ts'
+import { boundedLru, lruSetOptions } from '../lru.ts'
 import type { L1EvictionReason } from '../metrics.ts'
+import type { ResolvedL1 } from '../options.ts'
 import type { Serializer } from '../serializer.ts'
 import { heldValue } from './plain-copy.ts'
-import type { Announcement, Begun, EntryWithTagTimes, FencedWrite, FenceToken, Store } from './store.ts'
-
-/** The `l1` option: how many entries (and bytes) this process keeps in front of the shared store. */
-export type L1Options = LruBounds
+import type { Announcement, Begun, EntryWithTagTimes, FencedWrite, FenceToken, Receipt, Store } from './store.ts'
 
 /**
- * An in-process tier (lru-cache) in front of a shared store. It keeps a copy only while the
- * entry is fresh, and only while the cache's invalidation channel is live: every write, delete,
- * finished load and tag invalidation in any process is announced on the channel (by the facade
- * and the engine, for every cache on a shared store) and drops the other processes' copies, and
- * when the channel drops (messages may be lost) the whole tier is cleared and bypassed until it is back.
- * Loads (`begin`/`commit`) always go to the shared store, so fences keep working across tiers.
+ * An in-process tier (lru-cache) in front of a shared store. It serves a copy while the entry is
+ * fresh. Every write, delete, finished load and tag invalidation, in any process and by any
+ * cache on the same namespace, is announced on the namespace's channel and drops the copies
+ * elsewhere at once; and since any message can be lost, the tier also checks the namespace's
+ * write generation at least every `verifyAfter` (and when its channel reconnects) and drops all it
+ * holds when it finds a write it did not hear of (src/generation.ts). Tag times read from the
+ * store are kept for `verifyAfter` at most. While the store cannot be reached, the tier keeps
+ * serving what it holds, within each entry's ttl + grace: nothing can be written there meanwhile,
+ * and the first check after it comes back settles what was missed before. Loads
+ * (`begin`/`commit`) always go to the shared store, so fences keep working across tiers.
  */
 export class TieredStore implements Store {
   readonly kind = 'tiered'
   readonly #l2: Store
   readonly #l1: LRUCache<string, Entry>
-  /** Tag invalidation times read from the shared store, kept current by the channel. */
-  readonly #tagTimes = new LRUCache<string, number>({ max: 100_000 })
-  readonly #channel: InvalidationChannel
+  /** Tag invalidation times read from the shared store, each kept at most `verifyAfter`. */
+  readonly #tagTimes: LRUCache<string, number>
   readonly #serializer: Serializer
   readonly #sized: boolean
+  readonly #watch: GenerationWatch | undefined
+  readonly #tagTtlMs: number
+  readonly #channel: InvalidationChannel
+  /** Whether a check since the channel last dropped has settled what was missed (see #current). */
+  #settled = true
+  #losses = 0
   /** Moves on every invalidation heard; a read that straddles one does not fill the tier. */
   #epoch = 0
   /** Why entries are being removed right now, for the eviction count; undefined: not counted. */
@@ -34,14 +43,13 @@ export class TieredStore implements Store {
 
   constructor(
     l2: Store,
-    options: L1Options,
+    options: ResolvedL1,
     channel: InvalidationChannel,
     serializer: Serializer,
     onCleared: () => void,
     onEvicted: (reason: L1EvictionReason) => void = () => {},
   ) {
     this.#l2 = l2
-    this.#channel = channel
     this.#serializer = serializer
     this.#sized = options.maxBytes !== undefined
     this.#l1 = boundedLru<Entry>(options, {
@@ -51,20 +59,41 @@ export class TieredStore implements Store {
         else if (reason === 'delete' && this.#removing) onEvicted(this.#removing)
       },
     })
-    channel.onOthers((message) => {
-      this.#epoch += 1
-      if (message.kind === 'ready') this.#l1.delete(message.key)
-      else if (message.kind === 'drop') for (const key of message.keys) this.#l1.delete(key)
-      else if (message.kind === 'tags') for (const tag of message.tags) this.#raiseTag(tag, message.atUs)
-    })
-    channel.onLost(() => {
+    this.#tagTimes = boundedLru<number>({ maxEntries: 100_000 })
+    this.#tagTtlMs = options.verifyAfterMs
+    const clear = () => {
       this.#epoch += 1
       this.#removing = 'cleared'
       this.#l1.clear()
       this.#removing = 'invalidation'
       this.#tagTimes.clear()
       onCleared()
+    }
+    const generation = l2.generation?.bind(l2)
+    this.#watch = generation
+      ? new GenerationWatch({ read: generation, onMissed: clear, verifyAfterMs: options.verifyAfterMs })
+      : undefined
+    this.#watch?.start()
+    channel.onOthers((message) => {
+      this.#epoch += 1
+      for (const generation of message.gens ?? []) this.#watch?.heard(generation)
+      if (message.kind === 'ready') this.#l1.delete(message.key)
+      else if (message.kind === 'drop') for (const key of message.keys) this.#l1.delete(key)
+      else if (message.kind === 'tags') for (const tag of message.tags) this.#raiseTag(tag, clampTagTime(message.atUs))
     })
+    // Messages sent while the channel is down are lost: the tier is bypassed (reads go to the
+    // store, and fall back on it only when the store cannot answer) until a check that began
+    // after the loss has settled what was missed.
+    channel.onLost(() => {
+      this.#epoch += 1
+      const lost = ++this.#losses
+      this.#settled = false
+      if (!this.#watch) return clear()
+      void this.#watch.checkAfresh().then((read) => {
+        if (read && lost === this.#losses) this.#settled = true
+      })
+    })
+    this.#channel = channel
   }
 
   /** Entries held in this process now. */
@@ -82,75 +111,134 @@ export class TieredStore implements Store {
     return this.#l2.coordinator
   }
 
+  /** True once the tier knows the namespace's generation: only then may it keep copies. */
+  get #trusted(): boolean {
+    return this.#watch?.ready ?? false
+  }
+
+  /**
+   * True while copies may be served without asking the store: the channel is live and, since it
+   * last dropped, a generation check settled what was missed.
+   */
+  get #current(): boolean {
+    return this.#settled && this.#channel.live
+  }
+
   async get(key: string): Promise<Entry | undefined> {
-    if (this.#channel.live) {
-      const local = this.#l1.get(key)
-      if (local) return local
-    }
+    const local = this.#l1.get(key)
+    if (local && this.#current && Date.now() < local.freshUntilMs) return local
     const epoch = this.#epoch
-    const entry = await this.#l2.get(key)
+    let entry: Entry | undefined
+    try {
+      entry = await this.#l2.get(key)
+    } catch (error) {
+      // The shared store is out of reach: a copy within its grace still serves (as stale).
+      if (local) return local
+      throw error
+    }
     if (entry && epoch === this.#epoch) this.#keep(key, entry)
-    return entry
+    return entry ?? this.#heldThroughLoss(local)
+  }
+
+  /**
+   * A fresh copy the store no longer has, read while the channel is down: the store lost its data
+   * (restarted empty) or a delete's message was lost. The copy is served; the generation check,
+   * at most `verifyAfter` away, drops it if a write was missed. Refilling from the origin every
+   * key an emptied store lost would cost more than it saves.
+   */
+  #heldThroughLoss(local: Entry | undefined): Entry | undefined {
+    if (!local || this.#channel.live || Date.now() >= local.freshUntilMs) return undefined
+    return local
   }
 
   /**
    * The entry and its tags' times: from process memory when both are there, else in one read of
-   * the shared store (whose answer fills the tier as `get` and `tagTimes` would).
+   * the shared store (whose answer fills the tier as `get` and `tagTimes` would). Out of reach,
+   * what is held here answers, as for `get` and `tagTimes`.
    */
   async getWithTagTimes(key: string, tags: readonly string[]): Promise<EntryWithTagTimes> {
-    const live = this.#channel.live
-    const local = live ? this.#l1.get(key) : undefined
+    const current = this.#current
+    const local = this.#l1.get(key)
+    const fresh = local && current && Date.now() < local.freshUntilMs ? local : undefined
     const known = this.peekTagTimes(tags)
-    if (local && known) return { entry: local, tagTimesUs: known }
+    if (fresh && known) return { entry: fresh, tagTimesUs: known }
     if (known || !this.#l2.getWithTagTimes) return { entry: await this.get(key), tagTimesUs: await this.tagTimes(tags) }
     const epoch = this.#epoch
-    const read = await this.#l2.getWithTagTimes(key, tags)
+    let read: EntryWithTagTimes
+    try {
+      read = await this.#l2.getWithTagTimes(key, tags)
+    } catch (error) {
+      const held = tags.map((tag) => this.#tagTimes.get(tag))
+      if (!local || held.some((time) => time === undefined)) throw error
+      return { entry: local, tagTimesUs: held as number[] }
+    }
     if (read.entry && epoch === this.#epoch) this.#keep(key, read.entry)
-    if (live) for (const [i, tag] of tags.entries()) this.#raiseTag(tag, read.tagTimesUs[i] ?? 0)
+    if (this.#trusted && read.entry) for (const [i, tag] of tags.entries()) this.#raiseTag(tag, read.tagTimesUs[i] ?? 0)
     return {
-      entry: local ?? read.entry,
-      tagTimesUs: tags.map((tag, i) => Math.max(read.tagTimesUs[i] ?? 0, (live && this.#tagTimes.get(tag)) || 0)),
+      entry: fresh ?? read.entry ?? this.#heldThroughLoss(local),
+      tagTimesUs: tags.map((tag, i) => Math.max(read.tagTimesUs[i] ?? 0, (current && this.#tagTimes.get(tag)) || 0)),
     }
   }
 
   peek(key: string): Entry | undefined {
-    return this.#channel.live ? this.#l1.get(key) : undefined
+    return this.#current ? this.#l1.get(key) : undefined
   }
 
   async getMany(keys: readonly string[]): Promise<(Entry | undefined)[]> {
-    const live = this.#channel.live
-    const found = keys.map((key) => (live ? this.#l1.get(key) : undefined))
+    const now = Date.now()
+    const current = this.#current
+    const held = keys.map((key) => this.#l1.get(key))
+    const found = held.map((entry) => (current && entry && now < entry.freshUntilMs ? entry : undefined))
     const missing = keys.filter((_, i) => !found[i])
     if (missing.length === 0) return found
     const epoch = this.#epoch
-    const fetched = await this.#l2.getMany(missing)
+    let fetched: (Entry | undefined)[]
+    try {
+      fetched = await this.#l2.getMany(missing)
+    } catch (error) {
+      if (held.some((entry) => entry !== undefined)) return held
+      throw error
+    }
     let j = 0
     return found.map((entry, i) => {
       if (entry) return entry
       const remote = fetched[j++]
       if (remote && epoch === this.#epoch) this.#keep(keys[i] as string, remote)
-      return remote
+      return remote ?? this.#heldThroughLoss(held[i])
     })
   }
 
   /**
-   * Begins on the shared store (fences live there), keeping what it found as a read would. Tag
-   * times known here are not asked for again; those read with the entry are kept as `tagTimes` would.
+   * Begins on the shared store (fences live there), keeping what it found as a read would. When
+   * the store is out of reach, a copy held here still answers (as `get` does), with no fence
+   * token: a load begun so is not written. Tag times known here are not asked for again; those
+   * read with the entry are kept as `tagTimes` would keep them.
    */
   async begin(key: string, tags?: readonly string[]): Promise<Begun> {
+    const local = this.#l1.get(key)
     const known = tags && tags.length > 0 ? this.peekTagTimes(tags) : undefined
     const ask = tags && tags.length > 0 && !known ? tags : undefined
-    const live = this.#channel.live
     const epoch = this.#epoch
-    const begun = await this.#l2.begin(key, ask)
+    let begun: Begun
+    try {
+      begun = await this.#l2.begin(key, ask)
+    } catch (error) {
+      if (local) return { entry: local }
+      throw error
+    }
     if (begun.entry && epoch === this.#epoch) this.#keep(key, begun.entry)
-    if (known) return { ...begun, tagTimesUs: known }
-    if (!ask || !begun.tagTimesUs) return begun
+    const held = begun.entry ? undefined : this.#heldThroughLoss(local)
+    const found = held ? { ...begun, entry: held } : begun
+    if (known) return { ...found, tagTimesUs: known }
     const read = begun.tagTimesUs
-    if (live) for (const [i, tag] of ask.entries()) this.#raiseTag(tag, read[i] ?? 0)
+    if (!ask || !read) return found
+    // Kept only when an entry was found, as checking its tags would keep them: a miss leaves
+    // them unknown here, to be read with the entry when it is next asked for.
+    if (this.#trusted && begun.entry) for (const [i, tag] of ask.entries()) this.#raiseTag(tag, read[i] ?? 0)
+    const current = this.#current
     return {
-      ...begun,
-      tagTimesUs: ask.map((tag, i) => Math.max(read[i] ?? 0, (live && this.#tagTimes.get(tag)) || 0)),
+      ...found,
+      tagTimesUs: ask.map((tag, i) => Math.max(read[i] ?? 0, (current && this.#tagTimes.get(tag)) || 0)),
     }
   }
 
@@ -161,10 +249,13 @@ export class TieredStore implements Store {
     ttlMs: number,
     token: FenceToken,
     announce?: Announcement,
-  ): Promise<boolean> {
-    const written = await this.#l2.commit(key, entry, payload, ttlMs, token, announce)
-    if (written) this.#keep(key, this.#copy(entry, payload), payload)
-    return written
+  ): Promise<Receipt | undefined> {
+    const receipt = await this.#l2.commit(key, entry, payload, ttlMs, token, announce)
+    if (receipt) {
+      this.#heard(receipt)
+      this.#keep(key, this.#copy(entry, payload), payload)
+    }
+    return receipt
   }
 
   async beginMany(keys: readonly string[]): Promise<Begun[]> {
@@ -180,25 +271,45 @@ export class TieredStore implements Store {
     return begun
   }
 
-  async commitMany(writes: readonly FencedWrite[], announce?: (keys: string[]) => Announcement): Promise<boolean[]> {
-    const written = this.#l2.commitMany
+  async commitMany(
+    writes: readonly FencedWrite[],
+    announce?: (keys: string[]) => Announcement,
+  ): Promise<(Receipt | undefined)[]> {
+    const receipts = this.#l2.commitMany
       ? await this.#l2.commitMany(writes, announce)
       : await Promise.all(writes.map((w) => this.#l2.commit(w.key, w.entry, w.payload, w.ttlMs, w.token)))
     writes.forEach((w, i) => {
-      if (written[i]) this.#keep(w.key, this.#copy(w.entry, w.payload), w.payload)
+      const receipt = receipts[i]
+      if (!receipt) return
+      this.#heard(receipt)
+      this.#keep(w.key, this.#copy(w.entry, w.payload), w.payload)
     })
-    return written
+    return receipts
   }
 
-  async set(key: string, entry: Entry, payload: string | Buffer, ttlMs: number): Promise<void> {
-    await this.#l2.set(key, entry, payload, ttlMs)
+  async set(key: string, entry: Entry, payload: string | Buffer, ttlMs: number): Promise<Receipt> {
+    const receipt = await this.#l2.set(key, entry, payload, ttlMs)
+    this.#heard(receipt)
+    const stamped = receipt.createdAtUs === undefined ? entry : { ...entry, createdAtUs: receipt.createdAtUs }
+    this.#keep(key, this.#copy(stamped, payload), payload)
+    return receipt
+  }
+
+  async delete(key: string): Promise<Receipt> {
+    this.#l1.delete(key)
+    const receipt = await this.#l2.delete(key)
+    this.#heard(receipt)
+    this.#l1.delete(key)
+    return receipt
+  }
+
+  /**
+   * A value loaded while the shared store could not be reached (no fence token, nothing written):
+   * kept here, so this process does not call the origin for it on every request of the outage.
+   * The generation check when the store is back settles whether anything changed meanwhile.
+   */
+  keepLocally(key: string, entry: Entry, payload: string | Buffer): void {
     this.#keep(key, this.#copy(entry, payload), payload)
-  }
-
-  async delete(key: string): Promise<void> {
-    this.#l1.delete(key)
-    await this.#l2.delete(key)
-    this.#l1.delete(key)
   }
 
   async increment(key: string, by: number, ttlMs: number): Promise<number> {
@@ -208,7 +319,7 @@ export class TieredStore implements Store {
   }
 
   peekTagTimes(tags: readonly string[]): number[] | undefined {
-    if (!this.#channel.live) return undefined
+    if (!this.#current) return undefined
     const times: number[] = []
     for (const tag of tags) {
       const time = this.#tagTimes.get(tag)
@@ -219,36 +330,53 @@ export class TieredStore implements Store {
   }
 
   async tagTimes(tags: readonly string[]): Promise<number[]> {
-    const live = this.#channel.live
-    const known = tags.map((tag) => (live ? this.#tagTimes.get(tag) : undefined))
+    const current = this.#current
+    const held = tags.map((tag) => this.#tagTimes.get(tag))
+    const known = held.map((time) => (current ? time : undefined))
     const missing = tags.filter((_, i) => known[i] === undefined)
     if (missing.length === 0) return known as number[]
-    const fetched = await this.#l2.tagTimes(missing)
+    let fetched: number[]
+    try {
+      fetched = await this.#l2.tagTimes(missing)
+    } catch (error) {
+      // Out of reach: the times held (at most `verifyAfter` old when last read) are what we know.
+      if (held.every((time) => time !== undefined)) return held as number[]
+      throw error
+    }
     let j = 0
     return known.map((time, i) => {
       if (time !== undefined) return time
       const remote = fetched[j++] ?? 0
-      if (live) this.#raiseTag(tags[i] as string, remote)
+      if (this.#trusted) this.#raiseTag(tags[i] as string, remote)
       return this.#tagTimes.get(tags[i] as string) ?? remote
     })
   }
 
-  async invalidateTags(tags: readonly string[]): Promise<number> {
-    const at = await this.#l2.invalidateTags(tags)
-    for (const tag of tags) this.#raiseTag(tag, at)
-    return at
+  async invalidateTags(tags: readonly string[]): Promise<{ atUs: number } & Receipt> {
+    const receipt = await this.#l2.invalidateTags(tags)
+    this.#heard(receipt)
+    for (const tag of tags) this.#raiseTag(tag, receipt.atUs)
+    return receipt
+  }
+
+  generation(): Promise<number> {
+    return this.#l2.generation ? this.#l2.generation() : Promise.resolve(0)
   }
 
   async close(): Promise<void> {
+    this.#watch?.stop()
     this.#removing = undefined
     this.#l1.clear()
     await this.#l2.close()
   }
 
-  /** Keeps a copy until the entry stops being fresh: an L1 copy never outlives its fresh time. */
+  /**
+   * Keeps a copy until the end of the entry's grace: served fresh until its fresh time, and after
+   * that only while the shared store cannot be reached.
+   */
   #keep(key: string, entry: Entry, payload?: string | Buffer): void {
-    if (!this.#channel.live || entry.createdAtUs === 0) return // counters change elsewhere without a load
-    const ttlMs = entry.freshUntilMs - Date.now()
+    if (!this.#trusted || entry.createdAtUs === 0) return // counters change elsewhere without a load
+    const ttlMs = entry.staleUntilMs - Date.now()
     if (ttlMs <= 0) return
     this.#l1.set(key, entry, lruSetOptions(this.#sized, ttlMs, payload))
   }
@@ -259,6 +387,22 @@ export class TieredStore implements Store {
   }
 
   #raiseTag(tag: string, at: number): void {
-    this.#tagTimes.set(tag, Math.max(at, this.#tagTimes.get(tag) ?? 0))
+    this.#tagTimes.set(tag, Math.max(at, this.#tagTimes.get(tag) ?? 0), { ttl: this.#tagTtlMs })
   }
+
+  #heard(receipt: Receipt): void {
+    if (receipt.generation !== undefined) this.#watch?.heard(receipt.generation)
+  }
+}
+
+/** How far ahead of this process's clock a tag time heard on the channel may be (clocks drift apart). */
+const MAX_AHEAD_US = 1_000_000
+
+/**
+ * A tag time from a channel message, at most a second ahead of this process's clock: anyone who
+ * can PUBLISH could otherwise switch caching of a tag off for good with `at: 1e300`. The tag's
+ * real time is re-read from the store within `verifyAfter` anyway.
+ */
+function clampTagTime(atUs: number): number {
+  return Math.min(atUs, nowMicros() + MAX_AHEAD_US)
 }
