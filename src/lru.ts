@@ -10,11 +10,26 @@ export interface LruBounds {
   maxBytes?: number
 }
 
+/**
+ * lru-cache reserves index arrays for `max` entries when it is created, so an absurd bound would
+ * fail (or take gigabytes) at once rather than as the cache fills.
+ */
+export const MAX_LRU_ENTRIES = 50_000_000
+
 /** Checks bounds given under `option` (e.g. 'l1'); a bad one is a CorralConfigError naming `option.field`. */
 export function checkLruBounds(option: string, bounds: { maxEntries?: unknown; maxBytes?: unknown }): LruBounds {
   const { maxEntries, maxBytes } = bounds
-  if (typeof maxEntries !== 'number' || !Number.isInteger(maxEntries) || maxEntries < 1) {
-    throw new CorralConfigError(`${option}.maxEntries`, maxEntries, 'must be a whole number >= 1')
+  if (
+    typeof maxEntries !== 'number' ||
+    !Number.isInteger(maxEntries) ||
+    maxEntries < 1 ||
+    maxEntries > MAX_LRU_ENTRIES
+  ) {
+    throw new CorralConfigError(
+      `${option}.maxEntries`,
+      maxEntries,
+      `must be a whole number from 1 to ${MAX_LRU_ENTRIES}`,
+    )
   }
   if (maxBytes !== undefined && (typeof maxBytes !== 'number' || !Number.isInteger(maxBytes) || maxBytes < 1)) {
     throw new CorralConfigError(`${option}.maxBytes`, maxBytes, 'must be a whole number of bytes >= 1')

@@ -46,7 +46,8 @@ describe('the demo page in headless Chromium', () => {
     const value = async (card: string) => Number(await page.getAttribute(`#${card} .value`, 'data-value'))
     await expect.poll(() => value('rps'), { timeout: 10_000 }).toBeGreaterThan(100)
     await expect.poll(() => value('qps'), { timeout: 10_000 }).toBeGreaterThan(0)
-    await expect.poll(() => value('hit'), { timeout: 10_000 }).toBeGreaterThan(50)
+    // Each round's second burst is all hits, so the peak ratio is at least half whatever the timing.
+    await expect.poll(() => value('hit'), { timeout: 10_000 }).toBeGreaterThanOrEqual(50)
     // Seconds later, with no traffic, the peaks are still shown (the last one-second sample is 0).
     await expect.poll(async () => (await page.textContent('#rps .total')) ?? '', { timeout: 10_000 }).toContain('now 0')
     expect(await value('rps')).toBeGreaterThan(100)
@@ -80,8 +81,11 @@ describe('the demo page in headless Chromium', () => {
       await page.locator('#runs tbody tr').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-mode'))),
     ).toEqual(['corral', 'aside', 'off'])
 
-    await mkdir('docs/images', { recursive: true })
-    await page.screenshot({ path: 'docs/images/demo.png', fullPage: true })
+    // The README's picture is this page; a run rewrites it only when asked, so tests leave the tree clean.
+    if (process.env.UPDATE_SCREENSHOTS === '1') {
+      await mkdir('docs/images', { recursive: true })
+      await page.screenshot({ path: 'docs/images/demo.png', fullPage: true })
+    } else expect((await page.screenshot({ fullPage: true })).length).toBeGreaterThan(10_000)
     expect(failures).toEqual([])
     await page.close()
   })

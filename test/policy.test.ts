@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { CorralConfigError } from '../src/errors.ts'
 import { type Policy, resolvePolicy, touchesPolicy } from '../src/options.ts'
+import { checkLruBounds, MAX_LRU_ENTRIES } from '../src/lru.ts'
 
 const base: Policy = resolvePolicy(
   {
@@ -101,5 +102,14 @@ describe('per-call policy merge', () => {
     expect(touchesPolicy({ tags: ['a'] })).toBe(false)
     expect(touchesPolicy({ ttl: undefined })).toBe(true)
     expect(touchesPolicy({ timeout: {} })).toBe(true)
+  })
+})
+
+describe('LRU bounds', () => {
+  it('refuses an entry bound lru-cache cannot reserve, as a CorralConfigError naming the option', () => {
+    // lru-cache sizes its index when created: this bound used to throw a bare RangeError.
+    expect(() => checkLruBounds('l1', { maxEntries: 3_627_087_928_464_409 })).toThrow(CorralConfigError)
+    expect(() => checkLruBounds('l1', { maxEntries: MAX_LRU_ENTRIES + 1 })).toThrow(/l1\.maxEntries/)
+    expect(checkLruBounds('l1', { maxEntries: MAX_LRU_ENTRIES })).toEqual({ maxEntries: MAX_LRU_ENTRIES })
   })
 })
