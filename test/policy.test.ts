@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { CorralConfigError } from '../src/errors.ts'
-import { type Policy, resolvePolicy, touchesPolicy } from '../src/options.ts'
 import { checkLruBounds, MAX_LRU_ENTRIES } from '../src/lru.ts'
+import { type Policy, resolvePolicy, touchesPolicy } from '../src/options.ts'
 
 const base: Policy = resolvePolicy(
   {
