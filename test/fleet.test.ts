@@ -1,7 +1,7 @@
 import { Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { spawnWorker, type Worker } from './support/child.ts'
-import { type RedisCluster, type RedisServer, startRedis, startRedisCluster } from './support/redis-server.ts'
+import { spawnWorker, type Worker } from '../harness/child.ts'
+import { type RedisCluster, type RedisServer, startRedis, startRedisCluster } from '../harness/redis-server.ts'
 
 type Message = {
   pid: number
