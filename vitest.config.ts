@@ -4,7 +4,7 @@ export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
     // Fails the run if any server or child process a test started is still running at the end.
-    globalSetup: ['test/support/leftovers.ts'],
+    globalSetup: ['harness/leftovers.ts'],
     testTimeout: 30_000,
     hookTimeout: 60_000,
     pool: 'forks',

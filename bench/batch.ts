@@ -16,9 +16,9 @@
 import { cpus } from 'node:os'
 import { Redis } from 'ioredis'
 import pLimit from 'p-limit'
+import { spawnWorker, type Worker } from '../harness/child.ts'
+import { type RedisServer, startRedis } from '../harness/redis-server.ts'
 import { createCache, redisStore } from '../src/index.ts'
-import { spawnWorker, type Worker } from '../test/support/child.ts'
-import { type RedisServer, startRedis } from '../test/support/redis-server.ts'
 import { BentoCache, bentostore, createCacheManager } from './peers/index.ts'
 import { Keyv, KeyvRedis, redisDriver } from './peers/redis.ts'
 

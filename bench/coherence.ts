@@ -7,9 +7,10 @@
  *
  *   node --import tsx bench/coherence.ts        (COHERENCE_READERS=3 COHERENCE_WRITES=300)
  */
+
+import { spawnWorker } from '../harness/child.ts'
+import { startRedis } from '../harness/redis-server.ts'
 import { createCache, redisStore } from '../src/index.ts'
-import { spawnWorker } from '../test/support/child.ts'
-import { startRedis } from '../test/support/redis-server.ts'
 
 const READERS = Number(process.env.COHERENCE_READERS) || 3
 const WRITES = Number(process.env.COHERENCE_WRITES) || 300

@@ -20,8 +20,8 @@ import { Redis } from 'ioredis'
 import { LRUCache } from 'lru-cache'
 import { do_not_optimize, measure } from 'mitata'
 import { Registry } from 'prom-client'
+import { type RedisServer, startRedis } from '../harness/redis-server.ts'
 import { type Cache, CHANNEL_NAMES, createCache, redisStore } from '../src/index.ts'
-import { type RedisServer, startRedis } from '../test/support/redis-server.ts'
 import { BentoCache, bentostore, createCacheManager, memoryDriver } from './peers/index.ts'
 
 const ROUNDS = positiveInt(process.env.BENCH_ROUNDS, 5)

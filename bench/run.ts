@@ -12,7 +12,7 @@
  * hit and batch start their own redis-server and run when imported; miss, memory and l2 share one.
  * BENCH_ROUNDS (default 3; hit: 5) and BENCH_MS (CPU ms per timed case, default 400) change the budget.
  */
-import { startRedis } from '../test/support/redis-server.ts'
+import { startRedis } from '../harness/redis-server.ts'
 import { fill } from './fill.ts'
 import { missPath } from './miss-path.ts'
 import { redisHits } from './redis-hits.ts'

@@ -8,8 +8,8 @@
 import { Redis } from 'ioredis'
 import pLimit from 'p-limit'
 import { Registry } from 'prom-client'
+import { startRedis } from '../harness/redis-server.ts'
 import { createCache, redisStore } from '../src/index.ts'
-import { startRedis } from '../test/support/redis-server.ts'
 
 const arg = (name: string, fallback: number) => {
   const i = process.argv.indexOf(`--${name}`)

@@ -7,8 +7,8 @@ import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { describe, expect, it } from 'vitest'
-import { run } from './support/procs.ts'
-import { PROMTOOL } from './support/prometheus.ts'
+import { run } from '../harness/procs.ts'
+import { PROMTOOL } from '../harness/prometheus.ts'
 
 const DIR = fileURLToPath(new URL('../prometheus/', import.meta.url))
 const RULES = join(DIR, 'corral-alerts.yml')

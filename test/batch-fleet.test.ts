@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { spawnWorker, type Worker } from './support/child.ts'
-import { useRedis } from './support/use-redis.ts'
+import { spawnWorker, type Worker } from '../harness/child.ts'
+import { useRedis } from '../harness/use-redis.ts'
 
 type Message = {
   id?: number

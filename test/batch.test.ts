@@ -1,9 +1,9 @@
 import { Cluster } from 'ioredis'
 import { Registry } from 'prom-client'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { type RedisCluster, startRedisCluster } from '../harness/redis-server.ts'
+import { useRedis } from '../harness/use-redis.ts'
 import { BatchResultError, CorralError, createCache, redisStore } from '../src/index.ts'
-import { type RedisCluster, startRedisCluster } from './support/redis-server.ts'
-import { useRedis } from './support/use-redis.ts'
 
 let counter = 0
 const ns = () => `batch${process.pid}-${++counter}`

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { type CacheProcess, spawnCacheProcess } from '../harness/cache-process.ts'
+import { useRedis } from '../harness/use-redis.ts'
 import { type Cache, createCache, redisStore } from '../src/index.ts'
-import { type CacheProcess, spawnCacheProcess } from './support/cache-process.ts'
-import { useRedis } from './support/use-redis.ts'
 
 const SKEWED_CLOCK = new URL('./fixtures/skewed-clock.mjs', import.meta.url).href
 let counter = 0

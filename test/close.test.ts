@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { spawnWorker } from './support/child.ts'
-import { type MemcachedServer, startMemcached } from './support/memcached-server.ts'
-import { type RedisServer, startRedis } from './support/redis-server.ts'
+import { spawnWorker } from '../harness/child.ts'
+import { type MemcachedServer, startMemcached } from '../harness/memcached-server.ts'
+import { type RedisServer, startRedis } from '../harness/redis-server.ts'
 
 describe('close()', () => {
   let redis: RedisServer

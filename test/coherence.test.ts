@@ -1,8 +1,8 @@
 import { Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { type CacheProcess, spawnCacheProcess } from '../harness/cache-process.ts'
+import { useRedis } from '../harness/use-redis.ts'
 import { type Cache, createCache, redisStore } from '../src/index.ts'
-import { type CacheProcess, spawnCacheProcess } from './support/cache-process.ts'
-import { useRedis } from './support/use-redis.ts'
 
 /**
  * L1 coherence by namespace: a cache with an L1 tier in one process (an "api" service) and a

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { startDemoProcess } from './support/demo.ts'
-import { burst, request } from './support/http.ts'
-import { type MariaDbServer, startMariaDb } from './support/mariadb.ts'
-import { sleep } from './support/stores.ts'
+import { startDemoProcess } from '../harness/demo.ts'
+import { burst, request } from '../harness/http.ts'
+import { type MariaDbServer, startMariaDb } from '../harness/mariadb.ts'
+import { sleep } from '../harness/stores.ts'
 
 describe('the demo when MySQL is SIGKILLed mid-load', () => {
   let maria: MariaDbServer

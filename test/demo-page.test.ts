@@ -1,9 +1,9 @@
 import { mkdir } from 'node:fs/promises'
 import type { Browser, Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { launchChromium } from './support/chromium.ts'
-import { type DemoProcess, startDemoProcess } from './support/demo.ts'
-import { burst } from './support/http.ts'
+import { launchChromium } from '../harness/chromium.ts'
+import { type DemoProcess, startDemoProcess } from '../harness/demo.ts'
+import { burst } from '../harness/http.ts'
 
 /** Presses the herd button in `mode` and returns that run's row once the page shows it. */
 async function herd(page: Page, mode: 'off' | 'aside' | 'corral') {

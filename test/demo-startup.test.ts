@@ -1,7 +1,7 @@
 import { createServer } from 'node:net'
 import { describe, expect, it } from 'vitest'
-import { spawnWorker } from './support/child.ts'
-import { freePort } from './support/ports.ts'
+import { spawnWorker } from '../harness/child.ts'
+import { freePort } from '../harness/ports.ts'
 
 /** `npm start` with a setup mistake exits with one line saying what to do, not a stack trace. */
 async function startFails(env: NodeJS.ProcessEnv): Promise<{ code: number | null; lines: string[] }> {

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { startDemoProcess } from './support/demo.ts'
-import { burst, request } from './support/http.ts'
-import { type MariaDbServer, startMariaDb } from './support/mariadb.ts'
-import { type RedisServer, startRedis } from './support/redis-server.ts'
+import { startDemoProcess } from '../harness/demo.ts'
+import { burst, request } from '../harness/http.ts'
+import { type MariaDbServer, startMariaDb } from '../harness/mariadb.ts'
+import { type RedisServer, startRedis } from '../harness/redis-server.ts'
 
 let redis: RedisServer
 let maria: MariaDbServer

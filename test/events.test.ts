@@ -6,6 +6,7 @@ import { subscribe, unsubscribe } from 'node:diagnostics_channel'
 import type { Tracer } from '@opentelemetry/api'
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
 import { traceCorral } from '../examples/otel-spans.ts'
+import { useRedis } from '../harness/use-redis.ts'
 import {
   CHANNEL_NAMES,
   createCache,
@@ -17,7 +18,6 @@ import {
   type Store,
   type StoreFactory,
 } from '../src/index.ts'
-import { useRedis } from './support/use-redis.ts'
 
 type Name = keyof typeof CHANNEL_NAMES
 const received: { channel: Name; message: Record<string | symbol, unknown> }[] = []

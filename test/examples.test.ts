@@ -1,9 +1,9 @@
 import { readdirSync, readFileSync } from 'node:fs'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { spawnWorker } from './support/child.ts'
-import { startDemoProcess } from './support/demo.ts'
-import { type MariaDbServer, startMariaDb } from './support/mariadb.ts'
-import { type RedisServer, startRedis } from './support/redis-server.ts'
+import { spawnWorker } from '../harness/child.ts'
+import { startDemoProcess } from '../harness/demo.ts'
+import { type MariaDbServer, startMariaDb } from '../harness/mariadb.ts'
+import { type RedisServer, startRedis } from '../harness/redis-server.ts'
 
 /**
  * The README's path with real servers: `npm start` with a MYSQL_URL naming a database that does

@@ -1,9 +1,9 @@
 import express from 'express'
 import { describe, expect, it } from 'vitest'
+import { burst, labels, listen, request } from '../harness/http.ts'
+import { sleep } from '../harness/stores.ts'
 import { createCache } from '../src/index.ts'
 import { httpCache } from '../src/integrations/http.ts'
-import { burst, labels, listen, request } from './support/http.ts'
-import { sleep } from './support/stores.ts'
 
 describe('httpCache as Express middleware', () => {
   it('coalesces, replays res.json with its headers, and keys a mounted router by the full URL', async () => {

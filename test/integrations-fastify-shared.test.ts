@@ -4,9 +4,9 @@ import fastifyCookie from '@fastify/cookie'
 import fastifySession from '@fastify/session'
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify'
 import { afterEach, describe, expect, it } from 'vitest'
+import { rawRequest } from '../harness/http.ts'
 import { createCache } from '../src/index.ts'
 import { fastifyCache, type HttpCacheOptions } from '../src/integrations/http.ts'
-import { rawRequest } from './support/http.ts'
 
 declare module 'fastify' {
   interface Session {

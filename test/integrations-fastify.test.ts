@@ -1,12 +1,12 @@
 import Fastify, { type FastifyInstance } from 'fastify'
 import { Registry } from 'prom-client'
 import { afterEach, describe, expect, it } from 'vitest'
+import { counterValue, until } from '../harness/barrier.ts'
+import { burst, labels, request } from '../harness/http.ts'
+import { freePort } from '../harness/ports.ts'
+import { sleep } from '../harness/stores.ts'
 import { type Cache, createCache, redisStore } from '../src/index.ts'
 import { fastifyCache, type HttpCacheOptions } from '../src/integrations/http.ts'
-import { counterValue, until } from './support/barrier.ts'
-import { burst, labels, request } from './support/http.ts'
-import { freePort } from './support/ports.ts'
-import { sleep } from './support/stores.ts'
 
 const open: { app: FastifyInstance; cache: Cache }[] = []
 afterEach(async () => {

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { spawnWorker, type Worker } from './support/child.ts'
-import { type RawReply, rawRequest } from './support/http.ts'
-import { sleep } from './support/stores.ts'
-import { useRedis } from './support/use-redis.ts'
+import { spawnWorker, type Worker } from '../harness/child.ts'
+import { type RawReply, rawRequest } from '../harness/http.ts'
+import { sleep } from '../harness/stores.ts'
+import { useRedis } from '../harness/use-redis.ts'
 
 type Message = {
   pid: number

@@ -2,10 +2,10 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import fc from 'fast-check'
 import Fastify from 'fastify'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { listen, rawRequest } from '../harness/http.ts'
 import { createCache } from '../src/index.ts'
 import { fastifyCache, type HttpCacheOptions, httpCache } from '../src/integrations/http.ts'
 import type { RequestLike } from '../src/integrations/http-key.ts'
-import { listen, rawRequest } from './support/http.ts'
 
 type Credentials = 'none' | 'cookie' | 'authorization' | 'both'
 interface Call {

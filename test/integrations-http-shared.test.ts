@@ -5,9 +5,9 @@ import Tokens from 'csrf'
 import express, { type RequestHandler } from 'express'
 import session from 'express-session'
 import { afterEach, describe, expect, it } from 'vitest'
+import { listen, rawRequest } from '../harness/http.ts'
 import { type Cache, createCache } from '../src/index.ts'
 import { type HttpCacheOptions, httpCache } from '../src/integrations/http.ts'
-import { listen, rawRequest } from './support/http.ts'
 
 declare module 'express-session' {
   interface SessionData {

@@ -1,8 +1,8 @@
 import { get, type ServerResponse } from 'node:http'
 import { afterEach, describe, expect, it } from 'vitest'
+import { listen, rawRequest } from '../harness/http.ts'
 import { createCache } from '../src/index.ts'
 import { httpCache } from '../src/integrations/http.ts'
-import { listen, rawRequest } from './support/http.ts'
 
 const MiB = 1024 * 1024
 const open: { close(): Promise<void> }[] = []

@@ -1,12 +1,12 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { Registry } from 'prom-client'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { counterValue, until } from '../harness/barrier.ts'
+import { burst, labels, listen, request } from '../harness/http.ts'
+import { type RedisServer, startRedis } from '../harness/redis-server.ts'
+import { sleep } from '../harness/stores.ts'
 import { type Cache, createCache, redisStore } from '../src/index.ts'
 import { type HttpCacheOptions, httpCache } from '../src/integrations/http.ts'
-import { counterValue, until } from './support/barrier.ts'
-import { burst, labels, listen, request } from './support/http.ts'
-import { type RedisServer, startRedis } from './support/redis-server.ts'
-import { sleep } from './support/stores.ts'
 
 /** A node:http app behind the middleware; its handler counts calls and answers like a small API. */
 async function app(cache: Cache, options?: HttpCacheOptions, handlerMs = 80) {

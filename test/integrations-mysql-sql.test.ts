@@ -3,10 +3,10 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createPool, type Pool } from 'mysql2/promise'
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
+import { type MariaDbServer, startMariaDb } from '../harness/mariadb.ts'
+import { useRedis } from '../harness/use-redis.ts'
 import { type Cache, createCache, redisStore, UnsafeQueryError } from '../src/index.ts'
 import { type CachedQueries, cachedQuery } from '../src/integrations/mysql.ts'
-import { type MariaDbServer, startMariaDb } from './support/mariadb.ts'
-import { useRedis } from './support/use-redis.ts'
 
 describe('cachedQuery on MariaDB: what is refused, what is invalidated, what comes back', () => {
   let db: MariaDbServer

@@ -1,8 +1,8 @@
 import { createPool, type Pool, type ResultSetHeader } from 'mysql2/promise'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { type MariaDbServer, startMariaDb } from '../harness/mariadb.ts'
 import { CorralConfigError, createCache, UnsafeQueryError } from '../src/index.ts'
 import { cachedQuery, sqlKey, tableTags } from '../src/integrations/mysql.ts'
-import { type MariaDbServer, startMariaDb } from './support/mariadb.ts'
 
 /** The pool, with a count of the statements it ran: the origin load we want to keep at one per key. */
 function counted(pool: Pool) {

@@ -1,9 +1,9 @@
 import { Redis } from 'ioredis'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { type FaultProxy, startFaultProxy } from '../harness/fault-proxy.ts'
+import { freePort } from '../harness/ports.ts'
+import { type RedisServer, startRedis } from '../harness/redis-server.ts'
 import { type Cache, createCache, redisStore } from '../src/index.ts'
-import { type FaultProxy, startFaultProxy } from './support/fault-proxy.ts'
-import { freePort } from './support/ports.ts'
-import { type RedisServer, startRedis } from './support/redis-server.ts'
 
 /**
  * Every Redis interaction is bounded: with Redis down at start, paused (SIGSTOP) or blackholed,

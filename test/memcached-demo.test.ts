@@ -1,9 +1,9 @@
 import { MemcacheClient } from 'memcache-client'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { spawnWorker } from './support/child.ts'
-import { startDemoProcess } from './support/demo.ts'
-import { burst, request } from './support/http.ts'
-import { type MemcachedServer, startMemcached } from './support/memcached-server.ts'
+import { spawnWorker } from '../harness/child.ts'
+import { startDemoProcess } from '../harness/demo.ts'
+import { burst, request } from '../harness/http.ts'
+import { type MemcachedServer, startMemcached } from '../harness/memcached-server.ts'
 
 let server: MemcachedServer
 beforeAll(async () => {

@@ -2,9 +2,9 @@ import { createServer, type Server, type Socket } from 'node:net'
 import { MemcacheClient } from 'memcache-client'
 import { Registry } from 'prom-client'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { type MemcachedServer, startMemcached } from '../harness/memcached-server.ts'
+import { freePort } from '../harness/ports.ts'
 import { createCache, memcachedStore } from '../src/index.ts'
-import { type MemcachedServer, startMemcached } from './support/memcached-server.ts'
-import { freePort } from './support/ports.ts'
 
 const TIMEOUT = 200
 

@@ -1,8 +1,8 @@
 import { MemcacheClient } from 'memcache-client'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { spawnWorker, type Worker } from '../harness/child.ts'
+import { type MemcachedServer, startMemcached } from '../harness/memcached-server.ts'
 import { itemKey } from '../src/memcached/keys.ts'
-import { spawnWorker, type Worker } from './support/child.ts'
-import { type MemcachedServer, startMemcached } from './support/memcached-server.ts'
 
 type Message = {
   pid: number

@@ -1,12 +1,12 @@
 import { MemcacheClient } from 'memcache-client'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { type MemcachedServer, startMemcached } from '../harness/memcached-server.ts'
 import { silentChannel } from '../src/coordination-local.ts'
 import { CorralConfigError, jsonSerializer, MemcachedStore, RemoteLoaderError } from '../src/index.ts'
 import { silentLogger } from '../src/logger.ts'
 import { itemKey } from '../src/memcached/keys.ts'
 import { MemcachedLock } from '../src/memcached/lock.ts'
 import { noMetrics } from '../src/metrics.ts'
-import { type MemcachedServer, startMemcached } from './support/memcached-server.ts'
 
 const context = { serializer: jsonSerializer, logger: silentLogger, channelName: 'corral:test' }
 let n = 0

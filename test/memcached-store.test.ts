@@ -1,6 +1,7 @@
 import { MemcacheClient } from 'memcache-client'
 import { Registry } from 'prom-client'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { type MemcachedServer, startMemcached } from '../harness/memcached-server.ts'
 import { counterEntry, type Entry } from '../src/entry.ts'
 import {
   CorralConfigError,
@@ -13,7 +14,6 @@ import {
 } from '../src/index.ts'
 import { silentLogger } from '../src/logger.ts'
 import { itemKey } from '../src/memcached/keys.ts'
-import { type MemcachedServer, startMemcached } from './support/memcached-server.ts'
 
 const context = { serializer: jsonSerializer, logger: silentLogger, channelName: 'corral:test' }
 

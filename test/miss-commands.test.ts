@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis'
 import { describe, expect, it } from 'vitest'
+import { useRedis } from '../harness/use-redis.ts'
 import { createCache, redisStore } from '../src/index.ts'
-import { useRedis } from './support/use-redis.ts'
 
 let counter = 0
 const ns = () => `cmds${process.pid}-${++counter}`

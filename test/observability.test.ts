@@ -11,6 +11,11 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { register as globalRegister, Registry } from 'prom-client'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { type FaultProxy, startFaultProxy } from '../harness/fault-proxy.ts'
+import { freePort } from '../harness/ports.ts'
+import { run, sleep, trackDir, untrackDir } from '../harness/procs.ts'
+import { PROMETHEUS, PROMTOOL, type PrometheusServer, startPrometheus } from '../harness/prometheus.ts'
+import { type RedisServer, startRedis } from '../harness/redis-server.ts'
 import {
   type Cache,
   createCache,
@@ -20,11 +25,6 @@ import {
   type Store,
   type StoreFactory,
 } from '../src/index.ts'
-import { type FaultProxy, startFaultProxy } from './support/fault-proxy.ts'
-import { freePort } from './support/ports.ts'
-import { run, sleep, trackDir, untrackDir } from './support/procs.ts'
-import { PROMETHEUS, PROMTOOL, type PrometheusServer, startPrometheus } from './support/prometheus.ts'
-import { type RedisServer, startRedis } from './support/redis-server.ts'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const DASHBOARD = join(ROOT, 'grafana', 'dashboard.json')

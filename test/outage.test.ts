@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
+import { startFaultProxy } from '../harness/fault-proxy.ts'
+import { useRedis } from '../harness/use-redis.ts'
 import { type Cache, createCache, redisStore } from '../src/index.ts'
-import { startFaultProxy } from './support/fault-proxy.ts'
-import { useRedis } from './support/use-redis.ts'
 
 let counter = 0
 const ns = () => `outage${process.pid}-${++counter}`

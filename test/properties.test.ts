@@ -2,6 +2,7 @@ import fc from 'fast-check'
 import { Redis } from 'ioredis'
 import { Registry } from 'prom-client'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { type RedisServer, startRedis } from '../harness/redis-server.ts'
 import {
   type Cache,
   CorralConfigError,
@@ -13,7 +14,6 @@ import {
   SerializationError,
   type StoreFactory,
 } from '../src/index.ts'
-import { type RedisServer, startRedis } from './support/redis-server.ts'
 
 /**
  * Bad input at scale: fast-check over keys, values, options, serializers and

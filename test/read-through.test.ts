@@ -1,5 +1,7 @@
 import { Registry } from 'prom-client'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { counterValue, deferred, gatedLoader, until } from '../harness/barrier.ts'
+import { countingLoader, memoryUnderTest, redisUnderTest, type StoreUnderTest, sleep } from '../harness/stores.ts'
 import {
   CorralConfigError,
   createCache,
@@ -8,8 +10,6 @@ import {
   OriginTimeoutError,
   SerializationError,
 } from '../src/index.ts'
-import { counterValue, deferred, gatedLoader, until } from './support/barrier.ts'
-import { countingLoader, memoryUnderTest, redisUnderTest, type StoreUnderTest, sleep } from './support/stores.ts'
 
 /** Callers that joined a load already running in this process. */
 const joinedLocally = (registry: Registry) => counterValue(registry, 'corral_coalesced_total', { scope: 'local' })

@@ -1,9 +1,9 @@
 import { Redis } from 'ioredis'
 import { Registry } from 'prom-client'
 import { describe, expect, it } from 'vitest'
+import { countingLoader, sleep } from '../harness/stores.ts'
+import { useRedis } from '../harness/use-redis.ts'
 import { createCache, redisStore } from '../src/index.ts'
-import { countingLoader, sleep } from './support/stores.ts'
-import { useRedis } from './support/use-redis.ts'
 
 describe('Redis store: foreign data and a Redis that dies', () => {
   const redis = useRedis()

@@ -1,8 +1,8 @@
 import { Redis } from 'ioredis'
 import { Registry } from 'prom-client'
 import { describe, expect, it } from 'vitest'
+import { useRedis } from '../harness/use-redis.ts'
 import { type CacheOptions, createCache, type Logger, redisStore } from '../src/index.ts'
-import { useRedis } from './support/use-redis.ts'
 
 let counter = 0
 const ns = () => `reads${process.pid}-${++counter}`

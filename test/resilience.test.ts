@@ -1,11 +1,11 @@
 import { Redis } from 'ioredis'
 import { Registry } from 'prom-client'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { until } from '../harness/barrier.ts'
+import { type Fault, type FaultProxy, startFaultProxy } from '../harness/fault-proxy.ts'
+import { type RedisServer, startRedis } from '../harness/redis-server.ts'
+import { countingLoader, sleep } from '../harness/stores.ts'
 import { createCache, OriginTimeoutError, redisStore } from '../src/index.ts'
-import { until } from './support/barrier.ts'
-import { type Fault, type FaultProxy, startFaultProxy } from './support/fault-proxy.ts'
-import { type RedisServer, startRedis } from './support/redis-server.ts'
-import { countingLoader, sleep } from './support/stores.ts'
 
 const STORE_TIMEOUT = 150
 

@@ -7,6 +7,13 @@ import { connect as tlsConnect } from 'node:tls'
 import { promisify } from 'node:util'
 import { Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { until } from '../harness/barrier.ts'
+import { spawnWorker } from '../harness/child.ts'
+import { freePort } from '../harness/ports.ts'
+import { killAndWait, spawnTracked, type Tracked, trackDir, untrackDir } from '../harness/procs.ts'
+import { type RedisServer, startRedis } from '../harness/redis-server.ts'
+import { sleep } from '../harness/stores.ts'
+import { useRedis } from '../harness/use-redis.ts'
 import {
   type Cache,
   type CacheOptions,
@@ -18,13 +25,6 @@ import {
   StoreUnavailableError,
 } from '../src/index.ts'
 import * as scripts from '../src/redis/scripts.ts'
-import { until } from './support/barrier.ts'
-import { spawnWorker } from './support/child.ts'
-import { freePort } from './support/ports.ts'
-import { killAndWait, spawnTracked, type Tracked, trackDir, untrackDir } from './support/procs.ts'
-import { type RedisServer, startRedis } from './support/redis-server.ts'
-import { sleep } from './support/stores.ts'
-import { useRedis } from './support/use-redis.ts'
 
 /**
  * Security: Redis with a password and a least-privilege ACL user, Redis over TLS,

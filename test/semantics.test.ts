@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
+import { sleep } from '../harness/stores.ts'
+import { useRedis } from '../harness/use-redis.ts'
 import { type CacheOptions, createCache, memoryStore, redisStore } from '../src/index.ts'
-import { sleep } from './support/stores.ts'
-import { useRedis } from './support/use-redis.ts'
 
 let counter = 0
 const ns = () => `sem${process.pid}-${++counter}`

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
+import { useRedis } from '../harness/use-redis.ts'
 import { type Cache, createCache, memoryStore, redisStore, SerializationError } from '../src/index.ts'
-import { useRedis } from './support/use-redis.ts'
 
 let counter = 0
 const ns = () => `rt${process.pid}-${++counter}`

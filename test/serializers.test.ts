@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { type RedisServer, startRedis } from '../harness/redis-server.ts'
 import { createCache, memoryStore, redisStore, SerializationError } from '../src/index.ts'
-import { type RedisServer, startRedis } from './support/redis-server.ts'
 
 describe('serializers round-trip their types on memory and Redis', () => {
   let redis: RedisServer

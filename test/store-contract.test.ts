@@ -7,6 +7,8 @@
 import { randomUUID } from 'node:crypto'
 import { Cluster } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { type MemcachedServer, startMemcached } from '../harness/memcached-server.ts'
+import { type RedisCluster, type RedisServer, startRedis, startRedisCluster } from '../harness/redis-server.ts'
 import type { Entry } from '../src/entry.ts'
 import {
   CorralError,
@@ -23,8 +25,6 @@ import {
   type StoreFactory,
 } from '../src/index.ts'
 import type { Receipt } from '../src/stores/store.ts'
-import { type MemcachedServer, startMemcached } from './support/memcached-server.ts'
-import { type RedisCluster, type RedisServer, startRedis, startRedisCluster } from './support/redis-server.ts'
 
 /** A begun load's fence token: every store that answered gives one. */
 function tokenOf(begun: { token?: number }): number {

@@ -1,12 +1,12 @@
 import type { Redis } from 'ioredis'
 import { Registry } from 'prom-client'
 import { describe, expect, it } from 'vitest'
+import { until } from '../harness/barrier.ts'
+import { spawnWorker, type Worker } from '../harness/child.ts'
+import { subscribed } from '../harness/pubsub.ts'
+import { countingLoader, sleep } from '../harness/stores.ts'
+import { useRedis } from '../harness/use-redis.ts'
 import { type Cache, createCache, redisStore } from '../src/index.ts'
-import { until } from './support/barrier.ts'
-import { spawnWorker, type Worker } from './support/child.ts'
-import { subscribed } from './support/pubsub.ts'
-import { countingLoader, sleep } from './support/stores.ts'
-import { useRedis } from './support/use-redis.ts'
 
 const WORKER = new URL('./fixtures/fleet-worker.ts', import.meta.url).pathname
 let counter = 0

@@ -1,8 +1,8 @@
 import mysql from 'mysql2/promise'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { type MariaDbServer, startMariaDb } from '../harness/mariadb.ts'
+import { type RedisServer, startRedis } from '../harness/redis-server.ts'
 import { createCache, redisStore } from '../src/index.ts'
-import { type MariaDbServer, startMariaDb } from './support/mariadb.ts'
-import { type RedisServer, startRedis } from './support/redis-server.ts'
 
 describe('warm-up from a real MariaDB table', () => {
   let db: MariaDbServer

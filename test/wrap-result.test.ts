@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
+import { sleep } from '../harness/stores.ts'
+import { useRedis } from '../harness/use-redis.ts'
 import { createCache, redisStore, type WrapResult } from '../src/index.ts'
-import { sleep } from './support/stores.ts'
-import { useRedis } from './support/use-redis.ts'
 
 /** A loader that waits until released, and a promise that resolves when it has started. */
 function gatedLoader<T>(value: T) {

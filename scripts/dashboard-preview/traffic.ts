@@ -1,7 +1,7 @@
 /** The scripted traffic against the demo replicas: steady Zipf reads, cold bursts, writes, overload, a Redis stall. */
 import { Agent, request as httpRequest } from 'node:http'
+import { run, sleep } from '../../harness/procs.ts'
 import { prng, zipf } from '../../load-tests/traffic.ts'
-import { run, sleep } from '../../test/support/procs.ts'
 
 export const agent = new Agent({ keepAlive: true, maxSockets: 400 })
 export const statuses = new Map<number, number>()

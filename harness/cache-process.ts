@@ -1,6 +1,6 @@
 import { spawnWorker, type Worker } from './child.ts'
 
-const WORKER = new URL('../fixtures/cache-worker.ts', import.meta.url).pathname
+const WORKER = new URL('../test/fixtures/cache-worker.ts', import.meta.url).pathname
 
 export interface CacheProcessConfig {
   url: string

@@ -1,5 +1,5 @@
 import { Redis } from 'ioredis'
-import { memoryStore, redisStore, type StoreFactory } from '../../src/index.ts'
+import { memoryStore, redisStore, type StoreFactory } from '../src/index.ts'
 import { type RedisServer, startRedis } from './redis-server.ts'
 
 /** A store under test, and how to reach what it holds directly. */

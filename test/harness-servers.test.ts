@@ -2,14 +2,14 @@ import { fileURLToPath } from 'node:url'
 import { Cluster, Redis } from 'ioredis'
 import { createConnection } from 'mysql2/promise'
 import { describe, expect, it } from 'vitest'
-import { spawnWorker } from './child.ts'
-import { startMariaDb } from './mariadb.ts'
-import { freePort } from './ports.ts'
-import { startRedis, startRedisCluster } from './redis-server.ts'
+import { spawnWorker } from '../harness/child.ts'
+import { startMariaDb } from '../harness/mariadb.ts'
+import { freePort } from '../harness/ports.ts'
+import { startRedis, startRedisCluster } from '../harness/redis-server.ts'
 
 const STANDARD_PORTS = [6379, 3306]
 
-describe('test/support servers', () => {
+describe('harness servers', () => {
   it('freePort returns a usable non-standard port', async () => {
     const p = await freePort()
     expect(p).toBeGreaterThan(0)
