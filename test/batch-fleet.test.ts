@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { spawnWorker, type Worker } from '../harness/child.ts'
+import type { Worker } from '../harness/child.ts'
+import { ask as askOf, startFleet as startFleetOf, stopFleet } from '../harness/fleet.ts'
 import { useRedis } from '../harness/use-redis.ts'
 
 type Message = {
@@ -15,29 +16,11 @@ type Message = {
 }
 const WORKER = new URL('./fixtures/batch-worker.ts', import.meta.url).pathname
 
-let nextId = 0
 let counter = 0
 const namespace = () => `bfleet${process.pid}-${++counter}`
-
-async function startFleet(n: number, config: object): Promise<Worker<Message>[]> {
-  const workers = Array.from({ length: n }, () =>
-    spawnWorker<Message>(WORKER, [], { BATCH_CONFIG: JSON.stringify(config) }),
-  )
-  await Promise.all(workers.map((w) => w.waitFor((m) => m.event === 'started', 30_000)))
-  return workers
-}
-
-function ask(worker: Worker<Message>, command: object, timeoutMs = 30_000): Promise<Message> {
-  const id = ++nextId
-  worker.send({ id, ...command })
-  return worker.waitFor((m) => m.id === id, timeoutMs)
-}
-
-async function stopFleet(workers: Worker<Message>[]) {
-  for (const w of workers) w.send({ op: 'exit' })
-  await Promise.all(workers.map((w) => Promise.race([w.exited, new Promise((r) => setTimeout(r, 3_000))])))
-  await Promise.all(workers.map((w) => w.kill('SIGKILL').catch(() => null)))
-}
+const startFleet = (n: number, config: object) =>
+  startFleetOf<Message>(WORKER, n, config, { configVar: 'BATCH_CONFIG', startMs: 30_000 })
+const ask = (worker: Worker<Message>, command: object) => askOf(worker, command, 30_000)
 
 const sum = (replies: Message[], field: 'loads' | 'wrong') => replies.reduce((s, r) => s + (r[field] ?? 0), 0)
 
@@ -75,7 +58,7 @@ describe('wrapMany across a fleet of processes with lock', () => {
     const [holder, other] = await startFleet(2, config)
     if (!holder || !other) throw new Error('fleet did not start')
     const keys = Array.from({ length: 50 }, (_, i) => `row:${i}`)
-    holder.send({ id: ++nextId, op: 'wrapMany', keys, loaderMs: 60_000, at: 0 })
+    holder.send({ id: 0, op: 'wrapMany', keys, loaderMs: 60_000, at: 0 })
     await holder.waitFor((m) => m.event === 'loading')
     const started = Date.now()
     const waiting = ask(other, { op: 'wrapMany', keys, loaderMs: 50, at: 0 })

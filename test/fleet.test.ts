@@ -1,6 +1,7 @@
 import { Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { spawnWorker, type Worker } from '../harness/child.ts'
+import type { Worker } from '../harness/child.ts'
+import { ask, burst, startFleet as startFleetOf, stopFleet } from '../harness/fleet.ts'
 import { type RedisCluster, type RedisServer, startRedis, startRedisCluster } from '../harness/redis-server.ts'
 
 type Message = {
@@ -17,40 +18,9 @@ type Message = {
 }
 const WORKER = new URL('./fixtures/fleet-worker.ts', import.meta.url).pathname
 
-let nextId = 0
 let nsCounter = 0
 const namespace = () => `fleet${process.pid}-${++nsCounter}`
-
-async function startFleet(n: number, config: object): Promise<Worker<Message>[]> {
-  const workers = Array.from({ length: n }, () =>
-    spawnWorker<Message>(WORKER, [], { FLEET_CONFIG: JSON.stringify(config) }),
-  )
-  await Promise.all(workers.map((w) => w.waitFor((m) => m.event === 'started', 20_000)))
-  return workers
-}
-
-async function ask(worker: Worker<Message>, command: object, timeoutMs = 20_000): Promise<Message> {
-  const id = ++nextId
-  worker.send({ id, ...command })
-  return worker.waitFor((m) => m.id === id, timeoutMs)
-}
-
-async function stopFleet(workers: Worker<Message>[]) {
-  for (const w of workers) w.send({ op: 'exit' })
-  await Promise.all(workers.map((w) => Promise.race([w.exited, new Promise((r) => setTimeout(r, 3_000))])))
-  await Promise.all(workers.map((w) => w.kill('SIGKILL').catch(() => null)))
-}
-
-/** Fires `callers` concurrent wraps of each key in every worker at one instant; sums loads and results. */
-async function burst(workers: Worker<Message>[], keys: string[], callers: number, extra: object = {}) {
-  const at = Date.now() + 500
-  const replies = await Promise.all(
-    workers.map((w) => ask(w, { op: 'burst', keys, callers, at, loaderMs: 150, ...extra })),
-  )
-  const counts: Record<string, number> = {}
-  for (const r of replies) for (const [k, v] of Object.entries(r.counts ?? {})) counts[k] = (counts[k] ?? 0) + v
-  return { loads: replies.reduce((sum, r) => sum + (r.loads ?? 0), 0), counts }
-}
+const startFleet = (n: number, config: object) => startFleetOf<Message>(WORKER, n, config)
 
 const keys = Array.from({ length: 12 }, (_, i) => `item:${i}`)
 
@@ -90,7 +60,7 @@ describe('one load per key across a fleet of processes', () => {
     const ns = namespace()
     const [holder] = await startFleet(1, { url: redis.url, lock: { ttl: 800, wait: 10_000 }, namespace: ns })
     const others = await startFleet(4, { url: redis.url, lock: { ttl: 800, wait: 10_000 }, namespace: ns })
-    holder?.send({ id: ++nextId, op: 'wrap', key: 'k', loaderMs: 60_000, value: 'never' })
+    holder?.send({ id: 0, op: 'wrap', key: 'k', loaderMs: 60_000, value: 'never' })
     await holder?.waitFor((m) => m.event === 'loading')
     const started = Date.now()
     const waiting = others.map((w) => ask(w, { op: 'burst', keys: ['k'], callers: 20, at: 0, loaderMs: 100 }, 20_000))

@@ -1,6 +1,6 @@
 import { MemcacheClient } from 'memcache-client'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { spawnWorker, type Worker } from '../harness/child.ts'
+import { ask, burst, startFleet as startFleetOf, stopFleet } from '../harness/fleet.ts'
 import { type MemcachedServer, startMemcached } from '../harness/memcached-server.ts'
 import { itemKey } from '../src/memcached/keys.ts'
 
@@ -15,40 +15,9 @@ type Message = {
 }
 const WORKER = new URL('./fixtures/fleet-worker.ts', import.meta.url).pathname
 
-let nextId = 0
 let nsCounter = 0
 const namespace = () => `mcfleet${process.pid}-${++nsCounter}`
-
-async function startFleet(n: number, config: object): Promise<Worker<Message>[]> {
-  const workers = Array.from({ length: n }, () =>
-    spawnWorker<Message>(WORKER, [], { FLEET_CONFIG: JSON.stringify(config) }),
-  )
-  await Promise.all(workers.map((w) => w.waitFor((m) => m.event === 'started', 20_000)))
-  return workers
-}
-
-async function ask(worker: Worker<Message>, command: object, timeoutMs = 20_000): Promise<Message> {
-  const id = ++nextId
-  worker.send({ id, ...command })
-  return worker.waitFor((m) => m.id === id, timeoutMs)
-}
-
-async function stopFleet(workers: Worker<Message>[]) {
-  for (const w of workers) w.send({ op: 'exit' })
-  await Promise.all(workers.map((w) => Promise.race([w.exited, new Promise((r) => setTimeout(r, 3_000))])))
-  await Promise.all(workers.map((w) => w.kill('SIGKILL').catch(() => null)))
-}
-
-/** Fires `callers` concurrent wraps of each key in every worker at one instant; sums loads and results. */
-async function burst(workers: Worker<Message>[], keys: string[], callers: number, extra: object = {}) {
-  const at = Date.now() + 500
-  const replies = await Promise.all(
-    workers.map((w) => ask(w, { op: 'burst', keys, callers, at, loaderMs: 150, ...extra })),
-  )
-  const counts: Record<string, number> = {}
-  for (const r of replies) for (const [k, v] of Object.entries(r.counts ?? {})) counts[k] = (counts[k] ?? 0) + v
-  return { loads: replies.reduce((sum, r) => sum + (r.loads ?? 0), 0), counts }
-}
+const startFleet = (n: number, config: object) => startFleetOf<Message>(WORKER, n, config)
 
 const keys = Array.from({ length: 10 }, (_, i) => `item:${i}`)
 
@@ -93,7 +62,7 @@ describe('a fleet of processes on Memcached', () => {
     const [holder] = await startFleet(1, config)
     const others = await startFleet(4, config)
     if (!holder) throw new Error('fleet did not start')
-    holder.send({ id: ++nextId, op: 'wrap', key: 'k', loaderMs: 60_000, value: 'never' })
+    holder.send({ id: 0, op: 'wrap', key: 'k', loaderMs: 60_000, value: 'never' })
     await holder.waitFor((m) => m.event === 'loading')
     const waiting = others.map((w) => ask(w, { op: 'burst', keys: ['k'], callers: 20, at: 0, loaderMs: 100 }, 20_000))
     await holder.kill('SIGKILL')
