@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process'
 import { createHash } from 'node:crypto'
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { connect as tlsConnect } from 'node:tls'
@@ -8,6 +8,7 @@ import { promisify } from 'node:util'
 import { Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { until } from '../harness/barrier.ts'
+import { makeCertificates } from '../harness/certificates.ts'
 import { spawnWorker } from '../harness/child.ts'
 import { freePort } from '../harness/ports.ts'
 import { killAndWait, spawnTracked, type Tracked, trackDir, untrackDir } from '../harness/procs.ts'
@@ -32,7 +33,7 @@ import * as scripts from '../src/redis/scripts.ts'
  * exactly, and what someone who can write to Redis can and cannot do. docs/security.md sums it up.
  */
 
-const run = promisify(execFile)
+const _run = promisify(execFile)
 const REDIS_SERVER = process.env.REDIS_SERVER_BIN ?? 'redis-server'
 const SRC = new URL('../src/', import.meta.url).pathname
 
@@ -242,60 +243,6 @@ describe('Redis with requirepass and a least-privilege ACL user', () => {
     }
   })
 })
-
-/** A throwaway CA and a server certificate for 127.0.0.1 signed by it (EC P-256: quick to make). */
-async function makeCertificates(dir: string) {
-  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes']
-  await run('openssl', [
-    'req',
-    '-x509',
-    ...ec,
-    '-keyout',
-    join(dir, 'ca.key'),
-    '-out',
-    join(dir, 'ca.crt'),
-    '-days',
-    '1',
-    '-subj',
-    '/CN=corral test CA',
-    '-addext',
-    'basicConstraints=critical,CA:TRUE',
-    '-addext',
-    'keyUsage=critical,keyCertSign,cRLSign',
-  ])
-  await run('openssl', [
-    'req',
-    ...ec,
-    '-keyout',
-    join(dir, 'server.key'),
-    '-out',
-    join(dir, 'server.csr'),
-    '-subj',
-    '/CN=127.0.0.1',
-  ])
-  await writeFile(
-    join(dir, 'server.ext'),
-    'subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n',
-  )
-  await run('openssl', [
-    'x509',
-    '-req',
-    '-in',
-    join(dir, 'server.csr'),
-    '-CA',
-    join(dir, 'ca.crt'),
-    '-CAkey',
-    join(dir, 'ca.key'),
-    '-CAcreateserial',
-    '-out',
-    join(dir, 'server.crt'),
-    '-days',
-    '1',
-    '-extfile',
-    join(dir, 'server.ext'),
-  ])
-  return { ca: await readFile(join(dir, 'ca.crt')), caFile: join(dir, 'ca.crt') }
-}
 
 /** Undoes the C-style escaping MONITOR applies to arguments (\\n, \\", \\xHH...), which ioredis passes on as is. */
 function unrepr(text: string): string {
