@@ -2,6 +2,7 @@ import fc from 'fast-check'
 import { Redis } from 'ioredis'
 import { Registry } from 'prom-client'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { hostileUnit, jsonish, keyArb } from '../harness/generators.ts'
 import { type RedisServer, startRedis } from '../harness/redis-server.ts'
 import {
   type Cache,
@@ -56,25 +57,6 @@ function storeOf(name: StoreName): StoreFactory {
 
 let nsCounter = 0
 const ns = (label: string) => `prop-${label}-${++nsCounter}`
-
-/** A string of arbitrary UTF-16 code units: lone surrogates included, which `unit: 'binary'` never makes. */
-const codeUnits = (max: number) =>
-  fc.string({ unit: fc.integer({ min: 0, max: 0xffff }).map((c) => String.fromCharCode(c)), maxLength: max })
-
-/** Characters that mean something to Redis, Lua patterns, globs, hash tags or our own key layout. */
-const hostileUnit = fc.constantFrom('{', '}', '*', '?', '[', ']', '\n', '\r', '\0', ':', ' ', '%', '\\', 'a', 'é', '😀')
-
-const keyArb = fc.oneof(
-  fc.string({ unit: 'binary', maxLength: 40 }),
-  fc.string({ unit: 'grapheme', maxLength: 40 }),
-  fc.string({ unit: hostileUnit, maxLength: 40 }),
-  codeUnits(40),
-  // Around the 1,024-byte limit, in 1-, 2-, 3- and 4-byte characters.
-  fc.string({ unit: 'binary', minLength: 250, maxLength: 1_100 }),
-  fc.integer({ min: 1_000, max: 1_050 }).map((n) => 'x'.repeat(n)),
-  fc.integer({ min: 300, max: 400 }).map((n) => '€'.repeat(n)),
-  fc.integer({ min: 250, max: 260 }).map((n) => '😀'.repeat(n)),
-)
 
 const tooLong = (key: string) => Buffer.byteLength(key) > MAX_KEY_BYTES
 
@@ -285,30 +267,6 @@ function withoutProto(value: unknown): unknown {
   }
   return value
 }
-
-/** JSON values plus what JSON changes silently: -0, NaN, Infinity, undefined in arrays and objects, Dates. */
-const { value: jsonish } = fc.letrec<{ value: unknown; array: unknown[]; object: Record<string, unknown> }>((tie) => ({
-  value: fc.oneof(
-    { depthSize: 'small', withCrossShrink: true },
-    fc.oneof(
-      fc.constant(null),
-      fc.boolean(),
-      fc.double(),
-      fc.constant(-0),
-      fc.integer(),
-      fc.string({ unit: 'binary', maxLength: 20 }),
-      fc.date(),
-    ),
-    tie('array'),
-    tie('object'),
-  ),
-  array: fc.array(fc.oneof(tie('value'), fc.constant(undefined)), { maxLength: 5 }),
-  object: fc.dictionary(
-    fc.string({ maxLength: 8 }).filter((k) => k !== 'toJSON'),
-    fc.oneof(tie('value'), fc.constant(undefined)),
-    { maxKeys: 5 },
-  ),
-}))
 
 /** A JSON value with one thing JSON refuses buried somewhere in it (or at the top). */
 const poisoned = fc
