@@ -1,6 +1,6 @@
-import { connect } from 'node:net'
+import { waitUntilAnswers } from './answers.ts'
 import { freePort } from './ports.ts'
-import { killAndWait, sleep, spawnTracked, type Tracked } from './procs.ts'
+import { killAndWait, spawnTracked, type Tracked } from './procs.ts'
 
 const MEMCACHED = process.env.MEMCACHED_BIN ?? 'memcached'
 
@@ -30,46 +30,6 @@ export interface StartMemcachedOptions {
   readyTimeoutMs?: number
 }
 
-/** One raw-TCP `version`; resolves true on `VERSION ...`. */
-function versionOnce(port: number, timeoutMs = 500): Promise<boolean> {
-  return new Promise((resolve) => {
-    const sock = connect({ host: '127.0.0.1', port })
-    let buf = ''
-    const done = (ok: boolean): void => {
-      sock.destroy()
-      resolve(ok)
-    }
-    sock.setTimeout(timeoutMs, () => done(false))
-    sock.once('error', () => done(false))
-    sock.once('connect', () => sock.write('version\r\n'))
-    sock.on('data', (d: Buffer) => {
-      buf += d.toString('utf8')
-      if (buf.includes('\r\n')) done(buf.startsWith('VERSION'))
-    })
-  })
-}
-
-async function waitForVersion(port: number, proc: Tracked, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  let exited = false
-  void proc.exited.then(() => {
-    exited = true
-  })
-  while (Date.now() < deadline) {
-    if (exited) {
-      throw new Error(
-        `memcached on port ${port} exited (code ${proc.child.exitCode}, signal ${proc.child.signalCode}) before answering.\n--- output tail ---\n${proc.tail()}`,
-      )
-    }
-    if (await versionOnce(port)) return
-    await sleep(25)
-  }
-  proc.child.kill('SIGKILL')
-  throw new Error(
-    `memcached on port ${port} did not answer within ${timeoutMs} ms.\n--- output tail ---\n${proc.tail()}`,
-  )
-}
-
 /**
  * Starts a throwaway memcached on a free loopback port (TCP only, 64 MB). Root may run it only
  * with `-u`, so the current user is named when that is root.
@@ -94,7 +54,13 @@ export async function startMemcached(opts: StartMemcachedOptions = {}): Promise<
 
   const launch = async (): Promise<void> => {
     proc = spawnTracked(MEMCACHED, args)
-    await waitForVersion(port, proc, readyTimeoutMs)
+    await waitUntilAnswers(
+      'memcached',
+      port,
+      proc,
+      { request: 'version\r\n', expect: 'VERSION', everyMs: 25 },
+      readyTimeoutMs,
+    )
   }
   const kill = async (signal: 'SIGKILL' | 'SIGTERM' = 'SIGTERM'): Promise<void> => {
     if (!proc) return

@@ -1,7 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises'
-import { connect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { waitUntilAnswers } from './answers.ts'
 import { freePort } from './ports.ts'
 import { killAndWait, run, sleep, spawnTracked, type Tracked, trackDir, untrackDir } from './procs.ts'
 
@@ -32,46 +32,6 @@ export interface StartRedisOptions {
   readyTimeoutMs?: number
 }
 
-/** One raw-TCP PING; resolves true on `+PONG`. */
-function pingOnce(port: number, timeoutMs = 500): Promise<boolean> {
-  return new Promise((resolve) => {
-    const sock = connect({ host: '127.0.0.1', port })
-    let buf = ''
-    const done = (ok: boolean): void => {
-      sock.destroy()
-      resolve(ok)
-    }
-    sock.setTimeout(timeoutMs, () => done(false))
-    sock.once('error', () => done(false))
-    sock.once('connect', () => sock.write('PING\r\n'))
-    sock.on('data', (d: Buffer) => {
-      buf += d.toString('utf8')
-      if (buf.includes('\r\n')) done(buf.startsWith('+PONG'))
-    })
-  })
-}
-
-async function waitForPong(port: number, proc: Tracked, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  let exited = false
-  void proc.exited.then(() => {
-    exited = true
-  })
-  while (Date.now() < deadline) {
-    if (exited) {
-      throw new Error(
-        `redis-server on port ${port} exited (code ${proc.child.exitCode}, signal ${proc.child.signalCode}) before answering PING.\n--- output tail ---\n${proc.tail()}`,
-      )
-    }
-    if (await pingOnce(port)) return
-    await sleep(50)
-  }
-  proc.child.kill('SIGKILL')
-  throw new Error(
-    `redis-server on port ${port} did not answer PING within ${timeoutMs} ms.\n--- output tail ---\n${proc.tail()}`,
-  )
-}
-
 export async function startRedis(opts: StartRedisOptions = {}): Promise<RedisServer> {
   const port = opts.port ?? (await freePort())
   const extra = opts.args ?? []
@@ -99,7 +59,13 @@ export async function startRedis(opts: StartRedisOptions = {}): Promise<RedisSer
 
   const launch = async (): Promise<void> => {
     proc = spawnTracked(REDIS_SERVER, args, { cwd: dir })
-    await waitForPong(port, proc, readyTimeoutMs)
+    await waitUntilAnswers(
+      'redis-server',
+      port,
+      proc,
+      { request: 'PING\r\n', expect: '+PONG', everyMs: 50 },
+      readyTimeoutMs,
+    )
   }
 
   const kill = async (signal: 'SIGKILL' | 'SIGTERM' = 'SIGTERM'): Promise<void> => {
