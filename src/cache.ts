@@ -107,7 +107,6 @@ export class Cache {
             base,
             options.l1,
             this.#channel,
-            options.serializer,
             () => this.#metrics.l1Cleared(),
             (reason) => this.#metrics.l1Evicted(reason),
           )
@@ -165,7 +164,11 @@ export class Cache {
     const policy = this.#policy(options, 'set')
     const tags = this.#tags(options)
     // The store stamps the birth time on its own clock where it has one (Redis TIME).
-    const built = buildEntry(value, policy, tags, nowMicros(), 0, undefined, this.#options.serializer)
+    const built = buildEntry(value, policy, tags, nowMicros(), 0, undefined, {
+      serializer: this.#options.serializer,
+      store: this.#store,
+      served: false,
+    })
     const storeKey = namespaced(this.#options.namespace, key)
     if (!built) return this.delete(key)
     const receipt = await this.#write('set', () =>

@@ -56,4 +56,12 @@ export { RedisStore, type RedisStoreOptions, redisStore } from './redis/store.ts
 export { jsonSerializer, type Serializer } from './serializer.ts'
 export { msgpackSerializer } from './serializer-msgpack.ts'
 export { MemoryStore, type MemoryStoreOptions, memoryStore } from './stores/memory.ts'
-export type { Begun, EntryWithTagTimes, FenceToken, Store, StoreContext, StoreFactory } from './stores/store.ts'
+export type {
+  Begun,
+  EntryWithTagTimes,
+  FenceToken,
+  Store,
+  StoreContext,
+  StoreFactory,
+  StoreKeeps,
+} from './stores/store.ts'

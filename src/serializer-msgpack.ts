@@ -2,6 +2,9 @@ import { Packr } from 'msgpackr'
 import { SerializationError } from './errors.ts'
 import type { Serializer } from './serializer.ts'
 
+/** Serializers made here: their round trip of plain data is known (stores/plain-copy.ts). */
+const ours = new WeakSet<Serializer>()
+
 /**
  * MessagePack through msgpackr, with structured cloning and extended types: Date, Map, Set,
  * BigInt, Buffer/typed arrays, RegExp, Error, `undefined` in objects, NaN and cyclic references
@@ -20,7 +23,7 @@ export function msgpackSerializer(): Serializer {
       throw new SerializationError('MessagePack cannot represent a function')
     },
   })
-  return {
+  const made: Serializer = {
     serialize: (value) => packr.pack(value),
     deserialize: (raw) => {
       // Our payloads are always bytes; text is another serializer's (JSON, the default before
@@ -29,4 +32,11 @@ export function msgpackSerializer(): Serializer {
       return packr.unpack(raw)
     },
   }
+  ours.add(made)
+  return made
+}
+
+/** Whether `serializer` came from `msgpackSerializer()`. */
+export function isMsgpackSerializer(serializer: Serializer): boolean {
+  return ours.has(serializer)
 }

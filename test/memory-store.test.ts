@@ -1,6 +1,14 @@
+import { isDeepStrictEqual } from 'node:util'
 import fc from 'fast-check'
-import { describe, expect, it } from 'vitest'
-import { createCache, type Entry, jsonSerializer, memoryStore, msgpackSerializer } from '../src/index.ts'
+import { describe, expect, it, vi } from 'vitest'
+import {
+  createCache,
+  type Entry,
+  jsonSerializer,
+  memoryStore,
+  msgpackSerializer,
+  SerializationError,
+} from '../src/index.ts'
 import { silentLogger } from '../src/logger.ts'
 import { MemoryFences } from '../src/stores/memory-fences.ts'
 import { copyPlain, NOT_PLAIN } from '../src/stores/plain-copy.ts'
@@ -68,14 +76,55 @@ describe('memory store: what it holds', () => {
   })
 
   it('with msgpack, holds its round trip (a Map stays a Map, and is not the writer’s)', async () => {
-    const store = storeWith(msgpackSerializer())
-    const map = new Map([['a', 1]])
-    const serializer = msgpackSerializer()
-    await store.set('m', entry(map), serializer.serialize(map), 60_000)
-    const held = (await store.get('m'))?.value as Map<string, number>
+    const cache = createCache({ logger: false })
+    const map = new Map([['a', { n: 1 }]])
+    await cache.set('m', map)
+    map.set('b', { n: 2 })
+    ;(map.get('a') as { n: number }).n = 9
+    const held = (await cache.get('m')) as Map<string, { n: number }>
     expect(held).toBeInstanceOf(Map)
     expect(held).not.toBe(map)
-    expect([...held]).toEqual([['a', 1]])
+    expect([...held]).toEqual([['a', { n: 1 }]])
+    await cache.close()
+  })
+
+  it('the loader’s caller gets the very object later hits get, and a loader that changes its object later changes nothing', async () => {
+    for (const serializer of ['msgpack', 'json'] as const) {
+      const cache = createCache({ logger: false, serializer })
+      const row = { id: 1, name: 'Ada', roles: ['admin'] }
+      const first = await cache.wrap('u', async () => row)
+      expect(first).not.toBe(row)
+      row.roles.push('root')
+      const hit = await cache.wrap('u', async () => ({ id: 0 }))
+      expect(hit).toBe(first)
+      expect(hit).toEqual({ id: 1, name: 'Ada', roles: ['admin'] })
+      await cache.close()
+    }
+  })
+
+  it('serializes plain data only when a store needs bytes (bounded by maxBytes)', async () => {
+    const stringify = vi.spyOn(JSON, 'stringify')
+    try {
+      const byCount = createCache({ logger: false, serializer: 'json' })
+      await byCount.wrap('a', async () => ({ id: 1, tags: ['x'] }))
+      await byCount.set('b', { id: 2 })
+      expect(stringify).not.toHaveBeenCalled()
+      await byCount.close()
+      const byBytes = createCache({ logger: false, serializer: 'json', store: memoryStore({ maxBytes: 10_000 }) })
+      await byBytes.wrap('a', async () => ({ id: 1, tags: ['x'] }))
+      expect(stringify).toHaveBeenCalledTimes(1)
+      await byBytes.close()
+    } finally {
+      stringify.mockRestore()
+    }
+  })
+
+  it('a value the serializer refuses is a SerializationError and nothing is held, though no bytes are needed', async () => {
+    const cache = createCache({ logger: false })
+    await expect(cache.wrap('f', async () => ({ id: 1, run: () => 1 }))).rejects.toBeInstanceOf(SerializationError)
+    await expect(cache.set('f', { run: () => 1 })).rejects.toBeInstanceOf(SerializationError)
+    expect(await cache.get('f')).toBeUndefined()
+    await cache.close()
   })
 
   it('copyPlain gives what the JSON round trip gives, or NOT_PLAIN, and shares no object with its input', () => {
@@ -103,6 +152,58 @@ describe('memory store: what it holds', () => {
     )
     // Plain rows are copied, not left to the serializer.
     expect(copyPlain({ id: 1, tags: ['a'], nested: { ok: true, none: null } })).not.toBe(NOT_PLAIN)
+  })
+
+  it('copyPlain with MessagePack rules gives what msgpack’s round trip gives (types and sharing included), or NOT_PLAIN', () => {
+    const msgpack = msgpackSerializer()
+    const check = (value: unknown) => {
+      let back: unknown
+      try {
+        back = msgpack.deserialize(msgpack.serialize(value))
+      } catch {
+        return // what msgpack refuses never reaches a store
+      }
+      const copy = copyPlain(value, 'msgpack')
+      if (copy === NOT_PLAIN) return
+      expect(isDeepStrictEqual(copy, back)).toBe(true)
+      const mine = objectsIn(value)
+      for (const object of objectsIn(copy)) expect(mine.has(object)).toBe(false)
+    }
+    fc.assert(fc.property(fc.jsonValue(), check), { numRuns: 500 })
+    fc.assert(
+      fc.property(
+        fc.anything({
+          withDate: true,
+          withMap: true,
+          withSet: true,
+          withBigInt: true,
+          withNullPrototype: true,
+          withSparseArray: true,
+          withBoxedValues: true,
+          withTypedArray: true,
+          withUnicodeString: true,
+        }),
+        check,
+      ),
+      { numRuns: 1000 },
+    )
+    fc.assert(fc.property(fc.string({ unit: 'binary' }), check), { numRuns: 500 })
+    const shared = { n: 1 }
+    for (const odd of [
+      { lone: '\ud800' },
+      { '\udfff': 1 },
+      { constructor: 1 },
+      [shared, shared],
+      { a: shared, b: shared },
+      { nan: Number.NaN, inf: Number.POSITIVE_INFINITY, big: 2 ** 60, half: 0.5 },
+      Object.assign(Object.create(null), { a: 1 }),
+    ]) {
+      check(odd)
+    }
+    // Sharing is kept by msgpack's structured clone, so a value with it is left to the serializer.
+    expect(copyPlain([shared, shared], 'msgpack')).toBe(NOT_PLAIN)
+    expect(copyPlain({ lone: '\ud800' }, 'msgpack')).toBe(NOT_PLAIN)
+    expect(copyPlain({ id: 1, tags: ['a'], nested: { ok: true, none: null } }, 'msgpack')).not.toBe(NOT_PLAIN)
   })
 
   it('drops an entry past its grace when it is read', async () => {

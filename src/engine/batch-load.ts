@@ -301,7 +301,7 @@ async function loadAndStoreGroup<T>(
       loaded[i] = { value: stale.value, stale: 'origin_error' }
       // A value still fresh (a refresh) stays as it is; only a stale one is kept on for the throttle.
       if (now < stale.freshUntilMs) continue
-      const built = failSafeEntry(stale, call.policy, parts.serializer)
+      const built = failSafeEntry(stale, call.policy, parts)
       const token = begun[i]?.token
       if (built && token !== undefined) {
         keep.push({ key: item.storeKey, entry: built.entry, payload: built.payload, ttlMs: built.storeTtlMs, token })
@@ -321,17 +321,9 @@ async function loadAndStoreGroup<T>(
     const value = lookup(item.key)
     loaded[i] = { value }
     try {
-      const built = buildEntry(
-        value,
-        call.policy,
-        call.tags,
-        bornAt(begun[i]),
-        ms / keys.length,
-        undefined,
-        parts.serializer,
-      )
+      const built = buildEntry(value, call.policy, call.tags, bornAt(begun[i]), ms / keys.length, undefined, parts)
       // Callers get each value as later hits will read it (the serializer's round trip).
-      if (built) loaded[i] = { value: servedValue(built, parts.serializer) }
+      if (built) loaded[i] = { value: servedValue(built) }
       const token = begun[i]?.token
       if (built && token !== undefined) {
         writes.push({ key: item.storeKey, entry: built.entry, payload: built.payload, ttlMs: built.storeTtlMs, token })

@@ -1,16 +1,32 @@
 import type { Entry } from '../entry.ts'
 import { assertTags } from '../keys.ts'
 import type { Policy } from '../options.ts'
-import { roundTrip, type Serializer, serializeOrThrow } from '../serializer.ts'
+import { type Serializer, serializeOrThrow } from '../serializer.ts'
+import { ownCopy } from '../stores/plain-copy.ts'
+import type { Store } from '../stores/store.ts'
 
 export interface BuiltEntry {
+  /** Its `value` is the cache's own copy (plain-copy.ts): what the store holds and every reader gets. */
   entry: Entry
+  /** The serializer's output, for a store that keeps bytes; '' for one that keeps only values (`Store.keeps`). */
   payload: string | Buffer
   /** How long the store keeps it: to the end of grace. */
   storeTtlMs: number
 }
 
-/** The entry to store for a loaded value, or undefined when the policy says not to cache it. */
+/** Where a built entry goes: the cache's serializer, and its store (which may keep values, bytes or both). */
+export interface EntryTarget {
+  serializer: Serializer
+  store: Store
+  /** False when nobody is handed the value (`set`): a store that keeps only bytes then needs no copy. */
+  served?: boolean
+}
+
+/**
+ * The entry to store for a loaded value, or undefined when the policy says not to cache it.
+ * A value the serializer refuses throws its SerializationError here, before anything is written,
+ * whatever the store keeps (`Store.keeps`).
+ */
 export function buildEntry(
   value: unknown,
   policy: Policy,
@@ -18,18 +34,23 @@ export function buildEntry(
   createdAtUs: number,
   deltaMs: number,
   ttlOverride: number | undefined,
-  serializer: Serializer,
+  target: EntryTarget,
 ): BuiltEntry | undefined {
   const negative = value === null || value === undefined
   const baseTtl = ttlOverride ?? (negative ? policy.negativeTtlMs : policy.ttlMs)
   const ttl = jittered(baseTtl, policy.jitter)
   if (ttl <= 0 && policy.graceMs <= 0) return undefined
-  const payload = negative ? '' : serializeOrThrow(serializer, value)
+  const held = negative
+    ? { value, payload: '' }
+    : ownCopy(target.serializer, value, {
+        value: target.served !== false || (target.store.keeps ?? 'bytes') !== 'bytes',
+        bytes: target.store.keeps !== 'values',
+      })
   const now = Date.now()
   const freshUntilMs = now + ttl
   const staleUntilMs = freshUntilMs + policy.graceMs
   const entry: Entry = {
-    value,
+    value: held.value,
     negative,
     freshUntilMs,
     staleUntilMs,
@@ -38,7 +59,7 @@ export function buildEntry(
     tags,
     failSafe: false,
   }
-  return { entry, payload, storeTtlMs: staleUntilMs - now }
+  return { entry, payload: held.payload, storeTtlMs: staleUntilMs - now }
 }
 
 /**
@@ -46,12 +67,14 @@ export function buildEntry(
  * failing origin is not called by every request; never past the end of its grace (ttl + grace),
  * which the throttle cannot extend. Undefined if the value cannot be serialized or its grace is over.
  */
-export function failSafeEntry(stale: Entry, policy: Policy, serializer: Serializer): BuiltEntry | undefined {
+export function failSafeEntry(stale: Entry, policy: Policy, target: EntryTarget): BuiltEntry | undefined {
   const freshUntilMs = Math.min(Date.now() + policy.failSafeThrottleMs, stale.staleUntilMs)
   if (freshUntilMs <= Date.now()) return undefined
+  // The stale value is already the cache's own (read from a store): no copy is made of it.
   const entry: Entry = { ...stale, freshUntilMs, failSafe: true }
   try {
-    const payload = stale.negative ? '' : serializeOrThrow(serializer, stale.value)
+    const payload =
+      stale.negative || target.store.keeps === 'values' ? '' : serializeOrThrow(target.serializer, stale.value)
     return { entry, payload, storeTtlMs: entry.staleUntilMs - Date.now() }
   } catch {
     return undefined
@@ -74,10 +97,11 @@ export function mayStandIn(entry: Entry | undefined, now: number, policy: Policy
 
 /**
  * What the caller whose loader produced `built` is handed: the value as every later hit will read
- * it (the serializer's round trip), not the loader's own object.
+ * it (the cache's own copy, equal to the serializer's round trip), not the loader's own object.
+ * In-process stores hold this same object; readers share it (cached values are read-only).
  */
-export function servedValue(built: BuiltEntry, serializer: Serializer): unknown {
-  return built.entry.negative ? built.entry.value : roundTrip(serializer, built.payload)
+export function servedValue(built: BuiltEntry): unknown {
+  return built.entry.value
 }
 
 function jittered(ttl: number, jitter: number): number {

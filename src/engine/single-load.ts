@@ -193,7 +193,7 @@ async function loadAndStore<T>(
     return { value: stale.value, stale: reason }
   }
   // Built even when the store is down, so an unserializable value fails the same way every time.
-  const built = buildEntry(result.value, req.policy, tags, bornAt(start), result.ms, ttlOverride, parts.serializer)
+  const built = buildEntry(result.value, req.policy, tags, bornAt(start), result.ms, ttlOverride, parts)
   const token = start?.token
   const written =
     built && token !== undefined
@@ -205,7 +205,7 @@ async function loadAndStore<T>(
       : undefined
   // The store could not even begin the load (it is out of reach): an in-process tier keeps it.
   if (built && token === undefined) parts.store.keepLocally?.(req.storeKey, built.entry, built.payload)
-  return { value: built ? servedValue(built, parts.serializer) : result.value, written }
+  return { value: built ? servedValue(built) : result.value, written }
 }
 
 /**
@@ -220,7 +220,7 @@ export async function writeFailSafe(
   req: { policy: ReadRequest<unknown>['policy'] },
   token: FenceToken,
 ): Promise<void> {
-  const built = failSafeEntry(stale, req.policy, parts.serializer)
+  const built = failSafeEntry(stale, req.policy, parts)
   if (!built) return
   const announce = parts.channel.announcement?.({ kind: 'drop', keys: [storeKey] })
   const receipt = await commitOne(

@@ -4,11 +4,9 @@ import { localCoordinator } from '../coordination-local.ts'
 import type { Entry } from '../entry.ts'
 import { NotACounterError } from '../errors.ts'
 import { boundedLru, checkLruBounds, type LruBounds } from '../lru.ts'
-import type { Serializer } from '../serializer.ts'
 import { MAX_TIMER_MS } from '../timers.ts'
 import { MemoryFences } from './memory-fences.ts'
-import { heldValue } from './plain-copy.ts'
-import type { Begun, FenceToken, Receipt, Store, StoreContext, StoreFactory } from './store.ts'
+import type { Begun, FenceToken, Receipt, Store, StoreContext, StoreFactory, StoreKeeps } from './store.ts'
 
 /** The memory store's bounds (see LruBounds); `maxEntries` defaults to 10,000. */
 export type MemoryStoreOptions = Partial<LruBounds>
@@ -34,11 +32,12 @@ class HeldEntry implements Entry {
 /**
  * An in-process store on lru-cache: the default, and the model of what a store must do.
  *
- * What it holds for a written value is never the writer's own object: a writer that changes its
- * object afterwards does not change the cache, and reads see what a Redis store would return (the
- * serializer's round trip; with the JSON serializer, plain data is copied directly, which gives
- * the same result much faster: see plain-copy.ts). Readers share the held object: treat cached
- * values as read-only.
+ * What it holds for a written value is the value the engine hands it, which is already the
+ * cache's own copy: never the writer's object (a writer that changes its object afterwards does
+ * not change the cache), and what a Redis store would return (the serializer's round trip; plain
+ * data is copied directly, which gives the same result much faster: see plain-copy.ts). Readers,
+ * the loader's own caller included, share the held object: treat cached values as read-only. It
+ * needs no bytes unless it is bounded by `maxBytes` (they are its entries' sizes).
  *
  * Kept per entry: the lru-cache slot and one HeldEntry, nothing else. An entry past its
  * `staleUntilMs` is dropped when next read (lru-cache's own TTL would add per-entry timestamps
@@ -55,13 +54,13 @@ export class MemoryStore implements Store {
    * Made at the first invalidation: an lru-cache this size takes milliseconds to create.
    */
   #tags: LRUCache<string, number> | undefined
-  readonly #serializer: Serializer
   readonly #sized: boolean
+  readonly keeps: StoreKeeps
 
-  constructor(options: MemoryStoreOptions, context: StoreContext) {
+  constructor(options: MemoryStoreOptions, _context: StoreContext) {
     const bounds = checkLruBounds('store', { maxEntries: options.maxEntries ?? 10_000, maxBytes: options.maxBytes })
-    this.#serializer = context.serializer
     this.#sized = bounds.maxBytes !== undefined
+    this.keeps = this.#sized ? 'both' : 'values'
     this.#entries = boundedLru<HeldEntry>(bounds)
     this.#fences = new MemoryFences(Math.max(10_000, bounds.maxEntries))
   }
@@ -147,7 +146,7 @@ export class MemoryStore implements Store {
 
   #write(key: string, entry: Entry, payload: string | Buffer, ttlMs: number): void {
     const held = new HeldEntry(
-      entry.negative ? entry.value : heldValue(this.#serializer, entry.value, payload),
+      entry.value,
       entry.negative,
       entry.freshUntilMs,
       entry.staleUntilMs,

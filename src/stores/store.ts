@@ -42,6 +42,9 @@ export interface Receipt {
 
 export type { Announcement }
 
+/** What a store keeps of a written value (Store.keeps). */
+export type StoreKeeps = 'bytes' | 'values' | 'both'
+
 /** A fenced write of a loaded entry, as `commit` takes it. */
 export interface FencedWrite {
   key: string
@@ -76,11 +79,20 @@ export interface StoreFactory {
 /**
  * Where entries live. Keys are already namespaced; a store knows nothing of tiers or metrics, and
  * offers what it can coordinate across processes through `coordinator` (coordination.ts).
- * `payload` is the serializer's output for `entry.value` (ignored for negative entries); `ttlMs` is
- * how long the store keeps the entry (`Infinity`: until evicted or deleted).
+ * `payload` is the serializer's output for `entry.value` (ignored for negative entries; '' for a
+ * store that `keeps` only values); `ttlMs` is how long the store keeps the entry (`Infinity`:
+ * until evicted or deleted). For a store that keeps values, `entry.value` in a write is already
+ * the cache's own copy (never a writer's object, and equal to the serializer's round trip), to be
+ * held as it is.
  */
 export interface Store {
   readonly kind: string
+  /**
+   * What the store keeps of a written value: 'bytes' (the payload; the default when absent),
+   * 'values' (`entry.value` itself, in process memory; the engine then passes '' as the payload
+   * and skips serializing plain data it can copy directly), or 'both'.
+   */
+  readonly keeps?: StoreKeeps
   /** The lock and invalidation channel this store offers (`localCoordinator` for a store in one process). */
   readonly coordinator: Coordinator
   get(key: string): Promise<Entry | undefined>

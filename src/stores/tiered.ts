@@ -6,8 +6,6 @@ import { GenerationWatch } from '../generation.ts'
 import { boundedLru, lruSetOptions } from '../lru.ts'
 import type { L1EvictionReason } from '../metrics.ts'
 import type { ResolvedL1 } from '../options.ts'
-import type { Serializer } from '../serializer.ts'
-import { heldValue } from './plain-copy.ts'
 import type { Announcement, Begun, EntryWithTagTimes, FencedWrite, FenceToken, Receipt, Store } from './store.ts'
 
 /**
@@ -24,11 +22,11 @@ import type { Announcement, Begun, EntryWithTagTimes, FencedWrite, FenceToken, R
  */
 export class TieredStore implements Store {
   readonly kind = 'tiered'
+  readonly keeps = 'both'
   readonly #l2: Store
   readonly #l1: LRUCache<string, Entry>
   /** Tag invalidation times read from the shared store, each kept at most `verifyAfter`. */
   readonly #tagTimes: LRUCache<string, number>
-  readonly #serializer: Serializer
   readonly #sized: boolean
   readonly #watch: GenerationWatch | undefined
   readonly #tagTtlMs: number
@@ -45,12 +43,10 @@ export class TieredStore implements Store {
     l2: Store,
     options: ResolvedL1,
     channel: InvalidationChannel,
-    serializer: Serializer,
     onCleared: () => void,
     onEvicted: (reason: L1EvictionReason) => void = () => {},
   ) {
     this.#l2 = l2
-    this.#serializer = serializer
     this.#sized = options.maxBytes !== undefined
     this.#l1 = boundedLru<Entry>(options, {
       // Expiry and overwrites are the normal life of an entry; only early removals are counted.
@@ -253,7 +249,7 @@ export class TieredStore implements Store {
     const receipt = await this.#l2.commit(key, entry, payload, ttlMs, token, announce)
     if (receipt) {
       this.#heard(receipt)
-      this.#keep(key, this.#copy(entry, payload), payload)
+      this.#keep(key, entry, payload)
     }
     return receipt
   }
@@ -282,7 +278,7 @@ export class TieredStore implements Store {
       const receipt = receipts[i]
       if (!receipt) return
       this.#heard(receipt)
-      this.#keep(w.key, this.#copy(w.entry, w.payload), w.payload)
+      this.#keep(w.key, w.entry, w.payload)
     })
     return receipts
   }
@@ -291,7 +287,7 @@ export class TieredStore implements Store {
     const receipt = await this.#l2.set(key, entry, payload, ttlMs)
     this.#heard(receipt)
     const stamped = receipt.createdAtUs === undefined ? entry : { ...entry, createdAtUs: receipt.createdAtUs }
-    this.#keep(key, this.#copy(stamped, payload), payload)
+    this.#keep(key, stamped, payload)
     return receipt
   }
 
@@ -309,7 +305,7 @@ export class TieredStore implements Store {
    * The generation check when the store is back settles whether anything changed meanwhile.
    */
   keepLocally(key: string, entry: Entry, payload: string | Buffer): void {
-    this.#keep(key, this.#copy(entry, payload), payload)
+    this.#keep(key, entry, payload)
   }
 
   async increment(key: string, by: number, ttlMs: number): Promise<number> {
@@ -379,11 +375,6 @@ export class TieredStore implements Store {
     const ttlMs = entry.staleUntilMs - Date.now()
     if (ttlMs <= 0) return
     this.#l1.set(key, entry, lruSetOptions(this.#sized, ttlMs, payload))
-  }
-
-  /** A loader's own object must not be shared with other callers: they get the round trip, like from the store. */
-  #copy(entry: Entry, payload: string | Buffer): Entry {
-    return entry.negative ? entry : { ...entry, value: heldValue(this.#serializer, entry.value, payload) }
   }
 
   #raiseTag(tag: string, at: number): void {
