@@ -16,6 +16,7 @@ import { CorralConfigError } from './errors.ts'
 
 const noop = () => {}
 const done = Promise.resolve()
+const settled = () => done
 
 /** A channel that reaches nobody: never live, publishes nowhere, never calls a listener. */
 export const silentChannel: InvalidationChannel = {
@@ -29,6 +30,12 @@ export const silentChannel: InvalidationChannel = {
   close: () => done,
 }
 
+/** The decision of an unlocked lock on the silent channel, for every key: lead, and tell nobody. */
+const leadSilently: Promise<LockDecision> = Promise.resolve({
+  kind: 'lead',
+  lease: { announce: undefined, succeed: settled, fail: settled, release: settled },
+})
+
 /**
  * A lease that holds no lock: nothing to release, no waiter to tell of a failure; a stored value
  * is still announced on `channel`, so other processes drop their copies of `key` (by the write
@@ -38,10 +45,11 @@ export function unheldLease(channel: InvalidationChannel, key: string): LockLeas
   const announce = channel.announcement?.({ kind: 'ready', key })
   return {
     announce,
-    succeed: (stored, receipt) =>
-      stored && !announce ? channel.publish({ kind: 'ready', key, ...gens(receipt) }) : done,
-    fail: () => done,
-    release: () => done,
+    succeed(stored, receipt) {
+      return stored && !announce ? channel.publish({ kind: 'ready', key, ...gens(receipt) }) : done
+    },
+    fail: settled,
+    release: settled,
   }
 }
 
@@ -84,7 +92,11 @@ export function unlockedLock(channel: InvalidationChannel): KeyLock {
   return {
     waitMs: 0,
     coordinates: false,
-    coordinate: (key) => Promise.resolve<LockDecision>({ kind: 'lead', lease: unheldLease(channel, key) }),
+    // On the silent channel a lease has nothing to say to anyone: one decision serves every key.
+    coordinate: (key) =>
+      channel === silentChannel
+        ? leadSilently
+        : Promise.resolve<LockDecision>({ kind: 'lead', lease: unheldLease(channel, key) }),
     tryMany: (keys) => Promise.resolve({ load: [{ keys: [...keys], lease: unheldBatchLease(channel) }], taken: [] }),
     msLeft: () => Promise.resolve(0),
   }

@@ -29,10 +29,14 @@ export class Flight<T> {
       promise = Promise.reject(error)
     }
     this.#calls.set(key, promise)
-    const settle = () => {
-      if (this.#calls.get(key) === promise) this.#calls.delete(key)
-    }
-    promise.then(settle, settle)
+    promise.then(
+      () => this.#settle(key, promise),
+      () => this.#settle(key, promise),
+    )
     return { promise, shared: false }
+  }
+
+  #settle(key: string, promise: Promise<T>): void {
+    if (this.#calls.get(key) === promise) this.#calls.delete(key)
   }
 }

@@ -170,10 +170,12 @@ async function loadAndStore<T>(
   const ctx: Omit<LoaderContext<T>, 'signal'> = {
     key: req.key,
     stale: stale?.value as T | undefined,
-    setTtl: (ttl) => {
+    // Methods, not arrows: they need no `this`, and a named arrow costs a defineProperty under
+    // some transpilers (keepNames), per miss.
+    setTtl(ttl) {
       ttlOverride = toMs('ctx.setTtl', ttl)
     },
-    setTags: (next) => {
+    setTags(next) {
       tags = validTags(next)
     },
   }
