@@ -4,7 +4,6 @@ import { classify, type Entry } from '../entry.ts'
 import { OriginTimeoutError } from '../errors.ts'
 import { channels, type LockEvent } from '../events.ts'
 import type { StaleReason } from '../metrics.ts'
-import { withSignal } from '../origin.ts'
 import type { Begun, FenceToken, Receipt } from '../stores/store.ts'
 import { buildEntry, failSafeEntry, graced, mayStandIn, servedValue, validTags } from './entry-building.ts'
 import { beginOne, bornAt, commitOne } from './fenced-write.ts'
@@ -167,21 +166,25 @@ async function loadAndStore<T>(
 
   let ttlOverride: number | undefined
   let tags = req.tags
-  const ctx: Omit<LoaderContext<T>, 'signal'> = {
-    key: req.key,
-    stale: stale?.value as T | undefined,
-    // Methods, not arrows: they need no `this`, and a named arrow costs a defineProperty under
-    // some transpilers (keepNames), per miss.
-    setTtl(ttl) {
-      ttlOverride = toMs('ctx.setTtl', ttl)
-    },
-    setTags(next) {
-      tags = validTags(next)
-    },
-  }
   let result: { value: T; ms: number }
   try {
-    result = await parts.origin.call(req.key, req.policy.hardMs, (abort) => req.loader(withSignal(ctx, abort)))
+    // One object literal per call (a spread of a prepared context costs more than the miss's
+    // store work); methods, not named arrows, which some transpilers (keepNames) wrap per call.
+    result = await parts.origin.call(req.key, req.policy.hardMs, (abort) =>
+      req.loader({
+        key: req.key,
+        stale: stale?.value as T | undefined,
+        setTtl(ttl) {
+          ttlOverride = toMs('ctx.setTtl', ttl)
+        },
+        setTags(next) {
+          tags = validTags(next)
+        },
+        get signal() {
+          return abort.signal
+        },
+      } satisfies LoaderContext<T>),
+    )
   } catch (error) {
     const now = Date.now()
     if (!mayStandIn(stale, now, req.policy)) throw error
