@@ -26,6 +26,24 @@ export interface Entry {
   failSafe: boolean
 }
 
+/**
+ * A copy of `entry` with some fields changed. Entries are copied field by field, never spread:
+ * a store may keep its fields behind getters (the memory store's compact entries).
+ */
+export function entryWith(entry: Entry, changes: Partial<Entry>): Entry {
+  return {
+    value: entry.value,
+    negative: entry.negative,
+    freshUntilMs: entry.freshUntilMs,
+    staleUntilMs: entry.staleUntilMs,
+    deltaMs: entry.deltaMs,
+    createdAtUs: entry.createdAtUs,
+    tags: entry.tags,
+    failSafe: entry.failSafe,
+    ...changes,
+  }
+}
+
 export type EntryState = 'fresh' | 'early' | 'stale' | 'expired'
 
 /** Where an entry stands at `now`; `beta` 0 turns early refresh off. */

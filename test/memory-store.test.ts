@@ -1,6 +1,7 @@
 import { isDeepStrictEqual } from 'node:util'
 import fc from 'fast-check'
 import { describe, expect, it, vi } from 'vitest'
+import { entryWith } from '../src/entry.ts'
 import {
   createCache,
   type Entry,
@@ -10,6 +11,7 @@ import {
   SerializationError,
 } from '../src/index.ts'
 import { silentLogger } from '../src/logger.ts'
+import { heldEntry } from '../src/stores/memory-entry.ts'
 import { MemoryFences } from '../src/stores/memory-fences.ts'
 import { copyPlain, NOT_PLAIN } from '../src/stores/plain-copy.ts'
 import type { Store } from '../src/stores/store.ts'
@@ -221,6 +223,55 @@ describe('memory store: what it holds', () => {
     expect(until).toBeGreaterThan(Date.now())
     expect(await store.increment('c', 3, 1)).toBe(5)
     expect((await store.get('c'))?.staleUntilMs).toBe(until)
+  })
+})
+
+describe('memory store: its entries', () => {
+  const fields = (e: Entry) => entryWith(e, {})
+
+  it('reads back every field exactly as written, compact or not (deltaMs rounded)', () => {
+    const now = Date.now()
+    const time = fc.oneof(
+      fc.integer({ min: now - 10 * 86_400_000, max: now + 10 * 86_400_000 }),
+      fc.double({ min: now - 1e9, max: now + 1e9, noNaN: true }),
+      fc.constantFrom(0, Number.POSITIVE_INFINITY, now),
+    )
+    fc.assert(
+      fc.property(
+        fc.record({
+          value: fc.anything(),
+          negative: fc.boolean(),
+          freshUntilMs: time,
+          staleUntilMs: time,
+          deltaMs: fc.oneof(fc.integer({ min: 0, max: 20_000 }), fc.double({ min: 0, max: 1e6, noNaN: true })),
+          createdAtUs: fc.oneof(fc.integer({ min: (now - 1e6) * 1000, max: (now + 1e6) * 1000 }), fc.constant(0)),
+          tags: fc.array(fc.string(), { maxLength: 2 }),
+          failSafe: fc.boolean(),
+        }),
+        (entry) => {
+          const held = heldEntry(entry)
+          expect(held.value).toBe(entry.value)
+          expect(fields(held)).toEqual({ ...entry, deltaMs: Math.round(entry.deltaMs) })
+        },
+      ),
+      { numRuns: 2000 },
+    )
+  })
+
+  it('keeps a usual untagged entry in five slots with no heap number per time (no own enumerable fields but its value)', () => {
+    const now = Date.now()
+    const usual = {
+      value: { id: 1 },
+      negative: false,
+      freshUntilMs: now + 3_600_000,
+      staleUntilMs: now + 3_600_000,
+      deltaMs: 0.4,
+      createdAtUs: now * 1000 + 321,
+      tags: [],
+      failSafe: false,
+    }
+    expect(Object.keys(heldEntry(usual))).toEqual(['value'])
+    expect(Object.keys(heldEntry({ ...usual, tags: ['t'] }))).toContain('freshUntilMs')
   })
 })
 

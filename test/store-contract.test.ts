@@ -9,7 +9,7 @@ import { Cluster } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type MemcachedServer, startMemcached } from '../harness/memcached-server.ts'
 import { type RedisCluster, type RedisServer, startRedis, startRedisCluster } from '../harness/redis-server.ts'
-import type { Entry } from '../src/entry.ts'
+import { type Entry, entryWith } from '../src/entry.ts'
 import {
   CorralError,
   createCache,
@@ -143,6 +143,11 @@ function stamped(entry: Entry, receipt: Receipt): Entry {
   return { ...entry, createdAtUs: receipt.createdAtUs ?? entry.createdAtUs }
 }
 
+/** Every field of an entry as read through the Entry interface (a store may keep them behind getters). */
+function fieldsOf(entry: Entry | undefined): Entry | undefined {
+  return entry && entryWith(entry, {})
+}
+
 describe.each(contractStores)('store contract: $name', (contract) => {
   const opened: Store[] = []
   /** A store instance on the shared backend; instances with one `channel` are one cache in two processes. */
@@ -178,7 +183,7 @@ describe.each(contractStores)('store contract: $name', (contract) => {
       const written = entryOf({ name: 'Zoë', n: 1, list: [1, 'two'] }, { tags: ['a', 'b'], failSafe: true })
       const receipt = await store.set(k, written, payloadOf(written), 60_000)
       // A store with a clock stamps the birth time itself, and says so in the receipt.
-      expect(await store.get(k)).toEqual(stamped(written, receipt))
+      expect(fieldsOf(await store.get(k))).toEqual(stamped(written, receipt))
     })
 
     it('a write on a store shared between processes moves the namespace generation, and says to what', async () => {
@@ -211,7 +216,7 @@ describe.each(contractStores)('store contract: $name', (contract) => {
         staleUntilMs: Number.POSITIVE_INFINITY,
       })
       const receipt = await store.set(k, forever, payloadOf(forever), Number.POSITIVE_INFINITY)
-      expect(await store.get(k)).toEqual(stamped(forever, receipt))
+      expect(fieldsOf(await store.get(k))).toEqual(stamped(forever, receipt))
     })
 
     it('getMany answers in the order asked, undefined where absent, across slots', async () => {
@@ -331,7 +336,7 @@ describe.each(contractStores)('store contract: $name', (contract) => {
       const written = entryOf({ a: 1 })
       const receipt = await store.set(k, written, payloadOf(written), 60_000)
       await expect(store.increment(k, 1, 60_000)).rejects.toBeInstanceOf(NotACounterError)
-      expect(await store.get(k)).toEqual(stamped(written, receipt))
+      expect(fieldsOf(await store.get(k))).toEqual(stamped(written, receipt))
     })
   })
 

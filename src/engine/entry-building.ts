@@ -1,4 +1,4 @@
-import type { Entry } from '../entry.ts'
+import { type Entry, entryWith } from '../entry.ts'
 import { assertTags } from '../keys.ts'
 import type { Policy } from '../options.ts'
 import { type Serializer, serializeOrThrow } from '../serializer.ts'
@@ -71,7 +71,7 @@ export function failSafeEntry(stale: Entry, policy: Policy, target: EntryTarget)
   const freshUntilMs = Math.min(Date.now() + policy.failSafeThrottleMs, stale.staleUntilMs)
   if (freshUntilMs <= Date.now()) return undefined
   // The stale value is already the cache's own (read from a store): no copy is made of it.
-  const entry: Entry = { ...stale, freshUntilMs, failSafe: true }
+  const entry = entryWith(stale, { freshUntilMs, failSafe: true })
   try {
     const payload =
       stale.negative || target.store.keeps === 'values' ? '' : serializeOrThrow(target.serializer, stale.value)

@@ -1,4 +1,4 @@
-import type { Entry } from '../entry.ts'
+import { type Entry, entryWith } from '../entry.ts'
 import type { Begun } from '../stores/store.ts'
 import { type EngineParts, storeFailed } from './parts.ts'
 
@@ -13,7 +13,7 @@ export function validLocally(parts: EngineParts, entry: Entry): boolean {
  * within its grace while one refresh runs), since users disagree on this (bentocache#71).
  */
 export function afterInvalidation(parts: EngineParts, entry: Entry): Entry | undefined {
-  return parts.invalidateAsStale ? { ...entry, freshUntilMs: 0, failSafe: false } : undefined
+  return parts.invalidateAsStale ? entryWith(entry, { freshUntilMs: 0, failSafe: false }) : undefined
 }
 
 /** For each entry, whether a tag it carries was invalidated at or after the load that made it began. */

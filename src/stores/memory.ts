@@ -1,33 +1,16 @@
 import { LRUCache } from 'lru-cache'
 import { nowMicros } from '../clock.ts'
 import { localCoordinator } from '../coordination-local.ts'
-import type { Entry } from '../entry.ts'
+import { type Entry, entryWith } from '../entry.ts'
 import { NotACounterError } from '../errors.ts'
 import { boundedLru, checkLruBounds, type LruBounds } from '../lru.ts'
 import { MAX_TIMER_MS } from '../timers.ts'
+import { heldEntry } from './memory-entry.ts'
 import { MemoryFences } from './memory-fences.ts'
 import type { Begun, FenceToken, Receipt, Store, StoreContext, StoreFactory, StoreKeeps } from './store.ts'
 
 /** The memory store's bounds (see LruBounds); `maxEntries` defaults to 10,000. */
 export type MemoryStoreOptions = Partial<LruBounds>
-
-/**
- * An entry as the memory store keeps it: every field of Entry as an own property (engine code
- * spreads entries), in one class so that all of them share one compact shape, with the load time
- * in whole milliseconds (as a Redis entry has it) so no field but the three times holds a double.
- */
-class HeldEntry implements Entry {
-  constructor(
-    readonly value: unknown,
-    readonly negative: boolean,
-    readonly freshUntilMs: number,
-    readonly staleUntilMs: number,
-    readonly deltaMs: number,
-    readonly createdAtUs: number,
-    readonly tags: readonly string[],
-    readonly failSafe: boolean,
-  ) {}
-}
 
 /**
  * An in-process store on lru-cache: the default, and the model of what a store must do.
@@ -39,7 +22,8 @@ class HeldEntry implements Entry {
  * the loader's own caller included, share the held object: treat cached values as read-only. It
  * needs no bytes unless it is bounded by `maxBytes` (they are its entries' sizes).
  *
- * Kept per entry: the lru-cache slot and one HeldEntry, nothing else. An entry past its
+ * Kept per entry: the lru-cache slot and one entry object, nothing else: five slots for an
+ * untagged entry, without a heap number (memory-entry.ts). An entry past its
  * `staleUntilMs` is dropped when next read (lru-cache's own TTL would add per-entry timestamps
  * and a clock read to every operation). Fences exist only for keys with a load in flight
  * (memory-fences.ts).
@@ -47,7 +31,7 @@ class HeldEntry implements Entry {
 export class MemoryStore implements Store {
   readonly kind = 'memory'
   readonly coordinator = localCoordinator
-  readonly #entries: LRUCache<string, HeldEntry>
+  readonly #entries: LRUCache<string, Entry>
   readonly #fences: MemoryFences
   /**
    * Tag invalidation times. Bounded; a tag pushed out of it stops voiding entries (see docs/tags.md).
@@ -61,7 +45,7 @@ export class MemoryStore implements Store {
     const bounds = checkLruBounds('store', { maxEntries: options.maxEntries ?? 10_000, maxBytes: options.maxBytes })
     this.#sized = bounds.maxBytes !== undefined
     this.keeps = this.#sized ? 'both' : 'values'
-    this.#entries = boundedLru<HeldEntry>(bounds)
+    this.#entries = boundedLru<Entry>(bounds)
     this.#fences = new MemoryFences(Math.max(10_000, bounds.maxEntries))
   }
 
@@ -92,7 +76,7 @@ export class MemoryStore implements Store {
     this.#fences.wrote(key)
     // Tag times come from this process's clock here, so the birth time does too.
     const createdAtUs = nowMicros()
-    this.#write(key, { ...entry, createdAtUs }, payload, ttlMs)
+    this.#write(key, entryWith(entry, { createdAtUs }), payload, ttlMs)
     return { createdAtUs }
   }
 
@@ -137,7 +121,7 @@ export class MemoryStore implements Store {
   }
 
   /** The entry for `key` unless it is past its grace (then it goes). */
-  #live(key: string): HeldEntry | undefined {
+  #live(key: string): Entry | undefined {
     const held = this.#entries.get(key)
     if (held === undefined || Date.now() < held.staleUntilMs) return held
     this.#entries.delete(key)
@@ -145,34 +129,36 @@ export class MemoryStore implements Store {
   }
 
   #write(key: string, entry: Entry, payload: string | Buffer, ttlMs: number): void {
-    const held = new HeldEntry(
-      entry.value,
-      entry.negative,
-      entry.freshUntilMs,
-      entry.staleUntilMs,
-      Math.round(entry.deltaMs),
-      entry.createdAtUs,
-      entry.tags,
-      entry.failSafe,
-    )
-    const options: { size?: number; ttl?: number } = {}
-    if (this.#sized)
-      options.size = Math.max(1, typeof payload === 'string' ? Buffer.byteLength(payload) : payload.length)
+    const held = heldEntry(entry)
     // The engine keeps an entry to the end of its grace (ttlMs = staleUntilMs - now), which the
     // read-time check covers; a shorter store life (a caller of `set` may give one) is left to
     // lru-cache's TTL, whose per-entry clocks it makes only once a TTL is first used.
-    if (ttlMs <= MAX_TIMER_MS && ttlMs < entry.staleUntilMs - Date.now() - 1)
-      options.ttl = Math.max(1, Math.ceil(ttlMs))
+    const shorter = ttlMs <= MAX_TIMER_MS && ttlMs < entry.staleUntilMs - Date.now() - 1
+    if (!this.#sized && !shorter) {
+      this.#entries.set(key, held)
+      return
+    }
+    const options: { size?: number; ttl?: number } = {}
+    if (this.#sized)
+      options.size = Math.max(1, typeof payload === 'string' ? Buffer.byteLength(payload) : payload.length)
+    if (shorter) options.ttl = Math.max(1, Math.ceil(ttlMs))
     this.#entries.set(key, held, options)
   }
 }
 
 /** A counter: a bare integer that stays fresh until `untilMs` (Infinity: until evicted or deleted). */
-function counter(value: number, untilMs: number): HeldEntry {
-  return new HeldEntry(value, false, untilMs, untilMs, 0, 0, NO_TAGS, false)
+function counter(value: number, untilMs: number): Entry {
+  return heldEntry({
+    value,
+    negative: false,
+    freshUntilMs: untilMs,
+    staleUntilMs: untilMs,
+    deltaMs: 0,
+    createdAtUs: 0,
+    tags: [],
+    failSafe: false,
+  })
 }
-
-const NO_TAGS: readonly string[] = Object.freeze([])
 
 /** The default store: in this process only, bounded by `maxEntries` (and `maxBytes` if given). */
 export function memoryStore(options: MemoryStoreOptions = {}): StoreFactory {

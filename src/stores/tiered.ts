@@ -1,7 +1,7 @@
 import type { LRUCache } from 'lru-cache'
 import { nowMicros } from '../clock.ts'
 import type { InvalidationChannel } from '../coordination.ts'
-import type { Entry } from '../entry.ts'
+import { type Entry, entryWith } from '../entry.ts'
 import { GenerationWatch } from '../generation.ts'
 import { boundedLru, lruSetOptions } from '../lru.ts'
 import type { L1EvictionReason } from '../metrics.ts'
@@ -286,7 +286,7 @@ export class TieredStore implements Store {
   async set(key: string, entry: Entry, payload: string | Buffer, ttlMs: number): Promise<Receipt> {
     const receipt = await this.#l2.set(key, entry, payload, ttlMs)
     this.#heard(receipt)
-    const stamped = receipt.createdAtUs === undefined ? entry : { ...entry, createdAtUs: receipt.createdAtUs }
+    const stamped = receipt.createdAtUs === undefined ? entry : entryWith(entry, { createdAtUs: receipt.createdAtUs })
     this.#keep(key, stamped, payload)
     return receipt
   }
