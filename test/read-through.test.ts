@@ -231,6 +231,25 @@ describe.each([
     await cache.close()
   })
 
+  it('a loader may destructure its context: setTtl, setTags and key work detached', async () => {
+    const cache = cacheWith({ ttl: '1h' })
+    await cache.wrap('detached', async ({ key, setTtl, setTags }) => {
+      setTtl(0)
+      setTags(['org:2'])
+      return key
+    })
+    // A ttl of 0 with no grace is not cached: the next call loads again.
+    expect(await cache.get('detached')).toBeUndefined()
+    await cache.wrap('kept', async ({ setTags }) => {
+      setTags(['org:3'])
+      return 'k'
+    })
+    expect(await cache.get('kept')).toBe('k')
+    await cache.invalidateTags(['org:3'])
+    expect(await cache.get('kept')).toBeUndefined()
+    await cache.close()
+  })
+
   it('tags given to wrap void entries on invalidateTags, and only those', async () => {
     const cache = cacheWith()
     const a = countingLoader((n) => `a${n}`, 1)

@@ -1,15 +1,15 @@
 import { type Announcement, gens, type LockLease, type LockMode } from '../coordination.ts'
-import { toMs } from '../duration.ts'
 import { classify, type Entry } from '../entry.ts'
 import { OriginTimeoutError } from '../errors.ts'
 import { channels, type LockEvent } from '../events.ts'
 import type { StaleReason } from '../metrics.ts'
 import type { Begun, FenceToken, Receipt } from '../stores/store.ts'
-import { buildEntry, failSafeEntry, graced, mayStandIn, servedValue, validTags } from './entry-building.ts'
+import { buildEntry, failSafeEntry, graced, mayStandIn, servedValue } from './entry-building.ts'
 import { beginOne, bornAt, commitOne } from './fenced-write.ts'
+import { LoadContext } from './load-context.ts'
 import { type EngineParts, publishRefresh } from './parts.ts'
 import { readValid, voidedByTags } from './tag-voiding.ts'
-import type { Loaded, LoaderContext, ReadRequest } from './types.ts'
+import type { Loaded, ReadRequest } from './types.ts'
 
 /** What each lock decision is called in lock events. */
 const LOCK_OUTCOME = {
@@ -164,27 +164,13 @@ async function loadAndStore<T>(
   }
   const stale = graced(current, startedAt)
 
-  let ttlOverride: number | undefined
-  let tags = req.tags
+  let ctx: LoadContext<T> | undefined
   let result: { value: T; ms: number }
   try {
-    // One object literal per call (a spread of a prepared context costs more than the miss's
-    // store work); methods, not named arrows, which some transpilers (keepNames) wrap per call.
-    result = await parts.origin.call(req.key, req.policy.hardMs, (abort) =>
-      req.loader({
-        key: req.key,
-        stale: stale?.value as T | undefined,
-        setTtl(ttl) {
-          ttlOverride = toMs('ctx.setTtl', ttl)
-        },
-        setTags(next) {
-          tags = validTags(next)
-        },
-        get signal() {
-          return abort.signal
-        },
-      } satisfies LoaderContext<T>),
-    )
+    result = await parts.origin.call(req.key, req.policy.hardMs, (abort) => {
+      ctx = new LoadContext(req.key, stale?.value as T | undefined, req.tags, abort)
+      return req.loader(ctx)
+    })
   } catch (error) {
     const now = Date.now()
     if (!mayStandIn(stale, now, req.policy)) throw error
@@ -198,6 +184,8 @@ async function loadAndStore<T>(
     return { value: stale.value, stale: reason }
   }
   // Built even when the store is down, so an unserializable value fails the same way every time.
+  const tags = ctx ? LoadContext.tagsOf(ctx) : req.tags
+  const ttlOverride = ctx ? LoadContext.ttlOf(ctx) : undefined
   const built = buildEntry(result.value, req.policy, tags, bornAt(start), result.ms, ttlOverride, parts)
   const token = start?.token
   const written =

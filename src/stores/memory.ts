@@ -69,7 +69,7 @@ export class MemoryStore implements Store {
   async commit(key: string, entry: Entry, payload: string | Buffer, ttlMs: number, token: FenceToken) {
     if (!this.#fences.commit(key, token)) return undefined
     this.#write(key, entry, payload, ttlMs)
-    return {}
+    return NOTHING_MOVED
   }
 
   async set(key: string, entry: Entry, payload: string | Buffer, ttlMs: number): Promise<Receipt> {
@@ -83,7 +83,7 @@ export class MemoryStore implements Store {
   async delete(key: string): Promise<Receipt> {
     this.#fences.wrote(key)
     this.#entries.delete(key)
-    return {}
+    return NOTHING_MOVED
   }
 
   async increment(key: string, by: number, ttlMs: number): Promise<number> {
@@ -145,6 +145,12 @@ export class MemoryStore implements Store {
     this.#entries.set(key, held, options)
   }
 }
+
+/**
+ * The receipt of a write to a store in one process: no generation, no store clock. One frozen
+ * object, as engine code keeps receipts of recent loads for a while.
+ */
+const NOTHING_MOVED: Receipt = Object.freeze({})
 
 /** A counter: a bare integer that stays fresh until `untilMs` (Infinity: until evicted or deleted). */
 function counter(value: number, untilMs: number): Entry {
