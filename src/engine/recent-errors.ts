@@ -10,6 +10,8 @@ export class RecentErrors {
 
   /** The error to rethrow for `storeKey` now, if its last load failed within its error ttl. */
   recent(storeKey: string): { error: unknown } | undefined {
+    // Most loads find no error kept: an empty cache answers without a lookup.
+    if (this.#errors.size === 0) return undefined
     const kept = this.#errors.get(storeKey)
     return kept && Date.now() < kept.until ? kept : undefined
   }
