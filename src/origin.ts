@@ -34,9 +34,9 @@ export class OriginGuard {
    * Calls `loader` once a slot is free. The hard timeout counts from now, queueing included: a
    * caller waits at most `hardMs` in all. A loader that ignores its signal is abandoned at the
    * timeout, and its slot is freed. `keys` names a batch's keys for events (then `key` describes it).
-   * The loader gets the call's AbortController as an `Abortable`: its `signal` is made only when
-   * read (creating an AbortSignal costs microseconds, most of what a memory-store miss used to
-   * cost), and with no hard timeout no timer or race is armed.
+   * The loader gets an `Abortable` whose AbortController and signal are made only when the signal
+   * is read or the timeout fires (creating an AbortSignal costs microseconds, most of what a
+   * memory-store miss used to cost), and with no hard timeout no timer or race is armed.
    */
   call<T>(
     key: string,
@@ -44,7 +44,7 @@ export class OriginGuard {
     loader: (abort: Abortable) => T | Promise<T>,
     keys?: readonly string[],
   ): Promise<OriginResult<T>> {
-    const controller = new AbortController()
+    const controller = new LazyAbort()
     if (!Number.isFinite(hardMs)) return this.#limit.run(() => this.#run(key, keys, controller, loader, undefined))
     let timer: LongTimer | undefined
     const expiry: Expiry = { error: undefined, promise: undefined as unknown as Promise<never> }
@@ -66,7 +66,7 @@ export class OriginGuard {
   async #run<T>(
     key: string,
     keys: readonly string[] | undefined,
-    controller: AbortController,
+    controller: LazyAbort,
     loader: (abort: Abortable) => T | Promise<T>,
     expiry: Expiry | undefined,
   ): Promise<OriginResult<T>> {
@@ -117,6 +117,24 @@ interface Expiry {
 }
 
 /** What a loader call is handed: the abort signal of the hard timeout, made when first read. */
+/**
+ * An AbortController made only when its signal is read or the call is aborted: most loads end
+ * before either, and a controller per call showed in a memory-store miss's profile.
+ */
+class LazyAbort implements Abortable {
+  #controller: AbortController | undefined
+
+  get signal(): AbortSignal {
+    this.#controller ??= new AbortController()
+    return this.#controller.signal
+  }
+
+  abort(reason: unknown): void {
+    this.#controller ??= new AbortController()
+    this.#controller.abort(reason)
+  }
+}
+
 export interface Abortable {
   readonly signal: AbortSignal
 }

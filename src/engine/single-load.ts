@@ -93,7 +93,7 @@ async function coordinateAndLoad<T>(
     switch (next.kind) {
       case 'lead':
         // After any coordination, begin again: a holder may have written since the first read.
-        return loadHere(parts, req, seen, next.lease, parts.lock.coordinates ? undefined : begun)
+        return await loadHere(parts, req, seen, next.lease, parts.lock.coordinates ? undefined : begun)
       case 'skip':
         return { value: seen?.value, stale: 'revalidate' }
       case 'ready': {
@@ -109,7 +109,7 @@ async function coordinateAndLoad<T>(
         throw next.error
       case 'timeout':
         if (mayStandIn(seen, Date.now(), req.policy)) return { value: seen.value, stale: 'timeout' }
-        return loadHere(parts, req, seen, next.lease, undefined)
+        return await loadHere(parts, req, seen, next.lease, undefined)
     }
   }
 }
