@@ -6,6 +6,7 @@ import { GenerationWatch } from '../generation.ts'
 import { boundedLru, lruSetOptions } from '../lru.ts'
 import type { L1EvictionReason } from '../metrics.ts'
 import type { ResolvedL1 } from '../options.ts'
+import { heldEntry } from './memory-entry.ts'
 import type { Announcement, Begun, EntryWithTagTimes, FencedWrite, FenceToken, Receipt, Store } from './store.ts'
 
 /**
@@ -374,7 +375,8 @@ export class TieredStore implements Store {
     if (!this.#trusted || entry.createdAtUs === 0) return // counters change elsewhere without a load
     const ttlMs = entry.staleUntilMs - Date.now()
     if (ttlMs <= 0) return
-    this.#l1.set(key, entry, lruSetOptions(this.#sized, ttlMs, payload))
+    // Compact when it can be (memory-entry.ts): an L1 holds as many entries as the memory store.
+    this.#l1.set(key, heldEntry(entry), lruSetOptions(this.#sized, ttlMs, payload))
   }
 
   #raiseTag(tag: string, at: number): void {
