@@ -42,10 +42,12 @@ export function buildEntry(
   if (ttl <= 0 && policy.graceMs <= 0) return undefined
   const held = negative
     ? { value, payload: '' }
-    : ownCopy(target.serializer, value, {
-        value: target.served !== false || (target.store.keeps ?? 'bytes') !== 'bytes',
-        bytes: target.store.keeps !== 'values',
-      })
+    : ownCopy(
+        target.serializer,
+        value,
+        target.served !== false || (target.store.keeps ?? 'bytes') !== 'bytes',
+        target.store.keeps !== 'values',
+      )
   const now = Date.now()
   const freshUntilMs = now + ttl
   const staleUntilMs = freshUntilMs + policy.graceMs

@@ -110,17 +110,17 @@ export interface OwnCopy {
  * is copied directly when the serializer is the JSON or the MessagePack one (plain data always
  * serializes, so nothing that copies could have been refused); anything else goes through the
  * round trip. A value the serializer refuses throws its SerializationError whatever is asked for.
- * `want.value`: whether anyone will read the copy (else the writer's value is handed on, for its
- * bytes only); `want.bytes`: whether a store needs the serializer's output.
+ * `wantValue`: whether anyone will read the copy (else the writer's value is handed on, for its
+ * bytes only); `wantBytes`: whether a store needs the serializer's output.
  */
-export function ownCopy(serializer: Serializer, value: unknown, want: { value: boolean; bytes: boolean }): OwnCopy {
+export function ownCopy(serializer: Serializer, value: unknown, wantValue: boolean, wantBytes: boolean): OwnCopy {
   const rules = plainRules(serializer)
-  if (rules !== undefined && want.value) {
+  if (rules !== undefined && wantValue) {
     const copied = copyPlain(value, rules)
     if (copied !== NOT_PLAIN) {
-      return { value: copied, payload: want.bytes ? serializeOrThrow(serializer, copied) : '' }
+      return { value: copied, payload: wantBytes ? serializeOrThrow(serializer, copied) : '' }
     }
   }
   const payload = serializeOrThrow(serializer, value)
-  return { value: want.value ? roundTrip(serializer, payload) : value, payload }
+  return { value: wantValue ? roundTrip(serializer, payload) : value, payload }
 }
