@@ -208,6 +208,20 @@ describe('memory store: what it holds', () => {
     expect(copyPlain({ id: 1, tags: ['a'], nested: { ok: true, none: null } }, 'msgpack')).not.toBe(NOT_PLAIN)
   })
 
+  it('a begin after a peek that found nothing sees what was written in between', async () => {
+    const store = storeWith()
+    expect(store.peek?.('k')).toBeUndefined()
+    await store.set('k', entry('v'), '"v"', 60_000)
+    expect((await store.begin('k')).entry?.value).toBe('v')
+    expect(store.peek?.('c')).toBeUndefined()
+    await store.increment('c', 1, 60_000)
+    expect((await store.begin('c')).entry?.value).toBe(1)
+    expect(store.peek?.('l')).toBeUndefined()
+    const load = await store.begin('l')
+    await store.commit('l', entry('loaded'), '"loaded"', 60_000, load.token as number)
+    expect((await store.begin('l')).entry?.value).toBe('loaded')
+  })
+
   it('drops an entry past its grace when it is read', async () => {
     const store = storeWith()
     const now = Date.now()

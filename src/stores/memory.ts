@@ -39,6 +39,11 @@ export class MemoryStore implements Store {
    */
   #tags: LRUCache<string, number> | undefined
   readonly #sized: boolean
+  /**
+   * The key `peek` last found absent, until anything is written: a miss peeks, then begins its
+   * load in the same tick, and the begin needs no second lookup (only a write adds an entry).
+   */
+  #absent: string | undefined
   readonly keeps: StoreKeeps
 
   constructor(options: MemoryStoreOptions, _context: StoreContext) {
@@ -55,7 +60,9 @@ export class MemoryStore implements Store {
 
   /** The held entry without a clock read: the engine classifies what it peeks (an expired entry is a miss). */
   peek(key: string): Entry | undefined {
-    return this.#entries.get(key)
+    const held = this.#entries.get(key)
+    if (held === undefined) this.#absent = key
+    return held
   }
 
   async getMany(keys: readonly string[]): Promise<(Entry | undefined)[]> {
@@ -63,7 +70,8 @@ export class MemoryStore implements Store {
   }
 
   async begin(key: string): Promise<Begun> {
-    return { entry: this.#live(key), token: this.#fences.begin(key), nowUs: nowMicros() }
+    const entry = key === this.#absent ? undefined : this.#live(key)
+    return { entry, token: this.#fences.begin(key), nowUs: nowMicros() }
   }
 
   async commit(key: string, entry: Entry, payload: string | Buffer, ttlMs: number, token: FenceToken) {
@@ -95,6 +103,7 @@ export class MemoryStore implements Store {
     const untilMs = held ? held.staleUntilMs : Date.now() + ttlMs
     const value = ((held?.value as number | undefined) ?? 0) + by
     // noUpdateTTL: a life lru-cache keeps for the key (a short store ttl given to `set`) stays too.
+    this.#absent = undefined
     this.#entries.set(
       key,
       counter(value, untilMs),
@@ -129,6 +138,7 @@ export class MemoryStore implements Store {
   }
 
   #write(key: string, entry: Entry, payload: string | Buffer, ttlMs: number): void {
+    this.#absent = undefined
     const held = heldEntry(entry)
     // The engine keeps an entry to the end of its grace (ttlMs = staleUntilMs - now), which the
     // read-time check covers; a shorter store life (a caller of `set` may give one) is left to
