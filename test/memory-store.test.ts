@@ -187,7 +187,7 @@ describe('memory store: what it holds', () => {
         }),
         check,
       ),
-      { numRuns: 1000 },
+      { numRuns: 600 },
     )
     fc.assert(fc.property(fc.string({ unit: 'binary' }), check), { numRuns: 500 })
     const shared = { n: 1 }
