@@ -26,6 +26,7 @@ import { generationKey, redisKeys, tagKey } from './keys.ts'
 import { RedisLock } from './lock.ts'
 import { ReadFlight } from './read-flight.ts'
 import { COMMIT_MANY, DELETE, INCREMENT, INVALIDATE_TAG, SET } from './scripts.ts'
+import { WriteBatch } from './write-batch.ts'
 
 export interface RedisStoreOptions {
   /** A client you own: corral never closes it. Give `protocol: 2` and a `commandTimeout` if you can. */
@@ -110,6 +111,8 @@ export class RedisStore implements Store {
   readonly #taggedReads = new ReadFlight<EntryWithTagTimes>()
   readonly #begins = new ReadFlight<Begun>()
   readonly #taggedBegins = new ReadFlight<Begun>()
+  /** This tick's commands leave in one write (write-batch.ts). */
+  readonly #writes: WriteBatch
 
   constructor(options: RedisStoreOptions, context: StoreContext) {
     if (!options.client === !options.url) {
@@ -125,6 +128,7 @@ export class RedisStore implements Store {
     }
     this.#owned = !options.client
     this.client = options.client ?? createOwnedClient(options.url as string, this.#timeoutMs)
+    this.#writes = new WriteBatch(this.client)
     this.#needsOwnTimer =
       !this.#owned &&
       typeof (this.client.options as { commandTimeout?: unknown } | undefined)?.commandTimeout !== 'number'
@@ -509,6 +513,7 @@ export class RedisStore implements Store {
       }
     }
     this.#connectedOnce = true
+    this.#writes.hold()
     if (!this.#needsOwnTimer) return command()
     return withTimeout(command(), this.#timeoutMs, () => {
       throw new StoreUnavailableError(`redis did not answer within ${this.#timeoutMs} ms`)
