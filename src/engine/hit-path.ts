@@ -60,6 +60,8 @@ export async function readForLoad(
     storeFailed(parts, 'get', error)
     return undefined
   }
+  // An untagged entry (or none) needs no tag check: served without another await.
+  if (!begun.entry || begun.entry.tags.length === 0) return begun
   return (await validBegun(parts, [begun], tags))[0]
 }
 

@@ -474,26 +474,33 @@ export class RedisStore implements Store {
     return this.#firstConnect
   }
 
-  /** Runs one command only when Redis can answer it in time; otherwise fails at once. */
-  async #run<T>(command: () => Promise<T>): Promise<T> {
+  /**
+   * Runs one command only when Redis can answer it in time; otherwise fails at once. No async
+   * layers on the way (a hit goes through here): the command is sent in this tick, and its
+   * promise is the caller's after one `then`.
+   */
+  #run<T>(command: () => Promise<T>): Promise<T> {
     const pass = this.#breaker ? this.#breaker.allow() : 'closed'
-    if (!pass) throw new StoreUnavailableError('redis circuit breaker is open')
+    if (!pass) return Promise.reject(new StoreUnavailableError('redis circuit breaker is open'))
     const sentAt = performance.now()
-    try {
-      const result = await this.#attempt(command)
-      this.#answeredAt = performance.now()
-      if (this.#breaker?.success(pass)) this.#logger.warn('redis answers again; circuit breaker closed')
-      return result
-    } catch (error) {
-      // A reply error (a script's refusal, a wrong type) means Redis is up and answering.
-      if (error instanceof ReplyError) {
+    const sent = isReady(this.client) ? this.#send(command) : this.#afterConnect(command)
+    return sent.then(
+      (result) => {
         this.#answeredAt = performance.now()
-        this.#breaker?.success(pass)
-      } else if (this.#unreachable(error, sentAt) ? this.#breaker?.trip(pass) : this.#breaker?.failure(pass)) {
-        this.#logger.warn('redis keeps failing; circuit breaker open', { error: String(error) })
-      }
-      throw error
-    }
+        if (this.#breaker?.success(pass)) this.#logger.warn('redis answers again; circuit breaker closed')
+        return result
+      },
+      (error: unknown) => {
+        // A reply error (a script's refusal, a wrong type) means Redis is up and answering.
+        if (error instanceof ReplyError) {
+          this.#answeredAt = performance.now()
+          this.#breaker?.success(pass)
+        } else if (this.#unreachable(error, sentAt) ? this.#breaker?.trip(pass) : this.#breaker?.failure(pass)) {
+          this.#logger.warn('redis keeps failing; circuit breaker open', { error: String(error) })
+        }
+        throw error
+      },
+    )
   }
 
   /**
@@ -506,16 +513,25 @@ export class RedisStore implements Store {
     return spentTheTimeout(error) && this.#answeredAt < sentAt
   }
 
-  async #attempt<T>(command: () => Promise<T>): Promise<T> {
-    if (!isReady(this.client)) {
-      if (this.#connectedOnce || !(await this.#waitFirstConnect())) {
-        throw new StoreUnavailableError(`redis is not connected (status ${this.client.status})`)
-      }
+  /** Only the very first connect is waited for; after that a disconnected Redis fails at once. */
+  async #afterConnect<T>(command: () => Promise<T>): Promise<T> {
+    if (this.#connectedOnce || !(await this.#waitFirstConnect())) {
+      throw new StoreUnavailableError(`redis is not connected (status ${this.client.status})`)
     }
+    return this.#send(command)
+  }
+
+  #send<T>(command: () => Promise<T>): Promise<T> {
     this.#connectedOnce = true
     this.#writes.hold()
-    if (!this.#needsOwnTimer) return command()
-    return withTimeout(command(), this.#timeoutMs, () => {
+    let sent: Promise<T>
+    try {
+      sent = command()
+    } catch (error) {
+      return Promise.reject(error)
+    }
+    if (!this.#needsOwnTimer) return sent
+    return withTimeout(sent, this.#timeoutMs, () => {
       throw new StoreUnavailableError(`redis did not answer within ${this.#timeoutMs} ms`)
     })
   }
