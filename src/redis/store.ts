@@ -111,7 +111,7 @@ export class RedisStore implements Store {
   readonly #taggedReads = new ReadFlight<EntryWithTagTimes>()
   readonly #begins = new ReadFlight<Begun>()
   readonly #taggedBegins = new ReadFlight<Begun>()
-  /** This tick's commands leave in one write (write-batch.ts). */
+  /** This tick's commands leave the socket together (write-batch.ts). */
   readonly #writes: WriteBatch
 
   constructor(options: RedisStoreOptions, context: StoreContext) {
