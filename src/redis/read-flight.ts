@@ -25,12 +25,16 @@ export class ReadFlight<T> {
     if (current) return current
     const promise = read()
     this.#add(readKey, promise)
-    const settle = () => {
-      // A `forget` may have let a newer read take the key; that one is not ours to remove.
-      if (this.#reads.get(readKey) === promise) this.#remove(readKey)
-    }
-    promise.then(settle, settle)
+    promise.then(
+      () => this.#settled(readKey, promise),
+      () => this.#settled(readKey, promise),
+    )
     return promise
+  }
+
+  #settled(readKey: string, promise: Promise<T>): void {
+    // A `forget` may have let a newer read take the key; that one is not ours to remove.
+    if (this.#reads.get(readKey) === promise) this.#remove(readKey)
   }
 
   /** Reads of `key` (with any tags) that start from now on send their own read. */
