@@ -102,8 +102,8 @@ export class RedisStore implements Store {
   readonly #breaker: Breaker | undefined
   readonly #logger: Logger
   readonly #onReady = () => this.#breaker?.probeNow()
-  /** When Redis last answered a command (performance.now()). */
-  #answeredAt = 0
+  /** Commands Redis has answered so far: a count, not a clock, so a hit reads no clock for it. */
+  #answers = 0
   /** One wait shared by every command sent before the first connect (one listener, not one each). */
   #firstConnect: Promise<boolean> | undefined
   /** Concurrent reads of one key share one command (read-flight.ts): `get`, tagged `get`, `begin`, tagged `begin`. */
@@ -482,20 +482,20 @@ export class RedisStore implements Store {
   #run<T>(command: () => Promise<T>): Promise<T> {
     const pass = this.#breaker ? this.#breaker.allow() : 'closed'
     if (!pass) return Promise.reject(new StoreUnavailableError('redis circuit breaker is open'))
-    const sentAt = performance.now()
+    const answersBefore = this.#answers
     const sent = isReady(this.client) ? this.#send(command) : this.#afterConnect(command)
     return sent.then(
       (result) => {
-        this.#answeredAt = performance.now()
+        this.#answers++
         if (this.#breaker?.success(pass)) this.#logger.warn('redis answers again; circuit breaker closed')
         return result
       },
       (error: unknown) => {
         // A reply error (a script's refusal, a wrong type) means Redis is up and answering.
         if (error instanceof ReplyError) {
-          this.#answeredAt = performance.now()
+          this.#answers++
           this.#breaker?.success(pass)
-        } else if (this.#unreachable(error, sentAt) ? this.#breaker?.trip(pass) : this.#breaker?.failure(pass)) {
+        } else if (this.#unreachable(error, answersBefore) ? this.#breaker?.trip(pass) : this.#breaker?.failure(pass)) {
           this.#logger.warn('redis keeps failing; circuit breaker open', { error: String(error) })
         }
         throw error
@@ -509,8 +509,8 @@ export class RedisStore implements Store {
    * breaker at once, so the next steps of the same request (lock, load, write, release, publish)
    * do not pay the timeout again.
    */
-  #unreachable(error: unknown, sentAt: number): boolean {
-    return spentTheTimeout(error) && this.#answeredAt < sentAt
+  #unreachable(error: unknown, answersBefore: number): boolean {
+    return spentTheTimeout(error) && this.#answers === answersBefore
   }
 
   /** Only the very first connect is waited for; after that a disconnected Redis fails at once. */
