@@ -86,7 +86,7 @@ describe('entry encoding', () => {
     expect(read('[1.5,2e3,3,4,[],0]')).toMatchObject({ freshUntilMs: 1.5, staleUntilMs: 2_000, deltaMs: 3 })
     expect(read('[1,2,3,4,["a,b"],0]')?.tags).toEqual(['a,b'])
     expect(read('[ 1,2,3,4,[],0]')?.freshUntilMs).toBe(1)
-    expect(read('[1,2,3,99999999999999999,[],0]')?.createdAtUs).toBe(99999999999999999)
+    expect(read('[1,2,3,99999999999999999,[],0]')?.createdAtUs).toBe(JSON.parse('99999999999999999'))
     expect(read('[-1,2,3,4,[],0]')?.freshUntilMs).toBe(-1)
     // ... and what JSON refuses stays a miss.
     for (const header of [
