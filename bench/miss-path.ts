@@ -40,8 +40,10 @@ function contenders(url: string): Made[] {
  * sends (commands run inside a script show as `lua` and are left out). An ECHO sent after the
  * wrap settles marks the end: MONITOR prints commands in the order Redis ran them.
  */
-async function commandsPerMiss(url: string, admin: Redis, contender: Contender): Promise<string[]> {
-  const monitor = await (await client(url)).monitor()
+async function commandsPerMiss(admin: Redis, contender: Contender): Promise<string[]> {
+  // A connection of its own (ioredis duplicates `admin` for MONITOR), closed below: a client left
+  // open here would reconnect forever once redis-server stops, and keep the bench from exiting.
+  const monitor = await admin.monitor()
   const seen: string[] = []
   const marker = `end-${Math.random()}`
   let done = false
@@ -79,7 +81,7 @@ export async function missPath(
       try {
         // A first miss opens what a contender opens lazily (a subscription, a script load): not counted.
         await contender.wrap(`warm:${id}`, async () => row(0))
-        commands.set(id, await commandsPerMiss(url, admin, contender))
+        commands.set(id, await commandsPerMiss(admin, contender))
       } finally {
         await contender.close()
       }

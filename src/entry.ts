@@ -98,8 +98,8 @@ export function decodeEntry(raw: Buffer, serializer: Serializer): Entry | undefi
     if (raw.length < 4 || raw[0] !== MAGIC_0 || raw[1] !== MAGIC_1) return undefined
     const newline = raw.indexOf(10)
     if (newline < 0) return undefined
-    const header: unknown = JSON.parse(raw.toString('utf8', 2, newline))
-    if (!isHeader(header)) return undefined
+    const header = readHeader(raw, newline)
+    if (!header) return undefined
     const [fresh, stale, delta, createdAtUs, tags, flags] = header
     const negative = (flags & (NEGATIVE_NULL | NEGATIVE_UNDEFINED)) !== 0
     let value: unknown
@@ -161,6 +161,61 @@ function isBareInteger(entry: Entry): boolean {
 }
 
 type Header = [number | null, number | null, number, number, string[], number]
+
+/** The header between `C1` and the newline at `end`, or undefined when it is not one. */
+function readHeader(raw: Buffer, end: number): Header | undefined {
+  const quick = untaggedHeader(raw, end)
+  if (quick) return quick
+  const header: unknown = JSON.parse(raw.toString('utf8', 2, end))
+  return isHeader(header) ? header : undefined
+}
+
+const COMMA = 44
+const CLOSE = 93
+/** Where `wholeNumber` stopped reading: module scratch, so the quick reader allocates nothing. */
+let cursor = 0
+
+/**
+ * The common header (whole-number times, no tags) read straight from the bytes, without making a
+ * string and parsing it as JSON: a Redis hit decodes one per read. Anything else (tags, fractions,
+ * exponents, signs, leading zeros, more digits than a double holds exactly) is left to JSON.parse,
+ * so both readers accept exactly the same headers.
+ */
+function untaggedHeader(raw: Buffer, end: number): Header | undefined {
+  if (raw[2] !== 91) return undefined
+  cursor = 3
+  const fresh = wholeNumber(raw, COMMA, true)
+  const stale = fresh === undefined ? undefined : wholeNumber(raw, COMMA, true)
+  const delta = stale === undefined ? undefined : wholeNumber(raw, COMMA, false)
+  const created = delta === undefined ? undefined : wholeNumber(raw, COMMA, false)
+  if (created === undefined || raw[cursor] !== 91 || raw[cursor + 1] !== CLOSE || raw[cursor + 2] !== COMMA) {
+    return undefined
+  }
+  cursor += 3
+  const flags = wholeNumber(raw, CLOSE, false)
+  if (flags === undefined || cursor !== end) return undefined
+  return [fresh as number | null, stale as number | null, delta as number, created as number, [], flags as number]
+}
+
+/** A whole number (or `null` where allowed) at `cursor`, followed by `stop`; undefined for anything else. */
+function wholeNumber(raw: Buffer, stop: number, nullable: boolean): number | null | undefined {
+  const start = cursor
+  if (nullable && raw[start] === 110) {
+    if (raw[start + 1] !== 117 || raw[start + 2] !== 108 || raw[start + 3] !== 108 || raw[start + 4] !== stop) {
+      return undefined
+    }
+    cursor = start + 5
+    return null
+  }
+  let n = 0
+  let i = start
+  for (let c = raw[i]; c !== undefined && c >= 48 && c <= 57; c = raw[++i]) n = n * 10 + (c - 48)
+  if (i === start || raw[i] !== stop || (raw[start] === 48 && i > start + 1) || n > Number.MAX_SAFE_INTEGER) {
+    return undefined
+  }
+  cursor = i + 1
+  return n
+}
 
 function isHeader(h: unknown): h is Header {
   return (

@@ -36,15 +36,12 @@ export function sleep(ms: number): Promise<void> {
  */
 export function withTimeout<T, U>(work: Promise<T>, ms: number, onTimeout: () => U): Promise<T | U> {
   return new Promise<T | U>((resolve, reject) => {
-    const expire = () => {
-      try {
-        resolve(onTimeout())
-      } catch (error) {
-        reject(error)
-      }
-    }
-    // One plain timer in the common case (this wraps store commands on the hit path); unref'd like every timer here.
-    const timer = ms <= MAX_TIMER_MS ? setTimeout(expire, ms).unref() : setLongTimeout(expire, ms)
+    // One plain timer in the common case (this wraps store commands on the hit path), with its
+    // arguments passed rather than closed over; unref'd like every timer here.
+    const timer =
+      ms <= MAX_TIMER_MS
+        ? setTimeout(expire, ms, onTimeout, resolve, reject).unref()
+        : setLongTimeout(() => expire(onTimeout, resolve, reject), ms)
     work.then(
       (value) => {
         clearTimer(timer)
@@ -56,6 +53,14 @@ export function withTimeout<T, U>(work: Promise<T>, ms: number, onTimeout: () =>
       },
     )
   })
+}
+
+function expire<U>(onTimeout: () => U, resolve: (value: U) => void, reject: (error: unknown) => void): void {
+  try {
+    resolve(onTimeout())
+  } catch (error) {
+    reject(error)
+  }
 }
 
 function clearTimer(timer: NodeJS.Timeout | LongTimer): void {

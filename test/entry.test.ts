@@ -70,6 +70,36 @@ describe('entry encoding', () => {
     expect(String(encodeEntry(entryOf(41), '41')).startsWith('C1[')).toBe(true)
   })
 
+  it('reads an untagged header of whole numbers straight from the bytes, and every other header as JSON does', () => {
+    const read = (header: string) => decodeEntry(Buffer.from(`C1${header}\n"v"`), jsonSerializer)
+    expect(read('[1700000060000,null,0,1700000000000123,[],0]')).toMatchObject({
+      freshUntilMs: 1_700_000_060_000,
+      staleUntilMs: Number.POSITIVE_INFINITY,
+      deltaMs: 0,
+      createdAtUs: 1_700_000_000_000_123,
+      tags: [],
+      failSafe: false,
+      value: 'v',
+    })
+    expect(read('[null,null,5,7,[],4]')).toMatchObject({ freshUntilMs: Number.POSITIVE_INFINITY, failSafe: true })
+    // What the quick reader leaves to JSON.parse reads as JSON reads it.
+    expect(read('[1.5,2e3,3,4,[],0]')).toMatchObject({ freshUntilMs: 1.5, staleUntilMs: 2_000, deltaMs: 3 })
+    expect(read('[1,2,3,4,["a,b"],0]')?.tags).toEqual(['a,b'])
+    expect(read('[ 1,2,3,4,[],0]')?.freshUntilMs).toBe(1)
+    expect(read('[1,2,3,99999999999999999,[],0]')?.createdAtUs).toBe(JSON.parse('99999999999999999'))
+    expect(read('[-1,2,3,4,[],0]')?.freshUntilMs).toBe(-1)
+    // ... and what JSON refuses stays a miss.
+    for (const header of [
+      '[01,2,3,4,[],0]',
+      '[1,2,null,4,[],0]',
+      '[1,2,3,4,[],0,]',
+      '[1,2,3,4,[]]',
+      '[nul,2,3,4,[],0]',
+    ]) {
+      expect(read(header), header).toBeUndefined()
+    }
+  })
+
   it('reads anything else as a miss: foreign, corrupt, truncated, another version', () => {
     const good = String(encodeEntry(entryOf('v'), '"v"'))
     for (const raw of [

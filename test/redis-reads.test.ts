@@ -92,6 +92,28 @@ describe('reads on Redis', () => {
     await close()
   })
 
+  it('64 concurrent hits of distinct keys leave in two socket writes (the first at once, the rest together), on a client passed in', async () => {
+    const client = new Redis(redis.server.url, { protocol: 2 })
+    await client.ping()
+    const cache = createCache({ namespace: ns(), store: redisStore({ client }), logger: false })
+    const keys = Array.from({ length: 64 }, (_, i) => `k${i}`)
+    for (const key of keys) await cache.set(key, key)
+    const socket = (client as unknown as { stream: { _write: unknown; _writev: unknown } }).stream
+    let writes = 0
+    for (const method of ['_write', '_writev'] as const) {
+      const original = socket[method] as (...args: unknown[]) => unknown
+      socket[method] = function (this: unknown, ...args: unknown[]) {
+        writes++
+        return original.apply(this, args)
+      }
+    }
+    const values = await Promise.all(keys.map((key) => cache.wrap(key, async () => 'loaded')))
+    expect(values).toEqual(keys)
+    expect(writes).toBe(2)
+    await cache.close()
+    client.disconnect()
+  })
+
   it('a read that starts after a write from this process does not join a read sent before it', async () => {
     const { cache, close } = await cacheWith()
     await cache.set('k', 'old')

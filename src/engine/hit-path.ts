@@ -6,7 +6,7 @@ import type { Begun } from '../stores/store.ts'
 import { withTimeout } from '../timers.ts'
 import { type EngineParts, publishRefresh, storeFailed } from './parts.ts'
 import { join, load, refreshInBackground } from './single-load.ts'
-import { NO_TAGS, validBegun, validLocally } from './tag-voiding.ts'
+import { NO_TAGS, validBegun, validLocally, voidedByTimes } from './tag-voiding.ts'
 import type { Loaded, ReadRequest, WrapResult } from './types.ts'
 
 const FAILED = Symbol('failed')
@@ -60,6 +60,10 @@ export async function readForLoad(
     storeFailed(parts, 'get', error)
     return undefined
   }
+  // An untagged entry (or none), or one whose tag times came with it and void nothing, is served
+  // without another await.
+  const entry = begun.entry
+  if (!entry || entry.tags.length === 0 || voidedByTimes(entry, tags, begun.tagTimesUs) === false) return begun
   return (await validBegun(parts, [begun], tags))[0]
 }
 

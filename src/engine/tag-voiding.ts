@@ -77,7 +77,7 @@ export async function readValid(
  * Whether `times` (read for `tags`) void `entry`; undefined when the entry carries a tag that was
  * not asked for (or no times were read), so its times must be read apart.
  */
-function voidedByTimes(
+export function voidedByTimes(
   entry: Entry,
   tags: readonly string[],
   times: readonly number[] | undefined,

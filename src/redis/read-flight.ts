@@ -11,6 +11,8 @@
 export class ReadFlight<T> {
   /** By read key: the store key, followed (for a read with tags) by a newline and the tags. */
   readonly #reads = new Map<string, Promise<T>>()
+  /** Reads in flight whose read key carries tags: `forget` looks through the map only when some do. */
+  #tagged = 0
 
   /** Reads in flight now (at rest: 0). */
   get size(): number {
@@ -22,24 +24,41 @@ export class ReadFlight<T> {
     const current = this.#reads.get(readKey)
     if (current) return current
     const promise = read()
-    this.#reads.set(readKey, promise)
-    const settle = () => {
-      // A `forget` may have let a newer read take the key; that one is not ours to remove.
-      if (this.#reads.get(readKey) === promise) this.#reads.delete(readKey)
-    }
-    promise.then(settle, settle)
+    this.#add(readKey, promise)
+    promise.then(
+      () => this.#settled(readKey, promise),
+      () => this.#settled(readKey, promise),
+    )
     return promise
+  }
+
+  #settled(readKey: string, promise: Promise<T>): void {
+    // A `forget` may have let a newer read take the key; that one is not ours to remove.
+    if (this.#reads.get(readKey) === promise) this.#remove(readKey)
   }
 
   /** Reads of `key` (with any tags) that start from now on send their own read. */
   forget(key: string): void {
-    this.#reads.delete(key)
+    this.#remove(key)
+    // Every write forgets its key: with 64 untagged reads in flight, a scan each time would cost
+    // more than the read it spares.
+    if (this.#tagged === 0) return
     const tagged = `${key}\n`
-    for (const [readKey] of this.#reads) if (readKey.startsWith(tagged)) this.#reads.delete(readKey)
+    for (const [readKey] of this.#reads) if (readKey.startsWith(tagged)) this.#remove(readKey)
   }
 
   /** Every read that starts from now on sends its own read. */
   clear(): void {
     this.#reads.clear()
+    this.#tagged = 0
+  }
+
+  #add(readKey: string, promise: Promise<T>): void {
+    if (readKey.includes('\n')) this.#tagged++
+    this.#reads.set(readKey, promise)
+  }
+
+  #remove(readKey: string): void {
+    if (this.#reads.delete(readKey) && readKey.includes('\n')) this.#tagged--
   }
 }

@@ -26,6 +26,7 @@ import { generationKey, redisKeys, tagKey } from './keys.ts'
 import { RedisLock } from './lock.ts'
 import { ReadFlight } from './read-flight.ts'
 import { COMMIT_MANY, DELETE, INCREMENT, INVALIDATE_TAG, SET } from './scripts.ts'
+import { WriteBatch } from './write-batch.ts'
 
 export interface RedisStoreOptions {
   /** A client you own: corral never closes it. Give `protocol: 2` and a `commandTimeout` if you can. */
@@ -101,8 +102,8 @@ export class RedisStore implements Store {
   readonly #breaker: Breaker | undefined
   readonly #logger: Logger
   readonly #onReady = () => this.#breaker?.probeNow()
-  /** When Redis last answered a command (performance.now()). */
-  #answeredAt = 0
+  /** Commands Redis has answered so far: a count, not a clock, so a hit reads no clock for it. */
+  #answers = 0
   /** One wait shared by every command sent before the first connect (one listener, not one each). */
   #firstConnect: Promise<boolean> | undefined
   /** Concurrent reads of one key share one command (read-flight.ts): `get`, tagged `get`, `begin`, tagged `begin`. */
@@ -110,6 +111,8 @@ export class RedisStore implements Store {
   readonly #taggedReads = new ReadFlight<EntryWithTagTimes>()
   readonly #begins = new ReadFlight<Begun>()
   readonly #taggedBegins = new ReadFlight<Begun>()
+  /** This tick's commands leave the socket together (write-batch.ts). */
+  readonly #writes: WriteBatch
 
   constructor(options: RedisStoreOptions, context: StoreContext) {
     if (!options.client === !options.url) {
@@ -125,6 +128,7 @@ export class RedisStore implements Store {
     }
     this.#owned = !options.client
     this.client = options.client ?? createOwnedClient(options.url as string, this.#timeoutMs)
+    this.#writes = new WriteBatch(this.client)
     this.#needsOwnTimer =
       !this.#owned &&
       typeof (this.client.options as { commandTimeout?: unknown } | undefined)?.commandTimeout !== 'number'
@@ -470,26 +474,33 @@ export class RedisStore implements Store {
     return this.#firstConnect
   }
 
-  /** Runs one command only when Redis can answer it in time; otherwise fails at once. */
-  async #run<T>(command: () => Promise<T>): Promise<T> {
+  /**
+   * Runs one command only when Redis can answer it in time; otherwise fails at once. No async
+   * layers on the way (a hit goes through here): the command is sent in this tick, and its
+   * promise is the caller's after one `then`.
+   */
+  #run<T>(command: () => Promise<T>): Promise<T> {
     const pass = this.#breaker ? this.#breaker.allow() : 'closed'
-    if (!pass) throw new StoreUnavailableError('redis circuit breaker is open')
-    const sentAt = performance.now()
-    try {
-      const result = await this.#attempt(command)
-      this.#answeredAt = performance.now()
-      if (this.#breaker?.success(pass)) this.#logger.warn('redis answers again; circuit breaker closed')
-      return result
-    } catch (error) {
-      // A reply error (a script's refusal, a wrong type) means Redis is up and answering.
-      if (error instanceof ReplyError) {
-        this.#answeredAt = performance.now()
-        this.#breaker?.success(pass)
-      } else if (this.#unreachable(error, sentAt) ? this.#breaker?.trip(pass) : this.#breaker?.failure(pass)) {
-        this.#logger.warn('redis keeps failing; circuit breaker open', { error: String(error) })
-      }
-      throw error
-    }
+    if (!pass) return Promise.reject(new StoreUnavailableError('redis circuit breaker is open'))
+    const answersBefore = this.#answers
+    const sent = isReady(this.client) ? this.#send(command) : this.#afterConnect(command)
+    return sent.then(
+      (result) => {
+        this.#answers++
+        if (this.#breaker?.success(pass)) this.#logger.warn('redis answers again; circuit breaker closed')
+        return result
+      },
+      (error: unknown) => {
+        // A reply error (a script's refusal, a wrong type) means Redis is up and answering.
+        if (error instanceof ReplyError) {
+          this.#answers++
+          this.#breaker?.success(pass)
+        } else if (this.#unreachable(error, answersBefore) ? this.#breaker?.trip(pass) : this.#breaker?.failure(pass)) {
+          this.#logger.warn('redis keeps failing; circuit breaker open', { error: String(error) })
+        }
+        throw error
+      },
+    )
   }
 
   /**
@@ -498,19 +509,29 @@ export class RedisStore implements Store {
    * breaker at once, so the next steps of the same request (lock, load, write, release, publish)
    * do not pay the timeout again.
    */
-  #unreachable(error: unknown, sentAt: number): boolean {
-    return spentTheTimeout(error) && this.#answeredAt < sentAt
+  #unreachable(error: unknown, answersBefore: number): boolean {
+    return spentTheTimeout(error) && this.#answers === answersBefore
   }
 
-  async #attempt<T>(command: () => Promise<T>): Promise<T> {
-    if (!isReady(this.client)) {
-      if (this.#connectedOnce || !(await this.#waitFirstConnect())) {
-        throw new StoreUnavailableError(`redis is not connected (status ${this.client.status})`)
-      }
+  /** Only the very first connect is waited for; after that a disconnected Redis fails at once. */
+  async #afterConnect<T>(command: () => Promise<T>): Promise<T> {
+    if (this.#connectedOnce || !(await this.#waitFirstConnect())) {
+      throw new StoreUnavailableError(`redis is not connected (status ${this.client.status})`)
     }
+    return this.#send(command)
+  }
+
+  #send<T>(command: () => Promise<T>): Promise<T> {
     this.#connectedOnce = true
-    if (!this.#needsOwnTimer) return command()
-    return withTimeout(command(), this.#timeoutMs, () => {
+    this.#writes.hold()
+    let sent: Promise<T>
+    try {
+      sent = command()
+    } catch (error) {
+      return Promise.reject(error)
+    }
+    if (!this.#needsOwnTimer) return sent
+    return withTimeout(sent, this.#timeoutMs, () => {
       throw new StoreUnavailableError(`redis did not answer within ${this.#timeoutMs} ms`)
     })
   }
