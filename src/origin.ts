@@ -1,4 +1,4 @@
-import { ConcurrencyLimit } from './concurrency-limit.ts'
+import pLimit, { type LimitFunction } from 'p-limit'
 import { OriginTimeoutError } from './errors.ts'
 import { channels, type LoadEvent } from './events.ts'
 import type { CacheMetrics } from './metrics.ts'
@@ -12,22 +12,22 @@ export interface OriginResult<T> {
 
 /**
  * The one door to the origin: at most `concurrency` loader calls in flight in this process
- * (concurrency-limit.ts), each aborted through its signal at the hard timeout. Every call is counted.
+ * (p-limit), each aborted through its signal at the hard timeout. Every call is counted.
  */
 export class OriginGuard {
-  readonly #limit: ConcurrencyLimit
+  readonly #limit: LimitFunction
   readonly #metrics: CacheMetrics
   readonly #cache: string
 
   constructor(concurrency: number, metrics: CacheMetrics, cache = 'default') {
-    this.#limit = new ConcurrencyLimit(concurrency)
+    this.#limit = pLimit(concurrency)
     this.#metrics = metrics
     this.#cache = cache
   }
 
   /** Loader calls waiting for a slot. */
   get queued(): number {
-    return this.#limit.pending
+    return this.#limit.pendingCount
   }
 
   /**
@@ -45,7 +45,7 @@ export class OriginGuard {
     keys?: readonly string[],
   ): Promise<OriginResult<T>> {
     const controller = new LazyAbort()
-    if (!Number.isFinite(hardMs)) return this.#limit.run(() => this.#run(key, keys, controller, loader, undefined))
+    if (!Number.isFinite(hardMs)) return this.#limit(() => this.#run(key, keys, controller, loader, undefined))
     let timer: LongTimer | undefined
     const expiry: Expiry = { error: undefined, promise: undefined as unknown as Promise<never> }
     // The error is made when the timer fires, not for every call: an Error captures a stack.
@@ -57,10 +57,9 @@ export class OriginGuard {
       }, hardMs)
     })
     expiry.promise.catch(() => {})
-    return Promise.race([
-      this.#limit.run(() => this.#run(key, keys, controller, loader, expiry)),
-      expiry.promise,
-    ]).finally(() => timer?.clear())
+    return Promise.race([this.#limit(() => this.#run(key, keys, controller, loader, expiry)), expiry.promise]).finally(
+      () => timer?.clear(),
+    )
   }
 
   async #run<T>(
