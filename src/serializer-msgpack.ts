@@ -20,7 +20,7 @@ export function msgpackSerializer(): Serializer {
       throw new SerializationError('MessagePack cannot represent a function')
     },
   })
-  return {
+  const serializer: Serializer = {
     serialize: (value) => packr.pack(value),
     deserialize: (raw) => {
       // Our payloads are always bytes; text is another serializer's (JSON, the default before
@@ -29,4 +29,12 @@ export function msgpackSerializer(): Serializer {
       return packr.unpack(raw)
     },
   }
+  msgpackFormat.add(serializer)
+  return serializer
 }
+
+/**
+ * The serializers this module made: their payloads are msgpackr's records, which a store may
+ * read through a faster path for plain data (src/redis/batch-msgpack.ts) with the same result.
+ */
+export const msgpackFormat = new WeakSet<Serializer>()

@@ -1,8 +1,10 @@
+import { serialize } from 'node:v8'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { codeUnits, jsonish } from '../harness/generators.ts'
 import { decodeEntry, type Entry, encodeEntry } from '../src/entry.ts'
 import { decodeBatchEntry, packEntries } from '../src/redis/batch-entries.ts'
+import { decodePlain, NOT_PLAIN } from '../src/redis/batch-msgpack.ts'
 import { jsonSerializer, type Serializer } from '../src/serializer.ts'
 import { msgpackSerializer } from '../src/serializer-msgpack.ts'
 
@@ -102,5 +104,54 @@ describe('the batch envelope codec', () => {
       }),
       { numRuns: 1_000 },
     )
+  })
+})
+
+describe('the batch fast path for the default serializer', () => {
+  const plainish = fc.letrec<{ value: unknown }>((tie) => ({
+    value: fc.oneof(
+      { depthSize: 'small', withCrossShrink: true },
+      fc.constantFrom(null, true, false, 0, -0, 63, 64, 127, 128, -32, -33, 255, 256, 65_535, 65_536, 2 ** 31, 2 ** 32),
+      fc.integer(),
+      fc.double(),
+      fc.string({ maxLength: 40 }),
+      fc.string({ unit: 'binary', maxLength: 12 }),
+      fc.constantFrom('__proto__', 'x'.repeat(300), 'y'.repeat(70_000)),
+      fc.array(tie('value'), { maxLength: 5 }),
+      fc.dictionary(fc.oneof(fc.string({ maxLength: 6 }), fc.constantFrom('__proto__', 'constructor')), tie('value'), {
+        maxKeys: 5,
+      }),
+      fc.array(fc.record({ id: fc.integer(), name: fc.string({ maxLength: 5 }) }), { maxLength: 70 }),
+    ),
+  })).value
+  const anything = fc.oneof(plainish, jsonish, fc.date(), fc.bigInt(), fc.constant(new Map([[1, 'a']])))
+
+  it('reads every payload exactly as msgpackr does: the same value, the same key order, or it steps aside', () => {
+    fc.assert(
+      fc.property(anything, fc.boolean(), (value, shared) => {
+        // Values that share an object are written with the structured clone's references.
+        const payload = msgpack.serialize(shared && value && typeof value === 'object' ? [value, value] : value) as Buffer
+        const raw = Buffer.concat([Buffer.from('C1[1,2,0,3,[],8]\n'), payload])
+        const fast = decodeBatchEntry(raw, msgpack)
+        const general = decodeEntry(raw, msgpack)
+        expect({ ...fast, value: 0 }).toEqual({ ...general, value: 0 })
+        // V8's own encoding tells apart what deep equality may not: key order, -0, holes, types.
+        expect(serialize(fast?.value).equals(serialize(general?.value))).toBe(true)
+      }),
+      { numRuns: 3_000 },
+    )
+  })
+
+  it('takes the fast path for rows of plain data, and leaves the rest to msgpackr', () => {
+    const row = { id: 'row:1', body: 'x'.repeat(80), n: 7, tags: ['a', 'b'], nested: { ok: true, at: null } }
+    const payload = msgpack.serialize(row) as Buffer
+    expect(decodePlain(payload, 0, payload.length)).toStrictEqual(row)
+    for (const other of [new Date(0), { when: undefined }, 'Zoë', 10n, new Map(), Buffer.from('x')]) {
+      const bytes = msgpack.serialize(other) as Buffer
+      expect(decodePlain(bytes, 0, bytes.length)).toBe(NOT_PLAIN)
+    }
+    // A custom serializer's bytes are never read as msgpack, even when they look like it.
+    const custom = { serialize: msgpack.serialize, deserialize: () => 'custom' }
+    expect(decodeBatchEntry(Buffer.concat([Buffer.from('C1[1,2,0,3,[],8]\n'), payload]), custom)?.value).toBe('custom')
   })
 })

@@ -1,5 +1,7 @@
 import { decodeEntry, type Entry, encodeEntry } from '../entry.ts'
 import type { Serializer } from '../serializer.ts'
+import { msgpackFormat } from '../serializer-msgpack.ts'
+import { decodePlain, NOT_PLAIN } from './batch-msgpack.ts'
 
 /**
  * The entry envelope (entry.ts) read and written for batches without the general path's per-key
@@ -74,10 +76,13 @@ export function decodeBatchEntry(raw: Buffer, serializer: Serializer): Entry | u
   let value: unknown
   if (negative) value = flags & NEGATIVE_NULL ? null : undefined
   else {
-    try {
-      value = serializer.deserialize(flags & BINARY ? raw.subarray(at + 1) : raw.toString('utf8', at + 1))
-    } catch {
-      return undefined // unreadable: a miss, as in decodeEntry
+    value = flags & BINARY && msgpackFormat.has(serializer) ? decodePlain(raw, at + 1, raw.length) : NOT_PLAIN
+    if (value === NOT_PLAIN) {
+      try {
+        value = serializer.deserialize(flags & BINARY ? raw.subarray(at + 1) : raw.toString('utf8', at + 1))
+      } catch {
+        return undefined // unreadable: a miss, as in decodeEntry
+      }
     }
   }
   return {
