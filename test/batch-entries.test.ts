@@ -3,8 +3,8 @@ import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { codeUnits, jsonish } from '../harness/generators.ts'
 import { decodeEntry, type Entry, encodeEntry } from '../src/entry.ts'
+import { decodePlain, NOT_PLAIN } from '../src/msgpack-plain.ts'
 import { decodeBatchEntry, packEntries } from '../src/redis/batch-entries.ts'
-import { decodePlain, NOT_PLAIN } from '../src/redis/batch-msgpack.ts'
 import { jsonSerializer, type Serializer } from '../src/serializer.ts'
 import { msgpackSerializer } from '../src/serializer-msgpack.ts'
 
@@ -130,7 +130,9 @@ describe('the batch fast path for the default serializer', () => {
     fc.assert(
       fc.property(anything, fc.boolean(), (value, shared) => {
         // Values that share an object are written with the structured clone's references.
-        const payload = msgpack.serialize(shared && value && typeof value === 'object' ? [value, value] : value) as Buffer
+        const payload = msgpack.serialize(
+          shared && value && typeof value === 'object' ? [value, value] : value,
+        ) as Buffer
         const raw = Buffer.concat([Buffer.from('C1[1,2,0,3,[],8]\n'), payload])
         const fast = decodeBatchEntry(raw, msgpack)
         const general = decodeEntry(raw, msgpack)

@@ -1,6 +1,7 @@
 import type { Announcement, BatchLease, LockMode } from '../coordination.ts'
 import { announceWritten, unheldBatchLease } from '../coordination-local.ts'
 import { classify, type Entry } from '../entry.ts'
+import { NOT_PLAIN, readPlain } from '../msgpack-plain.ts'
 import type { Policy } from '../options.ts'
 import { withSignal } from '../origin.ts'
 import type { Begun, FencedWrite } from '../stores/store.ts'
@@ -396,7 +397,8 @@ async function loadAndStoreGroup<T>(
         continue
       }
       // Callers get each value as later hits will read it (the serializer's round trip).
-      loaded[i] = { value: servedValue(built, parts.serializer) }
+      const plain = built.entry.negative ? NOT_PLAIN : readPlain(parts.serializer, built.payload)
+      loaded[i] = { value: plain === NOT_PLAIN ? servedValue(built, parts.serializer) : plain }
       const token = begun[i]?.token
       if (token !== undefined) {
         writes.push({ key: item.storeKey, entry: built.entry, payload: built.payload, ttlMs: built.storeTtlMs, token })

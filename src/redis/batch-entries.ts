@@ -1,7 +1,7 @@
 import { decodeEntry, type Entry, encodeEntry } from '../entry.ts'
+import { decodePlain, NOT_PLAIN } from '../msgpack-plain.ts'
 import type { Serializer } from '../serializer.ts'
 import { msgpackFormat } from '../serializer-msgpack.ts'
-import { decodePlain, NOT_PLAIN } from './batch-msgpack.ts'
 
 /**
  * The entry envelope (entry.ts) read and written for batches without the general path's per-key

@@ -1,14 +1,17 @@
 /**
  * Plain data in the default serializer's MessagePack (msgpackr with records), decoded straight
- * from a reply's bytes for batch reads: per-message record definitions make msgpackr build a
- * structure reader for every entry, which costs a batch of small values more than the rest of
- * its decoding. Only what msgpackr decodes to plain data is read here: nil, booleans, integers
+ * from the bytes for batches (reads of thousands of entries, and the round trip of thousands of
+ * loaded values): per-message record definitions make msgpackr build a structure reader for
+ * every entry, which costs a batch of small values more than the rest of its decoding. Only what msgpackr decodes to plain data is read here: nil, booleans, integers
  * up to 32 bits, doubles, ASCII strings, arrays, and records (objects) defined in the message
  * with ASCII keys. Anything else (maps, binary, 64-bit integers, float32, other extensions such
  * as Date, undefined or the structured clone's references, non-ASCII text, trailing bytes) is
  * NOT_PLAIN, and the caller asks the serializer itself, so every value reads exactly as
  * msgpackr reads it.
  */
+
+import type { Serializer } from './serializer.ts'
+import { msgpackFormat } from './serializer-msgpack.ts'
 
 /** What `decodePlain` answers when the message holds something only msgpackr should read. */
 export const NOT_PLAIN: unique symbol = Symbol('not plain')
@@ -209,4 +212,13 @@ function readerOf(keys: string[]): RecordReader {
   lastReaderKeys = keys
   lastReader = reader
   return reader
+}
+
+/**
+ * What `serializer.deserialize(payload)` returns, read through `decodePlain` where the payload is
+ * the default serializer's plain data; NOT_PLAIN where the serializer itself must read it.
+ */
+export function readPlain(serializer: Serializer, payload: string | Buffer): unknown {
+  if (typeof payload === 'string' || !msgpackFormat.has(serializer)) return NOT_PLAIN
+  return decodePlain(payload, 0, payload.length)
 }
