@@ -350,9 +350,11 @@ export class RedisStore implements Store {
     const keys = new Array<string>(2 * writes.length + (cluster ? 0 : 1))
     let meta = ''
     const packed = packEntries(writes)
+    // Nothing to forget while no read is in flight (a batch's usual case: thousands of keys).
+    const reading = this.#reads.size + this.#taggedReads.size + this.#begins.size + this.#taggedBegins.size > 0
     for (let i = 0; i < writes.length; i++) {
       const w = writes[i] as FencedWrite
-      this.#forgetReads(w.key)
+      if (reading) this.#forgetReads(w.key)
       const entry = entryKey(w.key)
       keys[2 * i] = entry
       keys[2 * i + 1] = fenceKey(entry)
