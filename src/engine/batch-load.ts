@@ -234,6 +234,7 @@ async function runBatch<T>(parts: EngineParts, items: BatchItem[], call: BatchCa
 function picker(items: BatchItem[], asked: readonly string[]): (keys: readonly string[]) => BatchItem[] {
   let byKey: Map<string, BatchItem> | undefined
   return (keys) => {
+    if (keys.length === 0) return []
     if (keys.length === asked.length && keys.every((key, i) => key === asked[i])) return items
     byKey ??= new Map(items.map((item) => [item.storeKey, item]))
     const map = byKey
