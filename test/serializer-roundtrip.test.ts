@@ -1,3 +1,4 @@
+import v8 from 'node:v8'
 import { describe, expect, it } from 'vitest'
 import { useRedis } from '../harness/use-redis.ts'
 import { type Cache, createCache, memoryStore, redisStore, SerializationError } from '../src/index.ts'
@@ -80,6 +81,29 @@ describe('values come back as they went in, for the loader’s caller and every 
       await cache.close()
     })
   }
+
+  it('wrapMany on Redis: rows of plain data reach the first caller as every later hit reads them', async () => {
+    const cache = createCache({ namespace: ns(), store: redisStore({ url: redis.server.url }), logger: false })
+    const rows = new Map<string, unknown>()
+    for (let i = 0; i < 300; i++) {
+      const row = JSON.parse(`{"id":${i},"b":"x${i}","__proto__":{"polluted":true},"2":[1.5,-0,null,true]}`)
+      rows.set(`r${i}`, i % 3 === 0 ? [row, { at: i, when: undefined }] : row)
+    }
+    const keys = [...rows.keys()]
+    const first = await cache.wrapMany(keys, (asked) => new Map(asked.map((key) => [key, rows.get(key)])))
+    const later = await cache.wrapMany(keys, () => {
+      throw new Error('a hit must not load')
+    })
+    for (const [i, key] of keys.entries()) {
+      expect(first[i]).not.toBe(rows.get(key))
+      // V8's encoding tells apart key order, -0, undefined and prototypes, which toEqual may not.
+      expect(v8.serialize(first[i]).equals(v8.serialize(later[i]))).toBe(true)
+    }
+    const one = first[1] as Record<string, unknown>
+    expect(Object.getPrototypeOf(one)).toBe(Object.prototype)
+    expect(Object.keys(one)).toEqual(['2', 'id', 'b', '__proto_'])
+    await cache.close()
+  })
 
   it('a function in a value is a SerializationError and nothing is written', async () => {
     const namespace = ns()

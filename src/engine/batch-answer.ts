@@ -14,11 +14,11 @@ export function readBatchAnswer(answer: unknown, asked: readonly string[]): (key
   if (Array.isArray(answer)) {
     throw new BatchResultError('it is an array; return a Map or a record of key to value')
   }
-  let keys: string[]
+  let keys: Iterable<unknown>
   let lookup: (key: string) => unknown
   if (answer instanceof Map) {
     const map: Map<unknown, unknown> = answer
-    keys = [...map.keys()].map((k) => (typeof k === 'string' ? k : `${String(k)} (${typeof k})`))
+    keys = map.keys()
     lookup = (key) => map.get(key)
   } else if (typeof answer === 'object' && answer !== null) {
     const record = answer as Record<string, unknown>
@@ -30,7 +30,11 @@ export function readBatchAnswer(answer: unknown, asked: readonly string[]): (key
     )
   }
   const wanted = new Set(asked)
-  const unexpected = keys.filter((key) => !wanted.has(key))
+  const unexpected: string[] = []
+  for (const k of keys) {
+    if (typeof k === 'string' && wanted.has(k)) continue
+    unexpected.push(typeof k === 'string' ? k : `${String(k)} (${typeof k})`)
+  }
   if (unexpected.length > 0) {
     const named = unexpected.slice(0, NAMED).map((k) => JSON.stringify(k))
     const more = unexpected.length > NAMED ? ` and ${unexpected.length - NAMED} more` : ''

@@ -6,6 +6,7 @@ import { withSignal } from '../origin.ts'
 import type { Begun, FencedWrite } from '../stores/store.ts'
 import { readBatchAnswer } from './batch-answer.ts'
 import { waitForOthers } from './batch-coordination.ts'
+import { BatchFlight } from './batch-flight.ts'
 import { buildEntry, failSafeEntry, graced, mayStandIn, servedValue } from './entry-building.ts'
 import { beginAll, bornAt, commitAll } from './fenced-write.ts'
 import { countServed } from './hit-path.ts'
@@ -14,15 +15,18 @@ import { join } from './single-load.ts'
 import { afterInvalidation, validBegun, voidedByTags } from './tag-voiding.ts'
 import type { BatchLoader, Loaded } from './types.ts'
 
-/** Keys built between two turns of the event loop. */
-const YIELD_EVERY = 1_000
+/** Keys written to the store together as soon as they are built: the store's default chunk, one write command there. */
+const BLOCK = 1_000
+
+/** How long building entries may hold the event loop before it lets replies and timers through. */
+const SLICE_MS = 4
 
 /** One key of a batch load: what the first read found, and how to settle its flight. */
 export interface BatchItem {
   key: string
   storeKey: string
   seen: Entry | undefined
-  settle: { resolve(loaded: Loaded): void; reject(error: unknown): void }
+  settle: BatchFlight
 }
 
 /** The batch's shared inputs: one loader call serves many keys. */
@@ -41,9 +45,20 @@ async function readAll(parts: EngineParts, storeKeys: readonly string[]): Promis
     storeFailed(parts, 'getMany', error)
     return storeKeys.map(() => undefined)
   }
-  if (!entries.some((e) => e && e.tags.length > 0)) return entries
+  if (!anyTagged(entries)) return entries
   const voided = await voidedByTags(parts, entries)
   return entries.map((e, i) => (voided[i] && e ? afterInvalidation(parts, e) : e))
+}
+
+function anyTagged(entries: readonly (Entry | undefined)[]): boolean {
+  for (const e of entries) if (e && e.tags.length > 0) return true
+  return false
+}
+
+/** `keys` without repeats, in first-seen order; `keys` itself when none repeats (the usual case). */
+function distinct(keys: readonly string[]): readonly string[] {
+  const unique = new Set(keys)
+  return unique.size === keys.length ? keys : [...unique]
 }
 
 /**
@@ -60,70 +75,86 @@ export async function wrapMany<T>(
   policy: Policy,
   tags: readonly string[],
 ): Promise<unknown[]> {
-  const unique = [...new Set(keys)]
+  const unique = distinct(keys)
   const storeKeys = unique.map(storeKeyOf)
   // Entries only: a hit needs no fence, and the keys that must load begin when they do (see loadGroup).
   const mark = parts.recentLoads.mark()
   const found = await readAll(parts, storeKeys)
   const now = Date.now()
+  const { beta } = policy
   const values = new Array<unknown>(unique.length)
   const waiting: Promise<void>[] = []
-  const missing: { index: number; item: Omit<BatchItem, 'settle'> }[] = []
-  const refreshing: Omit<BatchItem, 'settle'>[] = []
-  unique.forEach((key, i) => {
-    const storeKey = storeKeys[i] as string
+  const missing: number[] = []
+  const refreshing: number[] = []
+  for (let i = 0; i < unique.length; i++) {
     const entry = found[i]
-    const state = entry ? classify(entry, now, policy.beta) : 'expired'
+    const state = entry ? classify(entry, now, beta) : 'expired'
     if (entry && state !== 'expired') {
       values[i] = entry.value
+      if (state === 'fresh') {
+        countServed(parts, entry)
+        continue
+      }
       if (state === 'stale') {
         parts.metrics.request('stale')
         parts.metrics.staleServed('revalidate')
       } else countServed(parts, entry)
-      if (state !== 'fresh' && !parts.flights.has(storeKey)) {
-        refreshing.push({ key, storeKey, seen: entry })
-      }
-      return
+      if (!parts.flights.has(storeKeys[i] as string)) refreshing.push(i)
+      continue
     }
+    const storeKey = storeKeys[i] as string
     parts.metrics.request('miss')
-    const landed = !parts.flights.has(storeKey) && parts.recentLoads.since(storeKey, mark)
+    const inFlight = parts.flights.has(storeKey)
+    const landed = !inFlight && parts.recentLoads.since(storeKey, mark)
     if (landed) {
       parts.metrics.coalesced('local')
       values[i] = landed.value
-    } else if (parts.flights.has(storeKey)) {
+    } else if (inFlight) {
+      const key = unique[i] as string
       waiting.push(
         join(parts, { key, storeKey, loader: () => undefined, policy, tags }, undefined).promise.then((loaded) => {
           values[i] = loaded.value
         }),
       )
-    } else missing.push({ index: i, item: { key, storeKey, seen: entry } })
-  })
+    } else missing.push(i)
+  }
   const call = { loadMany, policy, tags }
-  if (missing.length > 0) {
-    const loads = loadBatch(
-      parts,
-      missing.map((m) => m.item),
-      call,
-      'wait',
-    )
-    missing.forEach((m, j) => {
-      waiting.push(
-        (loads[j] as Promise<Loaded>).then((loaded) => {
-          if (loaded.stale) parts.metrics.staleServed(loaded.stale)
-          values[m.index] = loaded.value
-        }),
-      )
-    })
-  }
+  const itemOf = (i: number): Omit<BatchItem, 'settle'> => ({
+    key: unique[i] as string,
+    storeKey: storeKeys[i] as string,
+    seen: found[i],
+  })
+  const loads = missing.length > 0 ? loadBatch(parts, missing.map(itemOf), call, 'wait') : undefined
   if (refreshing.length > 0 && parts.origin.queued < parts.backlog) {
-    for (const item of refreshing) {
-      const reason = classify(item.seen as Entry, now, 0) === 'stale' ? 'stale' : 'early'
+    for (const i of refreshing) {
+      const reason = classify(found[i] as Entry, now, 0) === 'stale' ? 'stale' : 'early'
       parts.metrics.refresh(reason)
-      publishRefresh(parts, item.key, reason)
+      publishRefresh(parts, unique[i] as string, reason)
     }
-    for (const load of loadBatch(parts, refreshing, call, 'try')) load.catch(() => {})
+    loadBatch(parts, refreshing.map(itemOf), call, 'try')
   }
-  await Promise.all(waiting)
+  if (loads) {
+    await loads.done
+    let failed: { error: unknown } | undefined
+    for (const [j, i] of missing.entries()) {
+      const flight = loads.flights[j] as BatchFlight
+      // Every flight is settled once the run ends; a pending one would be a bug, so wait for it rather than guess.
+      if (flight.state === 0) await flight.promise().catch(() => {})
+      if (flight.state === 2) {
+        failed ??= { error: flight.error }
+        continue
+      }
+      const loaded = flight.loaded as Loaded
+      if (loaded.stale) parts.metrics.staleServed(loaded.stale)
+      values[i] = loaded.value
+    }
+    if (failed) {
+      await Promise.allSettled(waiting)
+      throw failed.error
+    }
+  }
+  if (waiting.length > 0) await Promise.all(waiting)
+  if (unique === keys) return values
   const at = new Map(unique.map((key, i) => [key, i]))
   return keys.map((key) => values[at.get(key) as number])
 }
@@ -131,29 +162,35 @@ export async function wrapMany<T>(
 /**
  * Registers one flight per key, all settled by one batch run: keys whose load failed lately fail
  * again at once (error ttl); with a lock, keys another process holds are waited for and the rest
- * are locked and loaded together; without one, all are loaded together.
+ * are locked and loaded together; without one, all are loaded together. `done` settles once every
+ * flight has.
  */
 function loadBatch<T>(
   parts: EngineParts,
   items: Omit<BatchItem, 'settle'>[],
   call: BatchCall<T>,
   mode: LockMode,
-): Promise<Loaded>[] {
-  const settled: BatchItem[] = []
-  const promises = items.map(
-    (item) =>
-      parts.flights.do(
-        item.storeKey,
-        () =>
-          new Promise<Loaded>((resolve, reject) => {
-            settled.push({ ...item, settle: { resolve, reject } })
-          }),
-      ).promise,
-  )
-  void runBatch(parts, settled, call, mode).catch((error) => {
-    for (const item of settled) item.settle.reject(error)
+): { flights: BatchFlight[]; done: Promise<unknown> } {
+  const run: BatchItem[] = []
+  const joined: Promise<void>[] = []
+  const flights = items.map((item) => {
+    const flight = new BatchFlight()
+    const { promise, shared } = parts.flights.do(item.storeKey, () => flight.promise())
+    if (shared) {
+      // Already loading here (a wrap that started in between): this key follows that load.
+      joined.push(
+        promise.then(
+          (loaded) => flight.resolve(loaded),
+          (error) => flight.reject(error),
+        ),
+      )
+    } else run.push({ key: item.key, storeKey: item.storeKey, seen: item.seen, settle: flight })
+    return flight
   })
-  return promises
+  const ran = runBatch(parts, run, call, mode).catch((error) => {
+    for (const item of run) item.settle.reject(error)
+  })
+  return { flights, done: joined.length > 0 ? Promise.all([ran, ...joined]) : ran }
 }
 
 async function runBatch<T>(parts: EngineParts, items: BatchItem[], call: BatchCall<T>, mode: LockMode): Promise<void> {
@@ -166,9 +203,9 @@ async function runBatch<T>(parts: EngineParts, items: BatchItem[], call: BatchCa
   const loads: Promise<void>[] = []
   const deadlineMs = Date.now() + parts.lock.waitMs
   while (pending.length > 0) {
-    const byKey = new Map(pending.map((item) => [item.storeKey, item]))
-    const pick = (keys: readonly string[]) => keys.map((key) => byKey.get(key) as BatchItem)
-    const decided = await parts.lock.tryMany(pending.map((item) => item.storeKey))
+    const asked = pending.map((item) => item.storeKey)
+    const decided = await parts.lock.tryMany(asked)
+    const pick = picker(pending, asked)
     for (const group of decided.load) loads.push(loadGroup(parts, pick(group.keys), call, group.lease))
     const others = pick(decided.taken)
     if (others.length === 0) break
@@ -190,6 +227,18 @@ async function runBatch<T>(parts: EngineParts, items: BatchItem[], call: BatchCa
     pending = await waitForOthers(parts, others, deadlineMs, call.policy)
   }
   await Promise.all(loads)
+}
+
+/** The items of some of the keys asked for; the items themselves when those are all of them in order (no lock: one group). */
+function picker(items: BatchItem[], asked: readonly string[]): (keys: readonly string[]) => BatchItem[] {
+  let byKey: Map<string, BatchItem> | undefined
+  return (keys) => {
+    if (keys.length === 0) return []
+    if (keys.length === asked.length && keys.every((key, i) => key === asked[i])) return items
+    byKey ??= new Map(items.map((item) => [item.storeKey, item]))
+    const map = byKey
+    return keys.map((key) => map.get(key) as BatchItem)
+  }
 }
 
 /**
@@ -248,31 +297,25 @@ async function loadAndStoreGroup<T>(
   announce: ((keys: string[]) => Announcement) | undefined,
 ): Promise<GroupOutcome> {
   const startedAt = Date.now()
-  const current = items.map((item) => item.seen)
-  const read = await beginAll(
+  const begun = await beginValid(
     parts,
     items.map((item) => item.storeKey),
   )
-  const valid = await validBegun(
-    parts,
-    read.filter((b): b is Begun => b !== undefined),
-  )
-  let next = 0
-  const begun = read.map((b) => (b ? valid[next++] : undefined))
-  begun.forEach((b, i) => {
-    const found = b?.entry
-    if (found && found.createdAtUs !== items[i]?.seen?.createdAtUs) current[i] = found
-  })
   const loaded = new Array<Loaded | undefined>(items.length)
   const failures = new Map<number, unknown>()
+  const current = new Array<Entry | undefined>(items.length)
   const toLoad: number[] = []
-  items.forEach((item, i) => {
-    const now = current[i]
-    if (now && now !== item.seen && classify(now, startedAt, 0) === 'fresh') {
+  for (let i = 0; i < items.length; i++) {
+    const seen = (items[i] as BatchItem).seen
+    const found = begun[i]?.entry
+    // Read again at begin: an entry that is not the one the first read saw landed meanwhile.
+    const now = found && found.createdAtUs !== seen?.createdAtUs ? found : seen
+    current[i] = now
+    if (now && now !== seen && classify(now, startedAt, 0) === 'fresh') {
       loaded[i] = { value: now.value, remote: true } // another writer got there first
       parts.metrics.coalesced('distributed')
     } else toLoad.push(i)
-  })
+  }
   if (toLoad.length === 0) return { loaded, failures, written: [], generations: [] }
 
   const keys = toLoad.map((i) => (items[i] as BatchItem).key)
@@ -313,32 +356,73 @@ async function loadAndStoreGroup<T>(
     await writeFailSafes(parts, keep)
     return { loaded, failures, written: [], generations: [] }
   }
-  const writes: FencedWrite[] = []
-  for (const [n, i] of toLoad.entries()) {
-    // Building is synchronous work: let replies and timers of other commands through now and then.
-    if (n > 0 && n % YIELD_EVERY === 0) await new Promise((resolve) => setImmediate(resolve))
+  const written: string[] = []
+  const generations: number[] = []
+  let writes: FencedWrite[] = []
+  // Each block of writes goes to the store as soon as it is built, so the store writes one block
+  // while the next is built; one block at a time, so no more commands are in flight than the
+  // store allows one batch (a command's timeout runs from when it is sent).
+  let committed = Promise.resolve()
+  const send = (block: FencedWrite[]) => {
+    if (block.length === 0) return
+    committed = committed.then(async () => {
+      const receipts = await commitAll(parts, block, announce)
+      for (let j = 0; j < block.length; j++) {
+        const receipt = receipts[j]
+        if (!receipt) continue
+        written.push((block[j] as FencedWrite).key)
+        if (receipt.generation) generations.push(receipt.generation)
+      }
+    })
+  }
+  const spread = ms / keys.length
+  let sliceStarted = performance.now()
+  for (let n = 0; n < toLoad.length; n++) {
+    if (n > 0 && n % BLOCK === 0) {
+      send(writes)
+      writes = []
+    }
+    // Building is synchronous work: let replies (whose timeouts run) and timers through often.
+    if (n % 32 === 31 && performance.now() - sliceStarted > SLICE_MS) {
+      await new Promise((resolve) => setImmediate(resolve))
+      sliceStarted = performance.now()
+    }
+    const i = toLoad[n] as number
     const item = items[i] as BatchItem
     const value = lookup(item.key)
-    loaded[i] = { value }
     try {
-      const built = buildEntry(value, call.policy, call.tags, bornAt(begun[i]), ms / keys.length, undefined, parts)
+      const built = buildEntry(value, call.policy, call.tags, bornAt(begun[i]), spread, undefined, parts)
+      if (!built) {
+        loaded[i] = { value }
+        continue
+      }
       // Callers get each value as later hits will read it (the serializer's round trip).
-      if (built) loaded[i] = { value: servedValue(built) }
+      loaded[i] = { value: servedValue(built) }
       const token = begun[i]?.token
-      if (built && token !== undefined) {
+      if (token !== undefined) {
         writes.push({ key: item.storeKey, entry: built.entry, payload: built.payload, ttlMs: built.storeTtlMs, token })
       }
     } catch (error) {
       failures.set(i, error) // this key's value cannot be stored; the others still are
     }
   }
-  const receipts = await commitAll(parts, writes, announce)
-  return {
-    loaded,
-    failures,
-    written: writes.filter((_, i) => receipts[i]).map((w) => w.key),
-    generations: receipts.flatMap((r) => (r?.generation ? [r.generation] : [])),
-  }
+  send(writes)
+  await committed
+  return { loaded, failures, written, generations }
+}
+
+/** Begins the loads of `storeKeys` (entries and fences), each entry checked against its tags. */
+async function beginValid(parts: EngineParts, storeKeys: readonly string[]): Promise<(Begun | undefined)[]> {
+  const read = await beginAll(parts, storeKeys)
+  let tagged = false
+  for (const b of read) if (b?.entry && b.entry.tags.length > 0) tagged = true
+  if (!tagged) return read
+  const valid = await validBegun(
+    parts,
+    read.filter((b): b is Begun => b !== undefined),
+  )
+  let next = 0
+  return read.map((b) => (b ? valid[next++] : undefined))
 }
 
 /**

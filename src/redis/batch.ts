@@ -63,3 +63,11 @@ export function eachGroup<R>(groups: readonly number[][], work: (group: number[]
   const limit = pLimit(IN_FLIGHT)
   return Promise.all(groups.map((group) => limit(() => work(group))))
 }
+
+/** The names of a group's items: a slice where the group is a run of indexes (always, off Cluster), else picked. */
+export function namesOf(names: readonly string[], group: readonly number[]): string[] {
+  const first = group[0] as number
+  const last = group[group.length - 1] as number
+  if (last - first + 1 === group.length) return names.slice(first, last + 1)
+  return group.map((i) => names[i] as string)
+}

@@ -4,8 +4,18 @@
  * each of them, whatever braces the key itself holds.
  */
 export function redisKeys(key: string): { entry: string; fence: string; lock: string } {
-  const tag = `{${key}}`
-  return { entry: tag, fence: `${tag}:f`, lock: `${tag}:l` }
+  const tag = entryKey(key)
+  return { entry: tag, fence: fenceKey(tag), lock: `${tag}:l` }
+}
+
+/** A key's entry name alone (batches name thousands of keys and need no fence or lock names for most). */
+export function entryKey(key: string): string {
+  return `{${key}}`
+}
+
+/** The fence's name beside the entry named `entry` (see redisKeys). */
+export function fenceKey(entry: string): string {
+  return `${entry}:f`
 }
 
 /** A tag's invalidation time lives in its own slot; its suffix keeps it apart from every entry key. */

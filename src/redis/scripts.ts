@@ -107,48 +107,65 @@ if not v and ARGV[2] ~= '0' then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 return n
 `
 
+/** Fences a commit reads with one MGET: few enough for Lua's `unpack` (its C stack holds about 8,000). */
+const FENCES_PER_MGET = 1_000
+
 /**
  * Fenced writes of loaded entries, any number in one call (all in one Cluster slot). KEYS: entry
  * and fence of each key, in pairs, then (optional, not on a Cluster: another slot) the
  * namespace's generation. ARGV[1], ARGV[2]: a channel and a message (JSON of an object) to
- * publish when at least one entry was written ('' for none); then token, payload and px (0 = no
- * expiry) per key. A token is the fence read when the load began, '0' when there was none. Each
- * entry is written only if its fence still holds that token; the fence then takes max(previous +
- * 1, Redis time in ms) and lives px + FENCE_MARGIN_MS. The writes that land move the generation
- * one step each, and the message carries the generations they moved it to (`gens`), so an L1 tier
- * that hears it accounts for every one. Returns { Redis time in µs, the first of those
- * generations (0: none, or no generation key), 1 or 0 per key }.
+ * publish when at least one entry was written ('' for none); ARGV[3]: "token px length " per key
+ * (px 0 = no expiry); ARGV[4]: the encoded entries back to back, each `length` bytes. One blob
+ * and one line instead of three arguments a key: Redis and the client parse a handful of
+ * arguments, not thousands. A token is the fence read when the load began, '0' when there was
+ * none. Each entry is written only if its fence still holds that token; the fence then takes
+ * max(previous + 1, Redis time in ms) and lives px + FENCE_MARGIN_MS. The writes that land move
+ * the generation one step each, and the message carries the generations they moved it to
+ * (`gens`), so an L1 tier that hears it accounts for every one. Returns { Redis time in µs, the
+ * first of those generations (0: none, or no generation key), 1 or 0 per key }.
  */
 export const COMMIT_MANY = `
-local t = redis.call('TIME')
+local call = redis.call
+local t = call('TIME')
 local nowMs = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local nowText = string.format('%d', nowMs)
 local n = math.floor(#KEYS / 2)
 local out = { tonumber(t[1]) * 1000000 + tonumber(t[2]), 0 }
-local written = 0
-for i = 1, n do
-  local entry, fence = KEYS[2 * i - 1], KEYS[2 * i]
-  local token, payload, px = ARGV[3 * i], ARGV[3 * i + 1], tonumber(ARGV[3 * i + 2])
-  local cur = redis.call('GET', fence) or '0'
-  if cur == token then
-    local nxt = tonumber(cur) + 1
-    if nowMs > nxt then nxt = nowMs end
+local fences, current = {}, {}
+for first = 1, n, ${FENCES_PER_MGET} do
+  local last = math.min(n, first + ${FENCES_PER_MGET} - 1)
+  for i = first, last do fences[i - first + 1] = KEYS[2 * i] end
+  local got = call('MGET', unpack(fences, 1, last - first + 1))
+  for i = first, last do current[i] = got[i - first + 1] end
+end
+local blob = ARGV[4]
+local i, at, written = 0, 1, 0
+for token, px, length in string.gmatch(ARGV[3], '(%S+) (%d+) (%d+)') do
+  i = i + 1
+  px, length = tonumber(px), tonumber(length)
+  local cur = current[i] or '0'
+  if i <= n and cur == token then
+    local nxt = nowText
+    if tonumber(cur) + 1 > nowMs then nxt = string.format('%d', tonumber(cur) + 1) end
+    local payload = string.sub(blob, at, at + length - 1)
     if px == 0 then
-      redis.call('SET', fence, string.format('%d', nxt))
-      redis.call('SET', entry, payload)
+      call('SET', KEYS[2 * i], nxt)
+      call('SET', KEYS[2 * i - 1], payload)
     else
-      redis.call('SET', fence, string.format('%d', nxt), 'PX', px + ${FENCE_MARGIN_MS})
-      redis.call('SET', entry, payload, 'PX', px)
+      call('SET', KEYS[2 * i], nxt, 'PX', px + ${FENCE_MARGIN_MS})
+      call('SET', KEYS[2 * i - 1], payload, 'PX', px)
     end
     out[i + 2] = 1
     written = written + 1
   else
     out[i + 2] = 0
   end
+  at = at + length
 end
 if written == 0 then return out end
 local message = ARGV[2]
 if #KEYS > 2 * n then
-  local first = redis.call('INCRBY', KEYS[#KEYS], written) - written + 1
+  local first = call('INCRBY', KEYS[#KEYS], written) - written + 1
   out[2] = first
   if ARGV[1] ~= '' then
     local gens = {}
@@ -156,6 +173,6 @@ if #KEYS > 2 * n then
     message = string.sub(message, 1, -2) .. ',"gens":[' .. table.concat(gens, ',') .. ']}'
   end
 end
-if ARGV[1] ~= '' then redis.call('PUBLISH', ARGV[1], message) end
+if ARGV[1] ~= '' then call('PUBLISH', ARGV[1], message) end
 return out
 `

@@ -18,11 +18,12 @@ import type {
   StoreFactory,
 } from '../stores/store.ts'
 import { withTimeout } from '../timers.ts'
-import { DEFAULT_CHUNK, eachGroup, groupsFor } from './batch.ts'
+import { DEFAULT_CHUNK, eachGroup, groupsFor, namesOf } from './batch.ts'
+import { packEntries } from './batch-entries.ts'
 import { Bus } from './bus.ts'
 import { createOwnedClient, isReady, type RedisClient, whenReady } from './client.ts'
 import { RedisClock } from './clock.ts'
-import { generationKey, redisKeys, tagKey } from './keys.ts'
+import { entryKey, fenceKey, generationKey, redisKeys, tagKey } from './keys.ts'
 import { RedisLock } from './lock.ts'
 import { ReadFlight } from './read-flight.ts'
 import { COMMIT_MANY, DELETE, INCREMENT, INVALIDATE_TAG, SET } from './scripts.ts'
@@ -225,17 +226,21 @@ export class RedisStore implements Store {
     this.#taggedBegins.clear()
   }
 
-  /** Entries of many keys: one MGET per chunk (per slot on a Cluster, which refuses MGET across slots), a few at a time. */
+  /**
+   * Entries of many keys: one MGET per chunk (per slot on a Cluster, which refuses MGET across
+   * slots), a few at a time; each reply is decoded while the next is on its way.
+   */
   async getMany(keys: readonly string[]): Promise<(Entry | undefined)[]> {
     if (keys.length === 0) return []
-    const names = keys.map((key) => redisKeys(key).entry)
+    const names = keys.map(entryKey)
     const entries = new Array<Entry | undefined>(keys.length)
+    const serializer = this.#serializer
     await eachGroup(groupsFor(this.client, names, this.#chunk), async (group) => {
-      const raws = await this.#run(() => this.client.mgetBuffer(group.map((i) => names[i] as string)))
-      group.forEach((i, j) => {
+      const raws = await this.#run(() => this.client.mgetBuffer(namesOf(names, group)))
+      for (let j = 0; j < group.length; j++) {
         const raw = raws[j]
-        entries[i] = raw ? decodeEntry(raw, this.#serializer) : undefined
-      })
+        entries[group[j] as number] = raw ? decodeEntry(raw, serializer) : undefined
+      }
     })
     return entries
   }
@@ -270,27 +275,33 @@ export class RedisStore implements Store {
     return begun
   }
 
-  /** `begin` for many keys: one MGET per chunk (per slot on a Cluster), a few chunks at a time. */
+  /** `begin` for many keys: one MGET of entries and fences per chunk (per slot on a Cluster), a few chunks at a time. */
   async beginMany(keys: readonly string[]): Promise<Begun[]> {
     if (keys.length === 0) return []
     this.#learnClock()
-    const names = keys.map((key) => redisKeys(key))
+    const names = keys.map(entryKey)
     const begun = new Array<Begun>(keys.length)
-    await eachGroup(
-      groupsFor(
-        this.client,
-        names.map((k) => k.entry),
-        this.#chunk,
-      ),
-      async (group) => {
-        const raws = await this.#run(() =>
-          this.client.mgetBuffer(group.flatMap((i) => [names[i]?.entry as string, names[i]?.fence as string])),
-        )
-        group.forEach((i, j) => {
-          begun[i] = this.#begun(raws[2 * j] ?? null, raws[2 * j + 1] ?? null)
-        })
-      },
-    )
+    const serializer = this.#serializer
+    await eachGroup(groupsFor(this.client, names, this.#chunk), async (group) => {
+      const asked = new Array<string>(2 * group.length)
+      for (let j = 0; j < group.length; j++) {
+        const entry = names[group[j] as number] as string
+        asked[2 * j] = entry
+        asked[2 * j + 1] = fenceKey(entry)
+      }
+      const raws = await this.#run(() => this.client.mgetBuffer(asked))
+      // One reading of the clock for the chunk: its loads all began with this reply.
+      const nowUs = this.#clock.nowMicros()
+      for (let j = 0; j < group.length; j++) {
+        const raw = raws[2 * j]
+        const fence = raws[2 * j + 1]
+        begun[group[j] as number] = {
+          entry: raw ? decodeEntry(raw, serializer) : undefined,
+          token: fence ? Number(fence.toString('latin1')) || 0 : 0,
+          nowUs,
+        }
+      }
+    })
     return begun
   }
 
@@ -340,16 +351,30 @@ export class RedisStore implements Store {
     announce: Announcement | undefined,
   ): Promise<(Receipt | undefined)[]> {
     const cluster = this.client.isCluster
-    const keys: string[] = []
-    const args: Arg[] = cluster ? ['', ''] : [announce?.channel ?? '', announce?.message ?? '']
-    for (const w of writes) {
-      this.#forgetReads(w.key)
-      const k = redisKeys(w.key)
-      keys.push(k.entry, k.fence)
-      args.push(String(w.token), encodeEntry(w.entry, w.payload), px(w.ttlMs))
+    const keys = new Array<string>(2 * writes.length + (cluster ? 0 : 1))
+    let meta = ''
+    const packed = packEntries(writes)
+    // Nothing to forget while no read is in flight (a batch's usual case: thousands of keys).
+    const reading = this.#reads.size + this.#taggedReads.size + this.#begins.size + this.#taggedBegins.size > 0
+    for (let i = 0; i < writes.length; i++) {
+      const w = writes[i] as FencedWrite
+      if (reading) this.#forgetReads(w.key)
+      const entry = entryKey(w.key)
+      keys[2 * i] = entry
+      keys[2 * i + 1] = fenceKey(entry)
+      meta += `${w.token} ${px(w.ttlMs)} ${packed.lengths[i]} `
     }
-    if (!cluster) keys.push(this.#generationKey)
-    const reply = await this.#run(() => this.#commands.corralCommitMany(keys.length, ...keys, ...args))
+    if (!cluster) keys[keys.length - 1] = this.#generationKey
+    const reply = await this.#run(() =>
+      this.#commands.corralCommitMany(
+        keys.length,
+        ...keys,
+        cluster ? '' : (announce?.channel ?? ''),
+        cluster ? '' : (announce?.message ?? ''),
+        meta,
+        packed.bytes,
+      ),
+    )
     this.#clock.observe(Number(reply[0]))
     const landed = writes.map((_, i) => Number(reply[i + 2]) === 1)
     const count = landed.filter(Boolean).length
