@@ -1,4 +1,3 @@
-import { serialize } from 'node:v8'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { codeUnits, jsonish } from '../harness/generators.ts'
