@@ -2,25 +2,28 @@ import type { LRUCache } from 'lru-cache'
 import { nowMicros } from '../clock.ts'
 import type { InvalidationChannel } from '../coordination.ts'
 import type { Entry } from '../entry.ts'
-import { GenerationWatch } from '../generation.ts'
+import { type Findings, GenerationWatch } from '../generation.ts'
 import { boundedLru, lruSetOptions } from '../lru.ts'
 import type { L1EvictionReason } from '../metrics.ts'
 import type { ResolvedL1 } from '../options.ts'
 import type { Serializer } from '../serializer.ts'
 import { heldValue } from './plain-copy.ts'
 import type { Announcement, Begun, EntryWithTagTimes, FencedWrite, FenceToken, Receipt, Store } from './store.ts'
+import { compareWithStore, fencesCover, writeBack, writesBack } from './tier-reconcile.ts'
 
 /**
  * An in-process tier (lru-cache) in front of a shared store. It serves a copy while the entry is
  * fresh. Every write, delete, finished load and tag invalidation, in any process and by any
  * cache on the same namespace, is announced on the namespace's channel and drops the copies
  * elsewhere at once; and since any message can be lost, the tier also checks the namespace's
- * write generation at least every `verifyAfter` (and when its channel reconnects) and drops all it
- * holds when it finds a write it did not hear of (src/generation.ts). Tag times read from the
- * store are kept for `verifyAfter` at most. While the store cannot be reached, the tier keeps
- * serving what it holds, within each entry's ttl + grace: nothing can be written there meanwhile,
- * and the first check after it comes back settles what was missed before. Loads
- * (`begin`/`commit`) always go to the shared store, so fences keep working across tiers.
+ * write generation at least every `verifyAfter` (and when its channel reconnects) and, when it
+ * finds a write it did not hear of (src/generation.ts), drops the copies the store shows were
+ * written since (all of them when it cannot show it). Tag times read from the store are kept for
+ * `verifyAfter` at most. While the store cannot be reached, the tier keeps serving what it holds,
+ * within each entry's ttl + grace: nothing can be written there meanwhile, and the first check
+ * after it comes back settles what was missed before, and writes back what the store lost
+ * (tier-reconcile.ts). Loads (`begin`/`commit`) always go to the shared store, so fences keep working
+ * across tiers.
  */
 export class TieredStore implements Store {
   readonly kind = 'tiered'
@@ -35,6 +38,9 @@ export class TieredStore implements Store {
   readonly #channel: InvalidationChannel
   /** Whether a check since the channel last dropped has settled what was missed (see #current). */
   #settled = true
+  /** True while copies that may be out of date are being compared with the store (see #current). */
+  #verifying = false
+  readonly #onCleared: () => void
   #losses = 0
   /** Moves on every invalidation heard; a read that straddles one does not fill the tier. */
   #epoch = 0
@@ -61,17 +67,14 @@ export class TieredStore implements Store {
     })
     this.#tagTimes = boundedLru<number>({ maxEntries: 100_000 })
     this.#tagTtlMs = options.verifyAfterMs
-    const clear = () => {
-      this.#epoch += 1
-      this.#removing = 'cleared'
-      this.#l1.clear()
-      this.#removing = 'invalidation'
-      this.#tagTimes.clear()
-      onCleared()
-    }
+    this.#onCleared = onCleared
     const generation = l2.generation?.bind(l2)
     this.#watch = generation
-      ? new GenerationWatch({ read: generation, onMissed: clear, verifyAfterMs: options.verifyAfterMs })
+      ? new GenerationWatch({
+          read: generation,
+          reconcile: (found) => this.#reconcile(found),
+          verifyAfterMs: options.verifyAfterMs,
+        })
       : undefined
     this.#watch?.start()
     channel.onOthers((message) => {
@@ -88,7 +91,10 @@ export class TieredStore implements Store {
       this.#epoch += 1
       const lost = ++this.#losses
       this.#settled = false
-      if (!this.#watch) return clear()
+      if (!this.#watch) {
+        onCleared()
+        return this.#clear()
+      }
       void this.#watch.checkAfresh().then((read) => {
         if (read && lost === this.#losses) this.#settled = true
       })
@@ -118,10 +124,10 @@ export class TieredStore implements Store {
 
   /**
    * True while copies may be served without asking the store: the channel is live and, since it
-   * last dropped, a generation check settled what was missed.
+   * last dropped, a generation check settled what was missed (and no comparison is under way).
    */
   get #current(): boolean {
-    return this.#settled && this.#channel.live
+    return this.#settled && !this.#verifying && this.#channel.live
   }
 
   async get(key: string): Promise<Entry | undefined> {
@@ -132,23 +138,26 @@ export class TieredStore implements Store {
     try {
       entry = await this.#l2.get(key)
     } catch (error) {
+      this.#watch?.unreachable()
       // The shared store is out of reach: a copy within its grace still serves (as stale).
       if (local) return local
       throw error
     }
+    this.#watch?.reached()
     if (entry && epoch === this.#epoch) this.#keep(key, entry)
     return entry ?? this.#heldThroughLoss(local)
   }
 
   /**
-   * A fresh copy the store no longer has, read while the channel is down: the store lost its data
-   * (restarted empty) or a delete's message was lost. The copy is served; the generation check,
-   * at most `verifyAfter` away, drops it if a write was missed. Refilling from the origin every
-   * key an emptied store lost would cost more than it saves.
+   * A fresh copy the store no longer has: the store lost its data (restarted empty) or a delete's
+   * message was lost. Served while the channel is down (the generation check, at most
+   * `verifyAfter` away, drops it if a write was missed), and whenever the store shows no fence
+   * for the key either (`token` 0: no write or delete of it since the store's data began).
+   * Refilling from the origin every key an emptied store lost would cost more than it saves.
    */
-  #heldThroughLoss(local: Entry | undefined): Entry | undefined {
-    if (!local || this.#channel.live || Date.now() >= local.freshUntilMs) return undefined
-    return local
+  #heldThroughLoss(local: Entry | undefined, token?: FenceToken): Entry | undefined {
+    if (!local || Date.now() >= local.freshUntilMs) return undefined
+    return !this.#channel.live || (token === 0 && fencesCover(local, Date.now())) ? local : undefined
   }
 
   /**
@@ -168,6 +177,7 @@ export class TieredStore implements Store {
     try {
       read = await this.#l2.getWithTagTimes(key, tags)
     } catch (error) {
+      this.#watch?.unreachable()
       const held = tags.map((tag) => this.#tagTimes.get(tag))
       if (!local || held.some((time) => time === undefined)) throw error
       return { entry: local, tagTimesUs: held as number[] }
@@ -196,6 +206,7 @@ export class TieredStore implements Store {
     try {
       fetched = await this.#l2.getMany(missing)
     } catch (error) {
+      this.#watch?.unreachable()
       if (held.some((entry) => entry !== undefined)) return held
       throw error
     }
@@ -223,11 +234,13 @@ export class TieredStore implements Store {
     try {
       begun = await this.#l2.begin(key, ask)
     } catch (error) {
+      this.#watch?.unreachable()
       if (local) return { entry: local }
       throw error
     }
+    this.#watch?.reached()
     if (begun.entry && epoch === this.#epoch) this.#keep(key, begun.entry)
-    const held = begun.entry ? undefined : this.#heldThroughLoss(local)
+    const held = begun.entry ? undefined : this.#heldThroughLoss(local, begun.token)
     const found = held ? { ...begun, entry: held } : begun
     if (known) return { ...found, tagTimesUs: known }
     const read = begun.tagTimesUs
@@ -306,9 +319,11 @@ export class TieredStore implements Store {
   /**
    * A value loaded while the shared store could not be reached (no fence token, nothing written):
    * kept here, so this process does not call the origin for it on every request of the outage.
-   * The generation check when the store is back settles whether anything changed meanwhile.
+   * The generation check when the store is back settles whether anything changed meanwhile, and
+   * writes it back if the store still has nothing for the key.
    */
   keepLocally(key: string, entry: Entry, payload: string | Buffer): void {
+    this.#watch?.unreachable()
     this.#keep(key, this.#copy(entry, payload), payload)
   }
 
@@ -339,6 +354,7 @@ export class TieredStore implements Store {
     try {
       fetched = await this.#l2.tagTimes(missing)
     } catch (error) {
+      this.#watch?.unreachable()
       // Out of reach: the times held (at most `verifyAfter` old when last read) are what we know.
       if (held.every((time) => time !== undefined)) return held as number[]
       throw error
@@ -390,8 +406,54 @@ export class TieredStore implements Store {
     this.#tagTimes.set(tag, Math.max(at, this.#tagTimes.get(tag) ?? 0), { ttl: this.#tagTtlMs })
   }
 
-  #heard(receipt: Receipt): void {
-    if (receipt.generation !== undefined) this.#watch?.heard(receipt.generation)
+  #heard(receipt: Receipt | undefined): void {
+    if (receipt?.generation !== undefined) this.#watch?.heard(receipt.generation)
+  }
+
+  #clear(): void {
+    this.#epoch += 1
+    this.#removing = 'cleared'
+    this.#l1.clear()
+    this.#removing = 'invalidation'
+    this.#tagTimes.clear()
+  }
+
+  /**
+   * Settles what a generation check found. A write missed before the store lost its data left no
+   * trace: everything goes. Otherwise, when writes may have gone unheard, every copy is compared
+   * with the store (and not served meanwhile): those the store shows were written since go, the
+   * rest stay. After being cut off from the store, fresh copies of keys the store holds nothing
+   * of (it restarted empty) are written back, fenced, so other processes read them instead of
+   * calling the origin again. When the store cannot answer the comparison, everything goes.
+   */
+  async #reconcile(found: Findings): Promise<void> {
+    if (found.gap) this.#onCleared()
+    if (found.gap && found.lost) return this.#clear()
+    const verify = found.gap || found.lost
+    if (verify) {
+      this.#verifying = true
+      this.#tagTimes.clear()
+    }
+    try {
+      const keys = [...this.#l1.keys()]
+      const copies = keys.map((key) => this.#l1.peek(key))
+      if (keys.length === 0) return
+      const { changed, absent } = await compareWithStore(this.#l2, keys, copies)
+      // A copy replaced or dropped meanwhile (a message, a fill) is left as it now is.
+      const unchanged = (i: number) => this.#l1.peek(keys[i] as string) === copies[i]
+      this.#removing = 'cleared'
+      for (const i of changed) if (unchanged(i)) this.#l1.delete(keys[i] as string)
+      this.#removing = 'invalidation'
+      if (!found.cutOff) return
+      const writes = writesBack(this.#serializer, keys, copies, absent.filter(unchanged), Date.now())
+      for (const receipt of await writeBack(this.#l2, this.#channel, writes)) this.#heard(receipt)
+    } catch {
+      this.#removing = 'invalidation'
+      if (verify) this.#clear()
+      this.#watch?.unreachable()
+    } finally {
+      this.#verifying = false
+    }
   }
 }
 
