@@ -40,6 +40,7 @@ export class TieredStore implements Store {
   #settled = true
   /** True while copies that may be out of date are being compared with the store (see #current). */
   #verifying = false
+  #closed = false
   readonly #onCleared: () => void
   #losses = 0
   /** Moves on every invalidation heard; a read that straddles one does not fill the tier. */
@@ -380,6 +381,7 @@ export class TieredStore implements Store {
   }
 
   async close(): Promise<void> {
+    this.#closed = true
     this.#watch?.stop()
     this.#removing = undefined
     this.#l1.clear()
@@ -422,37 +424,42 @@ export class TieredStore implements Store {
    * Settles what a generation check found. A write missed before the store lost its data left no
    * trace: everything goes. Otherwise, when writes may have gone unheard, every copy is compared
    * with the store (and not served meanwhile): those the store shows were written since go, the
-   * rest stay. After being cut off from the store, fresh copies of keys the store holds nothing
-   * of (it restarted empty) are written back, fenced, so other processes read them instead of
-   * calling the origin again. When the store cannot answer the comparison, everything goes.
+   * rest stay; when the store cannot answer the comparison, everything goes. After being cut off
+   * from the store, fresh copies of keys the store holds nothing of (it restarted empty) are
+   * written back, fenced, so other processes read them instead of calling the origin again.
    */
   async #reconcile(found: Findings): Promise<void> {
     if (found.gap) this.#onCleared()
     if (found.gap && found.lost) return this.#clear()
     const verify = found.gap || found.lost
-    if (verify) {
-      this.#verifying = true
-      this.#tagTimes.clear()
-    }
+    // A missed tag invalidation shows in no entry: tag times are read again.
+    if (verify) this.#tagTimes.clear()
+    const keys = [...this.#l1.keys()]
+    if (keys.length === 0) return
+    const copies = keys.map((key) => this.#l1.peek(key))
+    // A copy replaced or dropped meanwhile (a message, a fill) is left as it now is.
+    const unchanged = (i: number) => this.#l1.peek(keys[i] as string) === copies[i]
+    let absent: number[]
     try {
-      const keys = [...this.#l1.keys()]
-      const copies = keys.map((key) => this.#l1.peek(key))
-      if (keys.length === 0) return
-      const { changed, absent } = await compareWithStore(this.#l2, keys, copies)
-      // A copy replaced or dropped meanwhile (a message, a fill) is left as it now is.
-      const unchanged = (i: number) => this.#l1.peek(keys[i] as string) === copies[i]
+      this.#verifying = verify
+      const compared = await compareWithStore(this.#l2, keys, copies)
       this.#removing = 'cleared'
-      for (const i of changed) if (unchanged(i)) this.#l1.delete(keys[i] as string)
-      this.#removing = 'invalidation'
-      if (!found.cutOff) return
-      const writes = writesBack(this.#serializer, keys, copies, absent.filter(unchanged), Date.now())
-      for (const receipt of await writeBack(this.#l2, this.#channel, writes)) this.#heard(receipt)
+      for (const i of compared.changed) if (unchanged(i)) this.#l1.delete(keys[i] as string)
+      absent = compared.absent
     } catch {
-      this.#removing = 'invalidation'
       if (verify) this.#clear()
       this.#watch?.unreachable()
+      return
     } finally {
+      this.#removing = 'invalidation'
       this.#verifying = false
+    }
+    if (!found.cutOff || this.#closed) return
+    const writes = writesBack(this.#serializer, keys, copies, absent.filter(unchanged), Date.now())
+    try {
+      for (const receipt of await writeBack(this.#l2, this.#channel, writes)) this.#heard(receipt)
+    } catch {
+      this.#watch?.unreachable()
     }
   }
 }
