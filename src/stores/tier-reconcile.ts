@@ -98,7 +98,23 @@ export async function writeBack(
   channel: InvalidationChannel,
   writes: readonly FencedWrite[],
 ): Promise<(Receipt | undefined)[]> {
-  if (writes.length === 0) return []
+  const receipts: (Receipt | undefined)[] = []
+  // A slice at a time, one after the other: every process of a fleet writes back at once when
+  // Redis returns, and one script over thousands of keys would hold every read queued behind it.
+  for (let i = 0; i < writes.length; i += WRITE_BACK_SLICE) {
+    receipts.push(...(await writeSlice(store, channel, writes.slice(i, i + WRITE_BACK_SLICE))))
+  }
+  return receipts
+}
+
+/** Keys per write-back script. */
+const WRITE_BACK_SLICE = 100
+
+async function writeSlice(
+  store: Store,
+  channel: InvalidationChannel,
+  writes: readonly FencedWrite[],
+): Promise<(Receipt | undefined)[]> {
   const canAnnounce = channel.announcement?.({ kind: 'drop', keys: [] }) !== undefined
   const announce = (keys: string[]) => channel.announcement?.({ kind: 'drop', keys }) ?? { channel: '', message: '' }
   const receipts = store.commitMany
