@@ -61,14 +61,21 @@ export class GenerationWatch {
     this.#heard.add(generation)
   }
 
-  /** The store could not be reached: the next check that reads it reports `cutOff`. */
+  /**
+   * The store could not take what was loaded or was to be written here: the next check that reads
+   * it reports `cutOff`, so the tier can write back what it holds. (A failed read alone says
+   * nothing the next check will not: the check's own read failing marks an outage.)
+   */
   unreachable(): void {
     this.#cutOff = true
   }
 
-  /** The store answered: a watch cut off checks now instead of at its next period. */
+  /**
+   * The store answered: a watch whose last check could not read it checks now instead of at its
+   * next period, so what an outage left to settle is settled as soon as the store is back.
+   */
   reached(): void {
-    if (this.#cutOff && !this.#checking && !this.#closed) void this.check()
+    if (!this.#lastReadOk && this.#base !== undefined && !this.#checking && !this.#closed) void this.check()
   }
 
   /**

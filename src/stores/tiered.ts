@@ -139,7 +139,6 @@ export class TieredStore implements Store {
     try {
       entry = await this.#l2.get(key)
     } catch (error) {
-      this.#watch?.unreachable()
       // The shared store is out of reach: a copy within its grace still serves (as stale).
       if (local) return local
       throw error
@@ -178,7 +177,6 @@ export class TieredStore implements Store {
     try {
       read = await this.#l2.getWithTagTimes(key, tags)
     } catch (error) {
-      this.#watch?.unreachable()
       const held = tags.map((tag) => this.#tagTimes.get(tag))
       if (!local || held.some((time) => time === undefined)) throw error
       return { entry: local, tagTimesUs: held as number[] }
@@ -207,7 +205,6 @@ export class TieredStore implements Store {
     try {
       fetched = await this.#l2.getMany(missing)
     } catch (error) {
-      this.#watch?.unreachable()
       if (held.some((entry) => entry !== undefined)) return held
       throw error
     }
@@ -235,7 +232,6 @@ export class TieredStore implements Store {
     try {
       begun = await this.#l2.begin(key, ask)
     } catch (error) {
-      this.#watch?.unreachable()
       if (local) return { entry: local }
       throw error
     }
@@ -355,7 +351,6 @@ export class TieredStore implements Store {
     try {
       fetched = await this.#l2.tagTimes(missing)
     } catch (error) {
-      this.#watch?.unreachable()
       // Out of reach: the times held (at most `verifyAfter` old when last read) are what we know.
       if (held.every((time) => time !== undefined)) return held as number[]
       throw error
