@@ -126,8 +126,10 @@ export class GenerationWatch {
     // checked any more. Writes since the loss are judged by what the store holds now (see
     // docs/tiers.md for the one write this cannot see: one made just before the loss whose
     // message was lost too).
-    if (current < base) {
-      const last = Math.max(base, ...this.#heard)
+    // After an outage, a counter below a generation heard before it went back too (the store
+    // restarted before this tier's next check moved its base up).
+    const last = Math.max(base, ...this.#heard)
+    if (current < base || (cutOff && current < last)) {
       const gap = !this.#complete(base, last)
       this.#heard.clear()
       this.#base = current

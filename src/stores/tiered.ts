@@ -41,6 +41,8 @@ export class TieredStore implements Store {
   /** True while copies that may be out of date are being compared with the store (see #current). */
   #verifying = false
   #closed = false
+  /** Keys loaded here while the store could not take them, since the last reconciliation. */
+  readonly #keptLocally = new Set<string>()
   readonly #onCleared: () => void
   #losses = 0
   /** Moves on every invalidation heard; a read that straddles one does not fill the tier. */
@@ -321,6 +323,7 @@ export class TieredStore implements Store {
    */
   keepLocally(key: string, entry: Entry, payload: string | Buffer): void {
     this.#watch?.unreachable()
+    if (this.#keptLocally.size < this.#l1.max) this.#keptLocally.add(key)
     this.#keep(key, this.#copy(entry, payload), payload)
   }
 
@@ -421,7 +424,9 @@ export class TieredStore implements Store {
    * with the store (and not served meanwhile): those the store shows were written since go, the
    * rest stay; when the store cannot answer the comparison, everything goes. After being cut off
    * from the store, fresh copies of keys the store holds nothing of (it restarted empty) are
-   * written back, fenced, so other processes read them instead of calling the origin again.
+   * written back, fenced, so other processes read them instead of calling the origin again: all
+   * of them when the store lost its data or a write was missed, else those loaded here meanwhile
+   * (a store that lost nothing has every other copy already).
    */
   async #reconcile(found: Findings): Promise<void> {
     if (found.gap) this.#onCleared()
@@ -429,9 +434,14 @@ export class TieredStore implements Store {
     const verify = found.gap || found.lost
     // A missed tag invalidation shows in no entry: tag times are read again.
     if (verify) this.#tagTimes.clear()
-    const keys = [...this.#l1.keys()]
-    if (keys.length === 0) return
-    const copies = keys.map((key) => this.#l1.peek(key))
+    // With nothing missed and no data lost, only what was loaded here can be missing from the store.
+    const held: [string, Entry | undefined][] = verify
+      ? [...this.#l1.entries()]
+      : [...this.#keptLocally].map((key) => [key, this.#l1.peek(key)])
+    this.#keptLocally.clear()
+    if (held.length === 0) return
+    const keys = held.map(([key]) => key)
+    const copies = held.map(([, copy]) => copy)
     // A copy replaced or dropped meanwhile (a message, a fill) is left as it now is.
     const unchanged = (i: number) => this.#l1.peek(keys[i] as string) === copies[i]
     let absent: number[]
