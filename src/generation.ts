@@ -121,13 +121,12 @@ export class GenerationWatch {
       this.#advance(current)
       return
     }
-    // A counter that went back means the store lost its data (restarted empty, flushed). A write
-    // heard of before the loss shows nothing now; a gap before it means copies that cannot be
-    // checked any more. Writes since the loss are judged by what the store holds now (see
-    // docs/tiers.md for the one write this cannot see: one made just before the loss whose
-    // message was lost too).
-    // After an outage, a counter below a generation heard before it went back too (the store
-    // restarted before this tier's next check moved its base up).
+    // A counter that went back means the store lost its data (restarted empty, flushed); after an
+    // outage, so does one below a generation heard before it (the store restarted before the next
+    // check moved the base up). A write heard of before the loss shows nothing now; a gap before
+    // it means copies that cannot be checked any more. Writes since the loss are judged by what
+    // the store holds now (see docs/tiers.md for the one write this cannot see: one made just
+    // before the loss whose message was lost too).
     const last = Math.max(base, ...this.#heard)
     if (current < base || (cutOff && current < last)) {
       const gap = !this.#complete(base, last)
@@ -169,6 +168,9 @@ export interface Findings {
    * the store holds now (writes since the loss may have gone unheard).
    */
   lost: boolean
-  /** The store could not be reached since the last check that read it (an outage, a partition). */
+  /**
+   * Since the last check that read it, the store could not be read, or could not take a value
+   * loaded here (an outage, a partition): what the tier holds may be worth writing back.
+   */
   cutOff: boolean
 }
