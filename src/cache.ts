@@ -107,6 +107,7 @@ export class Cache {
             base,
             options.l1,
             this.#channel,
+            options.serializer,
             () => this.#metrics.l1Cleared(),
             (reason) => this.#metrics.l1Evicted(reason),
           )

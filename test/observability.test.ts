@@ -368,7 +368,7 @@ let sessions: Cache | undefined
 
 /**
  * The Redis-only series: an L1 tier of 4 entries (size evictions), a delete (an invalidation), a
- * dropped connection (the tier cleared, the breaker opened), and Redis back (half-open, closed).
+ * dropped connection (the breaker opened, a write missed), and Redis back (half-open, closed).
  */
 async function driveSessions(): Promise<void> {
   redis = await startRedis()
@@ -436,7 +436,8 @@ async function driveSessions(): Promise<void> {
   // The gauge reads 2 while the breaker is open (1 s at a time): scrape until it is seen.
   await readUntil('down', async () => (await sample('corral_breaker_state', { store: 'redis' })) === 2, 'never open')
   expect(await sample('corral_breaker_transitions_total', { to: 'open' })).toBeGreaterThan(0)
-  // Meanwhile another process writes: this L1 misses the message, so once back it drops the tier.
+  // Meanwhile another process writes: this L1 misses the message, so once back it finds the gap
+  // and drops the copies that write changed (here none it still holds: it wrote a key not read).
   const writer = createCache({ name: 'sessions', store: redisStore({ url: redis.url }), logger: false })
   await writer.set(key('sessions:written-while-cut-off'), 'x')
   await writer.close()
@@ -451,7 +452,7 @@ async function driveSessions(): Promise<void> {
     10_000,
   )
   expect(await sample('corral_breaker_transitions_total', { to: 'half_open' })).toBeGreaterThan(0)
-  // Back in reach, the tier finds the write it missed, drops what it holds, and fills again.
+  // Back in reach, the tier finds the write it missed, and fills again.
   await readUntil(
     'again',
     async () =>
@@ -459,7 +460,6 @@ async function driveSessions(): Promise<void> {
     'L1 never dropped and filled again',
     10_000,
   )
-  expect(await sample('corral_l1_evictions_total', { reason: 'cleared' })).toBeGreaterThan(0)
   expect(await sample('corral_l1_cleared_total', { reason: 'bus_lost' })).toBeGreaterThan(0)
 }
 

@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis'
 import { Registry } from 'prom-client'
 import { describe, expect, it } from 'vitest'
-import { until } from '../harness/barrier.ts'
+import { counterValue, until } from '../harness/barrier.ts'
 import { spawnWorker, type Worker } from '../harness/child.ts'
 import { subscribed } from '../harness/pubsub.ts'
 import { countingLoader, sleep } from '../harness/stores.ts'
@@ -118,6 +118,37 @@ describe('L1 in front of Redis, kept coherent over the bus', () => {
     await a.set('k', 'newer')
     expect(await seenWithin(() => b.get('k'), 'newer', 1_000)).toBeLessThan(200)
     await closeAll([a, b])
+  })
+
+  it('a write it missed drops only the copy of the key written: the others stay', async () => {
+    const registry = new Registry()
+    const namespace = ns()
+    const writer = createCache({ name: 'w', namespace, store: redisStore({ url: redis.server.url }), logger: false })
+    const reader = createCache({
+      name: 'r',
+      namespace,
+      store: redisStore({ url: redis.server.url }),
+      l1: { maxEntries: 100 },
+      metrics: { registry },
+      logger: false,
+    })
+    await subscribed(redis.raw, namespace, 1)
+    for (const key of ['changed', 'same', 'other']) await writer.set(key, `old ${key}`)
+    // The tier keeps copies once it has read the generation.
+    await until('3 copies in L1', async () => {
+      for (const key of ['changed', 'same', 'other']) expect(await reader.get(key)).toBe(`old ${key}`)
+      return reader.inspect().l1Entries === 3
+    })
+    // The reader's subscriber drops and misses the write published meanwhile.
+    await redis.raw.call('CLIENT', 'KILL', 'TYPE', 'pubsub')
+    await writer.set('changed', 'new')
+    const cleared = () => counterValue(registry, 'corral_l1_evictions_total', { reason: 'cleared' })
+    await until('the missed write found', async () => (await cleared()) > 0, 5_000)
+    expect(await counterValue(registry, 'corral_l1_cleared_total', { reason: 'bus_lost' })).toBeGreaterThan(0)
+    expect(await cleared()).toBe(1)
+    expect(reader.inspect().l1Entries).toBe(2)
+    expect(await reader.get('changed')).toBe('new')
+    await closeAll([writer, reader])
   })
 
   it('child processes with L1: a write in one is seen by the others within 200 ms', async () => {

@@ -2,24 +2,28 @@ import type { LRUCache } from 'lru-cache'
 import { nowMicros } from '../clock.ts'
 import type { InvalidationChannel } from '../coordination.ts'
 import { type Entry, entryWith } from '../entry.ts'
-import { GenerationWatch } from '../generation.ts'
+import { type Findings, GenerationWatch } from '../generation.ts'
 import { boundedLru, lruSetOptions } from '../lru.ts'
 import type { L1EvictionReason } from '../metrics.ts'
 import type { ResolvedL1 } from '../options.ts'
+import type { Serializer } from '../serializer.ts'
 import { heldEntry } from './memory-entry.ts'
 import type { Announcement, Begun, EntryWithTagTimes, FencedWrite, FenceToken, Receipt, Store } from './store.ts'
+import { compareWithStore, fencesCover, writeBack, writesBack } from './tier-reconcile.ts'
 
 /**
  * An in-process tier (lru-cache) in front of a shared store. It serves a copy while the entry is
  * fresh. Every write, delete, finished load and tag invalidation, in any process and by any
  * cache on the same namespace, is announced on the namespace's channel and drops the copies
  * elsewhere at once; and since any message can be lost, the tier also checks the namespace's
- * write generation at least every `verifyAfter` (and when its channel reconnects) and drops all it
- * holds when it finds a write it did not hear of (src/generation.ts). Tag times read from the
- * store are kept for `verifyAfter` at most. While the store cannot be reached, the tier keeps
- * serving what it holds, within each entry's ttl + grace: nothing can be written there meanwhile,
- * and the first check after it comes back settles what was missed before. Loads
- * (`begin`/`commit`) always go to the shared store, so fences keep working across tiers.
+ * write generation at least every `verifyAfter` (and when its channel reconnects) and, when it
+ * finds a write it did not hear of (src/generation.ts), drops the copies the store shows were
+ * written since (all of them when it cannot show it). Tag times read from the store are kept for
+ * `verifyAfter` at most. While the store cannot be reached, the tier keeps serving what it holds,
+ * within each entry's ttl + grace: nothing can be written there meanwhile, and the first check
+ * after it comes back settles what was missed before, and writes back what the store lost
+ * (tier-reconcile.ts). Loads (`begin`/`commit`) always go to the shared store, so fences keep working
+ * across tiers.
  */
 export class TieredStore implements Store {
   readonly kind = 'tiered'
@@ -34,6 +38,13 @@ export class TieredStore implements Store {
   readonly #channel: InvalidationChannel
   /** Whether a check since the channel last dropped has settled what was missed (see #current). */
   #settled = true
+  /** True while copies that may be out of date are being compared with the store (see #current). */
+  #verifying = false
+  #closed = false
+  /** Keys loaded here while the store could not take them, since the last reconciliation. */
+  readonly #keptLocally = new Set<string>()
+  readonly #onCleared: () => void
+  readonly #serializer: Serializer
   #losses = 0
   /** Moves on every invalidation heard; a read that straddles one does not fill the tier. */
   #epoch = 0
@@ -44,10 +55,13 @@ export class TieredStore implements Store {
     l2: Store,
     options: ResolvedL1,
     channel: InvalidationChannel,
+    /** Only for writing copies back after an outage: copies themselves are made by the engine. */
+    serializer: Serializer,
     onCleared: () => void,
     onEvicted: (reason: L1EvictionReason) => void = () => {},
   ) {
     this.#l2 = l2
+    this.#serializer = serializer
     this.#sized = options.maxBytes !== undefined
     this.#l1 = boundedLru<Entry>(options, {
       // Expiry and overwrites are the normal life of an entry; only early removals are counted.
@@ -58,17 +72,14 @@ export class TieredStore implements Store {
     })
     this.#tagTimes = boundedLru<number>({ maxEntries: 100_000 })
     this.#tagTtlMs = options.verifyAfterMs
-    const clear = () => {
-      this.#epoch += 1
-      this.#removing = 'cleared'
-      this.#l1.clear()
-      this.#removing = 'invalidation'
-      this.#tagTimes.clear()
-      onCleared()
-    }
+    this.#onCleared = onCleared
     const generation = l2.generation?.bind(l2)
     this.#watch = generation
-      ? new GenerationWatch({ read: generation, onMissed: clear, verifyAfterMs: options.verifyAfterMs })
+      ? new GenerationWatch({
+          read: generation,
+          reconcile: (found) => this.#reconcile(found),
+          verifyAfterMs: options.verifyAfterMs,
+        })
       : undefined
     this.#watch?.start()
     channel.onOthers((message) => {
@@ -85,7 +96,10 @@ export class TieredStore implements Store {
       this.#epoch += 1
       const lost = ++this.#losses
       this.#settled = false
-      if (!this.#watch) return clear()
+      if (!this.#watch) {
+        onCleared()
+        return this.#clear()
+      }
       void this.#watch.checkAfresh().then((read) => {
         if (read && lost === this.#losses) this.#settled = true
       })
@@ -115,10 +129,10 @@ export class TieredStore implements Store {
 
   /**
    * True while copies may be served without asking the store: the channel is live and, since it
-   * last dropped, a generation check settled what was missed.
+   * last dropped, a generation check settled what was missed (and no comparison is under way).
    */
   get #current(): boolean {
-    return this.#settled && this.#channel.live
+    return this.#settled && !this.#verifying && this.#channel.live
   }
 
   async get(key: string): Promise<Entry | undefined> {
@@ -133,19 +147,21 @@ export class TieredStore implements Store {
       if (local) return local
       throw error
     }
+    this.#watch?.reached()
     if (entry && epoch === this.#epoch) this.#keep(key, entry)
     return entry ?? this.#heldThroughLoss(local)
   }
 
   /**
-   * A fresh copy the store no longer has, read while the channel is down: the store lost its data
-   * (restarted empty) or a delete's message was lost. The copy is served; the generation check,
-   * at most `verifyAfter` away, drops it if a write was missed. Refilling from the origin every
-   * key an emptied store lost would cost more than it saves.
+   * A fresh copy the store no longer has: the store lost its data (restarted empty) or a delete's
+   * message was lost. Served while the channel is down (the generation check, at most
+   * `verifyAfter` away, drops it if a write was missed), and whenever the store shows no fence
+   * for the key either (`token` 0: no write or delete of it since the store's data began).
+   * Refilling from the origin every key an emptied store lost would cost more than it saves.
    */
-  #heldThroughLoss(local: Entry | undefined): Entry | undefined {
-    if (!local || this.#channel.live || Date.now() >= local.freshUntilMs) return undefined
-    return local
+  #heldThroughLoss(local: Entry | undefined, token?: FenceToken): Entry | undefined {
+    if (!local || Date.now() >= local.freshUntilMs) return undefined
+    return !this.#channel.live || (token === 0 && fencesCover(local, Date.now())) ? local : undefined
   }
 
   /**
@@ -223,8 +239,9 @@ export class TieredStore implements Store {
       if (local) return { entry: local }
       throw error
     }
+    this.#watch?.reached()
     if (begun.entry && epoch === this.#epoch) this.#keep(key, begun.entry)
-    const held = begun.entry ? undefined : this.#heldThroughLoss(local)
+    const held = begun.entry ? undefined : this.#heldThroughLoss(local, begun.token)
     const found = held ? { ...begun, entry: held } : begun
     if (known) return { ...found, tagTimesUs: known }
     const read = begun.tagTimesUs
@@ -303,9 +320,12 @@ export class TieredStore implements Store {
   /**
    * A value loaded while the shared store could not be reached (no fence token, nothing written):
    * kept here, so this process does not call the origin for it on every request of the outage.
-   * The generation check when the store is back settles whether anything changed meanwhile.
+   * The generation check when the store is back settles whether anything changed meanwhile, and
+   * writes it back if the store still has nothing for the key.
    */
   keepLocally(key: string, entry: Entry, payload: string | Buffer): void {
+    this.#watch?.unreachable()
+    if (this.#keptLocally.size < this.#l1.max) this.#keptLocally.add(key)
     this.#keep(key, entry, payload)
   }
 
@@ -361,6 +381,7 @@ export class TieredStore implements Store {
   }
 
   async close(): Promise<void> {
+    this.#closed = true
     this.#watch?.stop()
     this.#removing = undefined
     this.#l1.clear()
@@ -383,8 +404,66 @@ export class TieredStore implements Store {
     this.#tagTimes.set(tag, Math.max(at, this.#tagTimes.get(tag) ?? 0), { ttl: this.#tagTtlMs })
   }
 
-  #heard(receipt: Receipt): void {
-    if (receipt.generation !== undefined) this.#watch?.heard(receipt.generation)
+  #heard(receipt: Receipt | undefined): void {
+    if (receipt?.generation !== undefined) this.#watch?.heard(receipt.generation)
+  }
+
+  #clear(): void {
+    this.#epoch += 1
+    this.#removing = 'cleared'
+    this.#l1.clear()
+    this.#removing = 'invalidation'
+    this.#tagTimes.clear()
+  }
+
+  /**
+   * Settles what a generation check found. A write missed before the store lost its data left no
+   * trace: everything goes. Otherwise, when writes may have gone unheard, every copy is compared
+   * with the store (and not served meanwhile): those the store shows were written since go, the
+   * rest stay; when the store cannot answer the comparison, everything goes. After being cut off
+   * from the store, fresh copies of keys the store holds nothing of (it restarted empty) are
+   * written back, fenced, so other processes read them instead of calling the origin again: all
+   * of them when the store lost its data or a write was missed, else those loaded here meanwhile
+   * (a store that lost nothing has every other copy already).
+   */
+  async #reconcile(found: Findings): Promise<void> {
+    if (found.gap) this.#onCleared()
+    if (found.gap && found.lost) return this.#clear()
+    const verify = found.gap || found.lost
+    // A missed tag invalidation shows in no entry: tag times are read again.
+    if (verify) this.#tagTimes.clear()
+    // With nothing missed and no data lost, only what was loaded here can be missing from the store.
+    const held: [string, Entry | undefined][] = verify
+      ? [...this.#l1.entries()]
+      : [...this.#keptLocally].map((key) => [key, this.#l1.peek(key)])
+    this.#keptLocally.clear()
+    if (held.length === 0) return
+    const keys = held.map(([key]) => key)
+    const copies = held.map(([, copy]) => copy)
+    // A copy replaced or dropped meanwhile (a message, a fill) is left as it now is.
+    const unchanged = (i: number) => this.#l1.peek(keys[i] as string) === copies[i]
+    let absent: number[]
+    try {
+      this.#verifying = verify
+      const compared = await compareWithStore(this.#l2, keys, copies)
+      this.#removing = 'cleared'
+      for (const i of compared.changed) if (unchanged(i)) this.#l1.delete(keys[i] as string)
+      absent = compared.absent
+    } catch {
+      if (verify) this.#clear()
+      this.#watch?.unreachable()
+      return
+    } finally {
+      this.#removing = 'invalidation'
+      this.#verifying = false
+    }
+    if (!found.cutOff || this.#closed) return
+    const writes = writesBack(this.#serializer, keys, copies, absent.filter(unchanged), Date.now())
+    try {
+      for (const receipt of await writeBack(this.#l2, this.#channel, writes)) this.#heard(receipt)
+    } catch {
+      this.#watch?.unreachable()
+    }
   }
 }
 
