@@ -8,7 +8,10 @@ export interface DemoProcess {
   stop(): Promise<number | null>
 }
 
-/** `npm start` as a child process (demo/server.ts on a free PORT), ready once it answers /stats. */
+/**
+ * `npm start` as a child process (demo/server.ts on a free PORT), ready once it answers /stats and
+ * its banner (printed after it listens, and read from its stdout in chunks) has come in whole.
+ */
 export async function startDemoProcess(env: NodeJS.ProcessEnv = {}, timeoutMs = 20_000): Promise<DemoProcess> {
   const port = await freePort()
   const worker = spawnWorker('demo/server.ts', [], { PORT: String(port), ...env })
@@ -16,7 +19,7 @@ export async function startDemoProcess(env: NodeJS.ProcessEnv = {}, timeoutMs = 
   const deadline = Date.now() + timeoutMs
   for (;;) {
     try {
-      if ((await fetch(`${url}/stats`)).ok) break
+      if ((await fetch(`${url}/stats`)).ok && worker.output().includes('  try:')) break
     } catch {
       // not listening yet
     }
