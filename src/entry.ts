@@ -1,5 +1,6 @@
 import { xfetchDue } from './early-refresh.ts'
 import type { Serializer } from './serializer.ts'
+import { payloadReaderOf } from './serializer-msgpack.ts'
 
 /**
  * What a store holds for one key: the value and the times that decide how it may be served.
@@ -98,15 +99,34 @@ export function decodeEntry(raw: Buffer, serializer: Serializer): Entry | undefi
     if (raw.length < 4 || raw[0] !== MAGIC_0 || raw[1] !== MAGIC_1) return undefined
     const newline = raw.indexOf(10)
     if (newline < 0) return undefined
-    const header = readHeader(raw, newline)
-    if (!header) return undefined
-    const [fresh, stale, delta, createdAtUs, tags, flags] = header
+    let fresh: number | null
+    let stale: number | null
+    let delta: number
+    let createdAtUs: number
+    let tags: readonly string[]
+    let flags: number
+    if (untaggedHeader(raw, newline)) {
+      fresh = quick.fresh
+      stale = quick.stale
+      delta = quick.delta
+      createdAtUs = quick.createdAtUs
+      flags = quick.flags
+      tags = NO_TAGS
+    } else {
+      const header: unknown = JSON.parse(raw.toString('utf8', 2, newline))
+      if (!isHeader(header)) return undefined
+      ;[fresh, stale, delta, createdAtUs, tags, flags] = header
+    }
     const negative = (flags & (NEGATIVE_NULL | NEGATIVE_UNDEFINED)) !== 0
     let value: unknown
     if (negative) value = flags & NEGATIVE_NULL ? null : undefined
-    else {
+    else if (flags & BINARY) {
+      // The default serializer reads the payload where it lies in the reply: no view per entry.
+      const readAt = payloadReaderOf(serializer)
+      value = readAt ? readAt(raw, newline + 1) : serializer.deserialize(raw.subarray(newline + 1))
+    } else {
       // A text payload is decoded straight from the reply: no Buffer view is made for it.
-      value = serializer.deserialize(flags & BINARY ? raw.subarray(newline + 1) : raw.toString('utf8', newline + 1))
+      value = serializer.deserialize(raw.toString('utf8', newline + 1))
     }
     return {
       value,
@@ -162,39 +182,41 @@ function isBareInteger(entry: Entry): boolean {
 
 type Header = [number | null, number | null, number, number, string[], number]
 
-/** The header between `C1` and the newline at `end`, or undefined when it is not one. */
-function readHeader(raw: Buffer, end: number): Header | undefined {
-  const quick = untaggedHeader(raw, end)
-  if (quick) return quick
-  const header: unknown = JSON.parse(raw.toString('utf8', 2, end))
-  return isHeader(header) ? header : undefined
-}
+/** The tags of every untagged entry read: one frozen array, not one per entry. */
+const NO_TAGS: readonly string[] = Object.freeze([])
 
 const COMMA = 44
 const CLOSE = 93
 /** Where `wholeNumber` stopped reading: module scratch, so the quick reader allocates nothing. */
 let cursor = 0
+/** What `untaggedHeader` read last: module scratch, so a header costs no array. */
+const quick = { fresh: 0 as number | null, stale: 0 as number | null, delta: 0, createdAtUs: 0, flags: 0 }
 
 /**
- * The common header (whole-number times, no tags) read straight from the bytes, without making a
- * string and parsing it as JSON: a Redis hit decodes one per read. Anything else (tags, fractions,
- * exponents, signs, leading zeros, more digits than a double holds exactly) is left to JSON.parse,
- * so both readers accept exactly the same headers.
+ * The common header (whole-number times, no tags) read straight from the bytes into `quick`,
+ * without making a string and parsing it as JSON: a Redis hit decodes one per read. Anything else
+ * (tags, fractions, exponents, signs, leading zeros, more digits than a double holds exactly) is
+ * left to JSON.parse (false), so both readers accept exactly the same headers.
  */
-function untaggedHeader(raw: Buffer, end: number): Header | undefined {
-  if (raw[2] !== 91) return undefined
+function untaggedHeader(raw: Buffer, end: number): boolean {
+  if (raw[2] !== 91) return false
   cursor = 3
   const fresh = wholeNumber(raw, COMMA, true)
   const stale = fresh === undefined ? undefined : wholeNumber(raw, COMMA, true)
   const delta = stale === undefined ? undefined : wholeNumber(raw, COMMA, false)
   const created = delta === undefined ? undefined : wholeNumber(raw, COMMA, false)
   if (created === undefined || raw[cursor] !== 91 || raw[cursor + 1] !== CLOSE || raw[cursor + 2] !== COMMA) {
-    return undefined
+    return false
   }
   cursor += 3
   const flags = wholeNumber(raw, CLOSE, false)
-  if (flags === undefined || cursor !== end) return undefined
-  return [fresh as number | null, stale as number | null, delta as number, created as number, [], flags as number]
+  if (flags === undefined || cursor !== end) return false
+  quick.fresh = fresh as number | null
+  quick.stale = stale as number | null
+  quick.delta = delta as number
+  quick.createdAtUs = created as number
+  quick.flags = flags as number
+  return true
 }
 
 /** A whole number (or `null` where allowed) at `cursor`, followed by `stop`; undefined for anything else. */

@@ -5,6 +5,11 @@ import type { Serializer } from './serializer.ts'
 /** Serializers made here: their round trip of plain data is known (stores/plain-copy.ts). */
 const ours = new WeakSet<Serializer>()
 
+/** Reads a payload that ends a larger buffer (an entry after its header), for the serializers made here. */
+export type PayloadReader = (bytes: Buffer, start: number) => unknown
+
+const readers = new WeakMap<Serializer, PayloadReader>()
+
 /**
  * MessagePack through msgpackr, with structured cloning and extended types: Date, Map, Set,
  * BigInt, Buffer/typed arrays, RegExp, Error, `undefined` in objects, NaN and cyclic references
@@ -33,7 +38,36 @@ export function msgpackSerializer(): Serializer {
     },
   }
   ours.add(made)
+  readers.set(made, payloadReader(packr))
   return made
+}
+
+/**
+ * msgpackr's unpack of a range (`{ start, end }`) of the whole memory the reply arrived in: no
+ * Buffer view per entry, and msgpackr's DataView (which it caches on the source) made once per
+ * reply chunk instead of once per entry. The bytes and the value read are those of
+ * `deserialize(bytes.subarray(start))`.
+ */
+function payloadReader(packr: Packr): PayloadReader {
+  const range = { start: 0, end: 0 }
+  // Weak: a reply's memory is held no longer than its buffers are.
+  const views = new WeakMap<ArrayBufferLike, Buffer>()
+  return (bytes, start) => {
+    const memory = bytes.buffer
+    let whole = views.get(memory)
+    if (!whole) {
+      whole = Buffer.from(memory)
+      views.set(memory, whole)
+    }
+    range.start = bytes.byteOffset + start
+    range.end = bytes.byteOffset + bytes.length
+    return packr.unpack(whole, range)
+  }
+}
+
+/** The range reader of a serializer made here; undefined for any other serializer. */
+export function payloadReaderOf(serializer: Serializer): PayloadReader | undefined {
+  return readers.get(serializer)
 }
 
 /** Whether `serializer` came from `msgpackSerializer()`. */

@@ -61,6 +61,24 @@ describe('entry encoding', () => {
     expect(decodeEntry(bytes(encoded), serializer)?.value).toEqual(value)
   })
 
+  it('reads a MessagePack payload where it lies inside a larger buffer, as a reply packs entries', () => {
+    const msgpack = msgpackSerializer()
+    const values = [{ id: 'a', at: new Date(5), tags: new Set(['x']) }, Buffer.from([1, 2, 3]), new Map([[1, 'one']])]
+    const encoded = values.map((value) => bytes(encodeEntry(entryOf(value, { tags: [] }), msgpack.serialize(value))))
+    // Views into one shared memory, each after bytes that belong to another entry.
+    const whole = Buffer.concat([Buffer.from('junk'), ...encoded, Buffer.from('tail')])
+    let offset = 4
+    for (const [i, one] of encoded.entries()) {
+      const view = whole.subarray(offset, offset + one.length)
+      offset += one.length
+      expect(decodeEntry(view, msgpack)?.value).toEqual(values[i])
+      expect(decodeEntry(view, msgpack)?.value).toEqual(decodeEntry(Buffer.from(one), msgpack)?.value)
+    }
+    // Cut short inside the payload: a miss, not a value read from the next entry's bytes.
+    const first = encoded[0] as Buffer
+    expect(decodeEntry(whole.subarray(4, 4 + first.length - 1), msgpack)).toBeUndefined()
+  })
+
   it('an integer written by set with no load time, grace or tags is stored bare, and reads as a counter', () => {
     const counter = counterEntry(41)
     expect(encodeEntry(counter, '41')).toBe('41')
