@@ -64,6 +64,27 @@ export async function commitOne(
   }
 }
 
+/**
+ * `commitOne`, answered without a promise when the store writes at once (`commitNow`) and no
+ * announcement goes with the write; otherwise `commitOne`'s promise.
+ */
+export function commitOneNow(
+  parts: EngineParts,
+  write: FencedWrite,
+  announce?: Announcement,
+): Receipt | undefined | Promise<Receipt | undefined> {
+  const { store } = parts
+  if (!store.commitNow || announce) return commitOne(parts, write, announce)
+  try {
+    const receipt = store.commitNow(write.key, write.entry, write.payload, write.ttlMs, write.token)
+    countWrite(parts, write.key, receipt !== undefined)
+    return receipt
+  } catch (error) {
+    storeFailed(parts, 'commit', error)
+    return undefined
+  }
+}
+
 /** Writes a batch's loaded entries under their fences, in as few round trips as the store allows. */
 export async function commitAll(
   parts: EngineParts,
