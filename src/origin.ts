@@ -78,28 +78,31 @@ export class OriginGuard {
         ? { cache: this.#cache, key: keys ? undefined : key, ...(keys ? { keys } : {}) }
         : undefined
     if (event) channels.loadStart.publish(event)
-    const failed = (error: unknown): never => {
-      const ms = performance.now() - started
-      const outcome = expiry?.error !== undefined && error === expiry.error ? 'timeout' : 'error'
-      this.#metrics.originFinished(outcome, ms / 1_000)
-      if (event) this.#ended(event, outcome, ms, error)
-      throw error
-    }
-    let pending: T | Promise<T>
+    let pending: Promise<T>
     if (expiry) pending = Promise.race([Promise.resolve().then(() => loader(controller)), expiry.promise])
     else {
       try {
-        pending = loader(controller)
+        pending = Promise.resolve(loader(controller))
       } catch (error) {
-        return Promise.reject(error).catch(failed)
+        pending = Promise.reject(error)
       }
     }
-    return Promise.resolve(pending).then((value) => {
-      const ms = performance.now() - started
-      this.#metrics.originFinished('success', ms / 1_000)
-      if (event) this.#ended(event, 'success', ms)
-      return { value, ms }
-    }, failed)
+    // Unnamed callbacks: a named closure made per call costs a defineProperty under tsx's keepNames.
+    return pending.then(
+      (value) => {
+        const ms = performance.now() - started
+        this.#metrics.originFinished('success', ms / 1_000)
+        if (event) this.#ended(event, 'success', ms)
+        return { value, ms }
+      },
+      (error) => {
+        const ms = performance.now() - started
+        const outcome = expiry?.error !== undefined && error === expiry.error ? 'timeout' : 'error'
+        this.#metrics.originFinished(outcome, ms / 1_000)
+        if (event) this.#ended(event, outcome, ms, error)
+        throw error
+      },
+    )
   }
 
   #ended(event: LoadEvent, outcome: LoadEvent['outcome'], ms: number, error?: unknown): void {

@@ -1,7 +1,7 @@
 import { classify, type Entry } from '../entry.ts'
 import { RemoteLoaderError } from '../errors.ts'
 import { channels } from '../events.ts'
-import type { StaleReason } from '../metrics.ts'
+import { noMetrics, type StaleReason } from '../metrics.ts'
 import type { Begun } from '../stores/store.ts'
 import { withTimeout } from '../timers.ts'
 import { type EngineParts, publishRefresh, storeFailed } from './parts.ts'
@@ -79,14 +79,17 @@ function unvoided(parts: EngineParts, begun: Begun, tags: readonly string[]): Be
  * finished between the read and the join, so there is no landed-meanwhile check either.
  */
 function wrapAtOnce<T>(parts: EngineParts, req: ReadRequest<T>, beginNow: (key: string) => Begun): Promise<T> {
-  const started = performance.now()
+  // Without metrics nobody reads the wrap's duration: no clock read for it.
+  const started = parts.metrics === noMetrics ? UNTIMED : performance.now()
   let begun: Begun | undefined
   try {
     begun = beginNow.call(parts.store, req.storeKey)
   } catch (error) {
     storeFailed(parts, 'get', error)
   }
-  if (begun?.entry !== undefined) return wrapThroughStore(parts, req, started, begun)
+  if (begun?.entry !== undefined) {
+    return wrapThroughStore(parts, req, started === UNTIMED ? performance.now() : started, begun)
+  }
   parts.metrics.request('miss')
   const { promise, shared } = join(parts, req, undefined, begun)
   return promise.then(
@@ -116,9 +119,12 @@ function answeredAs<T>(parts: EngineParts, req: ReadRequest<T>, loaded: Loaded, 
 
 /** Counts the call and reports how it was answered, before the caller's promise settles (rejections included). */
 function finished<T>(parts: EngineParts, req: ReadRequest<T>, result: WrapResult, started: number): void {
-  parts.metrics.wrapDone(result, (performance.now() - started) / 1_000)
+  parts.metrics.wrapDone(result, started === UNTIMED ? 0 : (performance.now() - started) / 1_000)
   if (req.onResult) report(parts, req, result)
 }
+
+/** `started` of a wrap whose duration nobody reads. */
+const UNTIMED = -1
 
 /** `read`: the store not read yet. */
 const UNREAD = Symbol('unread')

@@ -58,7 +58,7 @@ export function load<T>(
   // A lock with nothing to decide and nobody to tell: the read that found the miss began the load.
   const loading =
     begun && parts.lock.silent && !parts.locked
-      ? callAndStore(parts, req, graced(seen, Date.now()), begun, undefined)
+      ? callAndStore(parts, req, seen && graced(seen, Date.now()), begun, undefined)
       : coordinateAndLoad(parts, req, seen, mode, begun)
   return loading.then(
     (loaded) => {
