@@ -56,20 +56,25 @@ export function load<T>(
   const recent = parts.recentErrors.recent(req.storeKey)
   if (recent) return Promise.reject(recent.error)
   // A lock with nothing to decide and nobody to tell: the read that found the miss began the load.
-  const loading =
-    begun && parts.lock.silent && !parts.locked
-      ? callAndStore(parts, req, seen && graced(seen, Date.now()), begun, undefined)
-      : coordinateAndLoad(parts, req, seen, mode, begun)
-  return loading.then(
-    (loaded) => {
-      if (!loaded.stale) parts.recentLoads.note(req.storeKey, loaded)
-      return loaded
-    },
-    (error) => {
-      parts.recentErrors.remember(req.storeKey, error, req.policy)
-      throw error
-    },
+  if (begun && parts.lock.silent && !parts.locked) {
+    return callAndStore(parts, req, seen && graced(seen, Date.now()), begun, undefined, true)
+  }
+  return coordinateAndLoad(parts, req, seen, mode, begun).then(
+    (loaded) => noted(parts, req, loaded),
+    (error) => remembered(parts, req, error),
   )
+}
+
+/** A finished load, kept for reads that left before it finished (a stale stand-in is not a load). */
+function noted<T, L extends Loaded>(parts: EngineParts, req: ReadRequest<T>, loaded: L): L {
+  if (!loaded.stale) parts.recentLoads.note(req.storeKey, loaded)
+  return loaded
+}
+
+/** A failed load: its error is kept for `errorTtl`, and stands. */
+function remembered<T>(parts: EngineParts, req: ReadRequest<T>, error: unknown): never {
+  parts.recentErrors.remember(req.storeKey, error, req.policy)
+  throw error
 }
 
 /**
@@ -178,7 +183,8 @@ type Stored = Loaded & { written?: Receipt }
  * Calls the loader through the origin guard and writes its value under the fence of `start`. On
  * a loader error, `stale` (a graced value) is served instead and written back as fresh for the
  * fail-safe throttle. Promise callbacks rather than awaits: on a store that writes at once
- * (memory), a miss then costs no promise beyond the origin call's.
+ * (memory), a miss then costs no promise beyond the origin call's. `last`: this is the whole
+ * load, so it notes its result or remembers its error itself (one promise layer fewer).
  */
 function callAndStore<T>(
   parts: EngineParts,
@@ -186,6 +192,7 @@ function callAndStore<T>(
   stale: Entry | undefined,
   start: Begun | undefined,
   announce: Announcement | undefined,
+  last = false,
 ): Promise<Stored> {
   let ctx: LoadContext<T> | undefined
   return parts.origin
@@ -194,8 +201,30 @@ function callAndStore<T>(
       return req.loader(ctx)
     })
     .then(
-      (result) => store(parts, req, result, ctx, start, announce),
-      (error) => standIn(parts, req, error, stale, start),
+      (result) => {
+        if (!last) return store(parts, req, result, ctx, start, announce)
+        let stored: Stored | Promise<Stored>
+        try {
+          stored = store(parts, req, result, ctx, start, announce)
+        } catch (error) {
+          return remembered(parts, req, error)
+        }
+        return stored instanceof Promise
+          ? stored.then(
+              (loaded) => noted(parts, req, loaded),
+              (error) => remembered(parts, req, error),
+            )
+          : noted(parts, req, stored)
+      },
+      (error) => {
+        const standing = standIn(parts, req, error, stale, start)
+        return last
+          ? standing.then(
+              (loaded) => noted(parts, req, loaded),
+              (failed) => remembered(parts, req, failed),
+            )
+          : standing
+      },
     )
 }
 
