@@ -1,5 +1,6 @@
 import { nowMicros } from '../clock.ts'
-import type { Announcement, Begun, FencedWrite, Receipt } from '../stores/store.ts'
+import type { Announcement, Begun, FencedWrite, FenceToken, Receipt } from '../stores/store.ts'
+import type { BuiltEntry } from './entry-building.ts'
 import { type EngineParts, storeFailed } from './parts.ts'
 
 /**
@@ -65,19 +66,27 @@ export async function commitOne(
 }
 
 /**
- * `commitOne`, answered without a promise when the store writes at once (`commitNow`) and no
- * announcement goes with the write; otherwise `commitOne`'s promise.
+ * `commitOne` of a built entry, answered without a promise when the store writes at once
+ * (`commitNow`) and no announcement goes with the write; otherwise `commitOne`'s promise.
  */
-export function commitOneNow(
+export function commitBuilt(
   parts: EngineParts,
-  write: FencedWrite,
+  key: string,
+  built: BuiltEntry,
+  token: FenceToken,
   announce?: Announcement,
 ): Receipt | undefined | Promise<Receipt | undefined> {
   const { store } = parts
-  if (!store.commitNow || announce) return commitOne(parts, write, announce)
+  if (!store.commitNow || announce) {
+    return commitOne(
+      parts,
+      { key, entry: built.entry, payload: built.payload, ttlMs: built.storeTtlMs, token },
+      announce,
+    )
+  }
   try {
-    const receipt = store.commitNow(write.key, write.entry, write.payload, write.ttlMs, write.token)
-    countWrite(parts, write.key, receipt !== undefined)
+    const receipt = store.commitNow(key, built.entry, built.payload, built.storeTtlMs, token)
+    countWrite(parts, key, receipt !== undefined)
     return receipt
   } catch (error) {
     storeFailed(parts, 'commit', error)

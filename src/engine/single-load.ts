@@ -5,7 +5,7 @@ import { channels, type LockEvent } from '../events.ts'
 import type { StaleReason } from '../metrics.ts'
 import type { Begun, FenceToken, Receipt } from '../stores/store.ts'
 import { buildEntry, failSafeEntry, graced, mayStandIn, servedValue } from './entry-building.ts'
-import { beginOne, bornAt, commitOne, commitOneNow } from './fenced-write.ts'
+import { beginOne, bornAt, commitBuilt, commitOne } from './fenced-write.ts'
 import { LoadContext } from './load-context.ts'
 import { type EngineParts, publishRefresh } from './parts.ts'
 import { readValid, voidedByTags } from './tag-voiding.ts'
@@ -249,11 +249,7 @@ function store<T>(
     parts.store.keepLocally?.(req.storeKey, built.entry, built.payload)
     return { value, written: undefined }
   }
-  const written = commitOneNow(
-    parts,
-    { key: req.storeKey, entry: built.entry, payload: built.payload, ttlMs: built.storeTtlMs, token },
-    announce,
-  )
+  const written = commitBuilt(parts, req.storeKey, built, token, announce)
   return written instanceof Promise ? written.then((receipt) => ({ value, written: receipt })) : { value, written }
 }
 
