@@ -92,6 +92,7 @@ export function unlockedLock(channel: InvalidationChannel): KeyLock {
   return {
     waitMs: 0,
     coordinates: false,
+    silent: channel === silentChannel,
     // On the silent channel a lease has nothing to say to anyone: one decision serves every key.
     coordinate: (key) =>
       channel === silentChannel

@@ -159,6 +159,11 @@ export interface KeyLock {
    * a load may then take the read that found the miss as its begin, since nothing was waited for.
    */
   readonly coordinates: boolean
+  /**
+   * True for a lock that always leads under a lease that holds nothing and tells nobody (no lock,
+   * on a channel that reaches no one): the engine may load without asking it or finishing the lease.
+   */
+  readonly silent?: boolean
   /** Decides who loads `key` now (see LockDecision). Never rejects. */
   coordinate(key: string, mode: LockMode, deadlineMs: number): Promise<LockDecision>
   /**

@@ -29,10 +29,9 @@ export class Flight<T> {
       promise = Promise.reject(error)
     }
     this.#calls.set(key, promise)
-    promise.then(
-      () => this.#settle(key, promise),
-      () => this.#settle(key, promise),
-    )
+    // One function for both outcomes: a miss on a memory store counts every allocation.
+    const settle = this.#settle.bind(this, key, promise)
+    promise.then(settle, settle)
     return { promise, shared: false }
   }
 

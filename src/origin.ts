@@ -62,14 +62,15 @@ export class OriginGuard {
     )
   }
 
-  async #run<T>(
+  /** Not `async`: on a memory-store miss every promise layer counts, and this one needs none of its own. */
+  #run<T>(
     key: string,
     keys: readonly string[] | undefined,
     controller: LazyAbort,
     loader: (abort: Abortable) => T | Promise<T>,
     expiry: Expiry | undefined,
   ): Promise<OriginResult<T>> {
-    if (expiry?.error) throw expiry.error
+    if (expiry?.error) return Promise.reject(expiry.error)
     const started = performance.now()
     this.#metrics.originStarted()
     const event: LoadEvent | undefined =
@@ -77,21 +78,31 @@ export class OriginGuard {
         ? { cache: this.#cache, key: keys ? undefined : key, ...(keys ? { keys } : {}) }
         : undefined
     if (event) channels.loadStart.publish(event)
-    try {
-      const value = expiry
-        ? await Promise.race([Promise.resolve().then(() => loader(controller)), expiry.promise])
-        : await loader(controller)
-      const ms = performance.now() - started
-      this.#metrics.originFinished('success', ms / 1_000)
-      if (event) this.#ended(event, 'success', ms)
-      return { value, ms }
-    } catch (error) {
-      const ms = performance.now() - started
-      const outcome = expiry?.error !== undefined && error === expiry.error ? 'timeout' : 'error'
-      this.#metrics.originFinished(outcome, ms / 1_000)
-      if (event) this.#ended(event, outcome, ms, error)
-      throw error
+    let pending: Promise<T>
+    if (expiry) pending = Promise.race([Promise.resolve().then(() => loader(controller)), expiry.promise])
+    else {
+      try {
+        pending = Promise.resolve(loader(controller))
+      } catch (error) {
+        pending = Promise.reject(error)
+      }
     }
+    // Unnamed callbacks: a named closure made per call costs a defineProperty under tsx's keepNames.
+    return pending.then(
+      (value) => {
+        const ms = performance.now() - started
+        this.#metrics.originFinished('success', ms / 1_000)
+        if (event) this.#ended(event, 'success', ms)
+        return { value, ms }
+      },
+      (error) => {
+        const ms = performance.now() - started
+        const outcome = expiry?.error !== undefined && error === expiry.error ? 'timeout' : 'error'
+        this.#metrics.originFinished(outcome, ms / 1_000)
+        if (event) this.#ended(event, outcome, ms, error)
+        throw error
+      },
+    )
   }
 
   #ended(event: LoadEvent, outcome: LoadEvent['outcome'], ms: number, error?: unknown): void {

@@ -140,6 +140,12 @@ describe('diagnostics_channel events', () => {
           get(target, prop) {
             // A wrap's read is the load's begin (entry and fence in one round trip): both fail.
             if (prop === 'get' || prop === 'begin') return () => Promise.reject(new Error('store unreachable'))
+            // The memory store's own read, which the engine takes without a promise.
+            if (prop === 'beginNow') {
+              return () => {
+                throw new Error('store unreachable')
+              }
+            }
             const value = Reflect.get(target, prop, target)
             return typeof value === 'function' ? value.bind(target) : value
           },

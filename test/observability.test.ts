@@ -252,6 +252,13 @@ function flakyStore(): StoreFactory {
             return (k: string) =>
               k.includes('flaky') ? Promise.reject(new Error(`${STORE_ERROR_TEXT}: ${k}`)) : target[prop](k)
           }
+          // The memory store's own read, which the engine takes without a promise.
+          if (prop === 'beginNow') {
+            return (k: string) => {
+              if (k.includes('flaky')) throw new Error(`${STORE_ERROR_TEXT}: ${k}`)
+              return target.beginNow?.(k)
+            }
+          }
           const value = Reflect.get(target, prop, target)
           return typeof value === 'function' ? value.bind(target) : value
         },

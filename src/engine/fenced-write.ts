@@ -1,5 +1,6 @@
 import { nowMicros } from '../clock.ts'
-import type { Announcement, Begun, FencedWrite, Receipt } from '../stores/store.ts'
+import type { Announcement, Begun, FencedWrite, FenceToken, Receipt } from '../stores/store.ts'
+import type { BuiltEntry } from './entry-building.ts'
 import { type EngineParts, storeFailed } from './parts.ts'
 
 /**
@@ -57,6 +58,35 @@ export async function commitOne(
   try {
     const receipt = await parts.store.commit(write.key, write.entry, write.payload, write.ttlMs, write.token, announce)
     countWrite(parts, write.key, receipt !== undefined)
+    return receipt
+  } catch (error) {
+    storeFailed(parts, 'commit', error)
+    return undefined
+  }
+}
+
+/**
+ * `commitOne` of a built entry, answered without a promise when the store writes at once
+ * (`commitNow`) and no announcement goes with the write; otherwise `commitOne`'s promise.
+ */
+export function commitBuilt(
+  parts: EngineParts,
+  key: string,
+  built: BuiltEntry,
+  token: FenceToken,
+  announce?: Announcement,
+): Receipt | undefined | Promise<Receipt | undefined> {
+  const { store } = parts
+  if (!store.commitNow || announce) {
+    return commitOne(
+      parts,
+      { key, entry: built.entry, payload: built.payload, ttlMs: built.storeTtlMs, token },
+      announce,
+    )
+  }
+  try {
+    const receipt = store.commitNow(key, built.entry, built.payload, built.storeTtlMs, token)
+    countWrite(parts, key, receipt !== undefined)
     return receipt
   } catch (error) {
     storeFailed(parts, 'commit', error)

@@ -1,7 +1,7 @@
 import { classify, type Entry } from '../entry.ts'
 import { RemoteLoaderError } from '../errors.ts'
 import { channels } from '../events.ts'
-import type { StaleReason } from '../metrics.ts'
+import { noMetrics, type StaleReason } from '../metrics.ts'
 import type { Begun } from '../stores/store.ts'
 import { withTimeout } from '../timers.ts'
 import { type EngineParts, publishRefresh, storeFailed } from './parts.ts'
@@ -24,7 +24,8 @@ export function wrap<T>(parts: EngineParts, req: ReadRequest<T>): Promise<T> {
       return Promise.resolve(value)
     }
   }
-  return wrapThroughStore(parts, req)
+  const beginNow = parts.store.beginNow
+  return beginNow ? wrapAtOnce(parts, req, beginNow) : wrapThroughStore(parts, req, performance.now(), UNREAD)
 }
 
 /** Tells the caller how its call was answered; a throwing callback must not change the answer. */
@@ -60,20 +61,89 @@ export async function readForLoad(
     storeFailed(parts, 'get', error)
     return undefined
   }
+  return unvoided(parts, begun, tags)
+}
+
+/** `begun`, or undefined when a tag voids its entry. */
+function unvoided(parts: EngineParts, begun: Begun, tags: readonly string[]): Begun | Promise<Begun | undefined> {
   // An untagged entry (or none), or one whose tag times came with it and void nothing, is served
   // without another await.
   const entry = begun.entry
   if (!entry || entry.tags.length === 0 || voidedByTimes(entry, tags, begun.tagTimesUs) === false) return begun
-  return (await validBegun(parts, [begun], tags))[0]
+  return validBegun(parts, [begun], tags).then((valid) => valid[0])
 }
 
-async function wrapThroughStore<T>(parts: EngineParts, req: ReadRequest<T>): Promise<T> {
-  const started = performance.now()
+/**
+ * On a store that begins at once (`beginNow`: memory): the read that finds the miss begins its
+ * load in the same tick, and the miss waits on nothing but the load itself. No load can have
+ * finished between the read and the join, so there is no landed-meanwhile check either.
+ */
+function wrapAtOnce<T>(parts: EngineParts, req: ReadRequest<T>, beginNow: (key: string) => Begun): Promise<T> {
+  // Without metrics nobody reads the wrap's duration: no clock read for it.
+  const started = parts.metrics === noMetrics ? UNTIMED : performance.now()
+  let begun: Begun | undefined
+  try {
+    begun = beginNow.call(parts.store, req.storeKey)
+  } catch (error) {
+    storeFailed(parts, 'get', error)
+  }
+  if (begun?.entry !== undefined) {
+    return wrapThroughStore(parts, req, started === UNTIMED ? performance.now() : started, begun)
+  }
+  parts.metrics.request('miss')
+  const { promise, shared } = join(parts, req, undefined, begun)
+  return promise.then(
+    (loaded) => {
+      finished(parts, req, answeredAs(parts, req, loaded, shared ? 'coalesced' : 'miss'), started)
+      return loaded.value as T
+    },
+    (error) => {
+      finished(parts, req, shared || error instanceof RemoteLoaderError ? 'coalesced' : 'miss', started)
+      throw error
+    },
+  )
+}
+
+/** What a caller that waited for a load was answered with; a stale stand-in is counted and published. */
+function answeredAs<T>(parts: EngineParts, req: ReadRequest<T>, loaded: Loaded, joined: WrapResult): WrapResult {
+  // A miss can still end on a graced value: the load found one and then failed or timed out.
+  if (loaded.stale) {
+    parts.metrics.staleServed(loaded.stale)
+    if (channels.stale.hasSubscribers) {
+      channels.stale.publish({ cache: parts.cache, key: req.key, reason: loaded.stale })
+    }
+    return 'stale'
+  }
+  return loaded.remote ? 'coalesced' : joined
+}
+
+/** Counts the call and reports how it was answered, before the caller's promise settles (rejections included). */
+function finished<T>(parts: EngineParts, req: ReadRequest<T>, result: WrapResult, started: number): void {
+  parts.metrics.wrapDone(result, started === UNTIMED ? 0 : (performance.now() - started) / 1_000)
+  if (req.onResult) report(parts, req, result)
+}
+
+/** `started` of a wrap whose duration nobody reads. */
+const UNTIMED = -1
+
+/** `read`: the store not read yet. */
+const UNREAD = Symbol('unread')
+
+/** A read through the store; `read` is what a read taken already found (then it is not read again). */
+async function wrapThroughStore<T>(
+  parts: EngineParts,
+  req: ReadRequest<T>,
+  started: number,
+  read: Begun | undefined | typeof UNREAD,
+): Promise<T> {
   // 'miss' unless found otherwise: a store or loader failure before anything is known is a miss.
   let result: WrapResult = 'miss'
   try {
-    const mark = parts.recentLoads.mark()
-    const begun = await readForLoad(parts, req.storeKey, req.tags)
+    const mark = read === UNREAD ? parts.recentLoads.mark() : -1
+    const begun =
+      read === UNREAD
+        ? await readForLoad(parts, req.storeKey, req.tags)
+        : read && (await unvoided(parts, read, req.tags))
     const entry = begun?.entry
     if (entry) {
       const state = classify(entry, Date.now(), req.policy.beta)
@@ -88,7 +158,8 @@ async function wrapThroughStore<T>(parts: EngineParts, req: ReadRequest<T>): Pro
       }
     }
     parts.metrics.request('miss')
-    const landed = !parts.flights.has(req.storeKey) && parts.recentLoads.since(req.storeKey, mark)
+    // A read taken at once (mark -1) left no time for a load to finish meanwhile.
+    const landed = mark >= 0 && !parts.flights.has(req.storeKey) && parts.recentLoads.since(req.storeKey, mark)
     if (landed) {
       // The read left before a load of this key finished here: its miss is out of date.
       parts.metrics.coalesced('local')
@@ -99,23 +170,14 @@ async function wrapThroughStore<T>(parts: EngineParts, req: ReadRequest<T>): Pro
     if (shared) result = 'coalesced'
     try {
       const loaded = await promise
-      // A miss can still end on a graced value: the load found one and then failed or timed out.
-      if (loaded.stale) {
-        parts.metrics.staleServed(loaded.stale)
-        result = 'stale'
-        if (channels.stale.hasSubscribers) {
-          channels.stale.publish({ cache: parts.cache, key: req.key, reason: loaded.stale })
-        }
-      } else if (loaded.remote) result = 'coalesced'
+      result = answeredAs(parts, req, loaded, result)
       return loaded.value as T
     } catch (error) {
       if (error instanceof RemoteLoaderError) result = 'coalesced'
       throw error
     }
   } finally {
-    // Before the caller's promise settles, rejections included.
-    parts.metrics.wrapDone(result, (performance.now() - started) / 1_000)
-    if (req.onResult) report(parts, req, result)
+    finished(parts, req, result, started)
   }
 }
 

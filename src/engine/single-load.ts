@@ -5,7 +5,7 @@ import { channels, type LockEvent } from '../events.ts'
 import type { StaleReason } from '../metrics.ts'
 import type { Begun, FenceToken, Receipt } from '../stores/store.ts'
 import { buildEntry, failSafeEntry, graced, mayStandIn, servedValue } from './entry-building.ts'
-import { beginOne, bornAt, commitOne } from './fenced-write.ts'
+import { beginOne, bornAt, commitBuilt, commitOne } from './fenced-write.ts'
 import { LoadContext } from './load-context.ts'
 import { type EngineParts, publishRefresh } from './parts.ts'
 import { readValid, voidedByTags } from './tag-voiding.ts'
@@ -46,7 +46,7 @@ export function refreshInBackground<T>(parts: EngineParts, req: ReadRequest<T>, 
 }
 
 /** A load of one key, with its error remembered for `errorTtl`. */
-export async function load<T>(
+export function load<T>(
   parts: EngineParts,
   req: ReadRequest<T>,
   seen: Entry | undefined,
@@ -54,15 +54,27 @@ export async function load<T>(
   begun?: Begun,
 ): Promise<Loaded> {
   const recent = parts.recentErrors.recent(req.storeKey)
-  if (recent) throw recent.error
-  try {
-    const loaded = await coordinateAndLoad(parts, req, seen, mode, begun)
-    if (!loaded.stale) parts.recentLoads.note(req.storeKey, loaded)
-    return loaded
-  } catch (error) {
-    parts.recentErrors.remember(req.storeKey, error, req.policy)
-    throw error
+  if (recent) return Promise.reject(recent.error)
+  // A lock with nothing to decide and nobody to tell: the read that found the miss began the load.
+  if (begun && parts.lock.silent && !parts.locked) {
+    return callAndStore(parts, req, seen && graced(seen, Date.now()), begun, undefined, true)
   }
+  return coordinateAndLoad(parts, req, seen, mode, begun).then(
+    (loaded) => noted(parts, req, loaded),
+    (error) => remembered(parts, req, error),
+  )
+}
+
+/** A finished load, kept for reads that left before it finished (a stale stand-in is not a load). */
+function noted<T, L extends Loaded>(parts: EngineParts, req: ReadRequest<T>, loaded: L): L {
+  if (!loaded.stale) parts.recentLoads.note(req.storeKey, loaded)
+  return loaded
+}
+
+/** A failed load: its error is kept for `errorTtl`, and stands. */
+function remembered<T>(parts: EngineParts, req: ReadRequest<T>, error: unknown): never {
+  parts.recentErrors.remember(req.storeKey, error, req.policy)
+  throw error
 }
 
 /**
@@ -147,7 +159,7 @@ async function loadAndStore<T>(
   seen: Entry | undefined,
   announce: Announcement | undefined,
   begun: Begun | undefined,
-): Promise<Loaded & { written?: Receipt }> {
+): Promise<Stored> {
   const startedAt = Date.now()
   let current = seen
   let start = begun
@@ -162,43 +174,103 @@ async function loadAndStore<T>(
   if (current && current !== seen && classify(current, startedAt, 0) === 'fresh') {
     return { value: current.value, remote: true } // another writer got there first
   }
-  const stale = graced(current, startedAt)
+  return callAndStore(parts, req, graced(current, startedAt), start, announce)
+}
 
+type Stored = Loaded & { written?: Receipt }
+
+/**
+ * Calls the loader through the origin guard and writes its value under the fence of `start`. On
+ * a loader error, `stale` (a graced value) is served instead and written back as fresh for the
+ * fail-safe throttle. Promise callbacks rather than awaits: on a store that writes at once
+ * (memory), a miss then costs no promise beyond the origin call's. `last`: this is the whole
+ * load, so it notes its result or remembers its error itself (one promise layer fewer).
+ */
+function callAndStore<T>(
+  parts: EngineParts,
+  req: ReadRequest<T>,
+  stale: Entry | undefined,
+  start: Begun | undefined,
+  announce: Announcement | undefined,
+  last = false,
+): Promise<Stored> {
   let ctx: LoadContext<T> | undefined
-  let result: { value: T; ms: number }
-  try {
-    result = await parts.origin.call(req.key, req.policy.hardMs, (abort) => {
+  return parts.origin
+    .call(req.key, req.policy.hardMs, (abort) => {
       ctx = new LoadContext(req.key, stale?.value as T | undefined, req.tags, abort)
       return req.loader(ctx)
     })
-  } catch (error) {
-    const now = Date.now()
-    if (!mayStandIn(stale, now, req.policy)) throw error
-    const reason: StaleReason = error instanceof OriginTimeoutError ? 'timeout' : 'origin_error'
-    parts.logger.warn('loader failed; serving the stale value', { key: req.key, error: String(error) })
-    // A value still fresh (a refresh, an early refresh) stays as it is; only a stale one is kept
-    // on for the throttle.
-    if (start?.token !== undefined && now >= stale.freshUntilMs) {
-      await writeFailSafe(parts, req.storeKey, stale, req, start.token)
-    }
-    return { value: stale.value, stale: reason }
-  }
+    .then(
+      (result) => {
+        if (!last) return store(parts, req, result, ctx, start, announce)
+        let stored: Stored | Promise<Stored>
+        try {
+          stored = store(parts, req, result, ctx, start, announce)
+        } catch (error) {
+          return remembered(parts, req, error)
+        }
+        return stored instanceof Promise
+          ? stored.then(
+              (loaded) => noted(parts, req, loaded),
+              (error) => remembered(parts, req, error),
+            )
+          : noted(parts, req, stored)
+      },
+      (error) => {
+        const standing = standIn(parts, req, error, stale, start)
+        return last
+          ? standing.then(
+              (loaded) => noted(parts, req, loaded),
+              (failed) => remembered(parts, req, failed),
+            )
+          : standing
+      },
+    )
+}
+
+/** Builds the cache's entry for a loaded value and writes it under the fence of `start`. */
+function store<T>(
+  parts: EngineParts,
+  req: ReadRequest<T>,
+  result: { value: T; ms: number },
+  ctx: LoadContext<T> | undefined,
+  start: Begun | undefined,
+  announce: Announcement | undefined,
+): Stored | Promise<Stored> {
   // Built even when the store is down, so an unserializable value fails the same way every time.
   const tags = ctx ? LoadContext.tagsOf(ctx) : req.tags
   const ttlOverride = ctx ? LoadContext.ttlOf(ctx) : undefined
   const built = buildEntry(result.value, req.policy, tags, bornAt(start), result.ms, ttlOverride, parts)
+  if (!built) return { value: result.value, written: undefined }
+  const value = servedValue(built)
   const token = start?.token
-  const written =
-    built && token !== undefined
-      ? await commitOne(
-          parts,
-          { key: req.storeKey, entry: built.entry, payload: built.payload, ttlMs: built.storeTtlMs, token },
-          announce,
-        )
-      : undefined
-  // The store could not even begin the load (it is out of reach): an in-process tier keeps it.
-  if (built && token === undefined) parts.store.keepLocally?.(req.storeKey, built.entry, built.payload)
-  return { value: built ? servedValue(built) : result.value, written }
+  if (token === undefined) {
+    // The store could not even begin the load (it is out of reach): an in-process tier keeps it.
+    parts.store.keepLocally?.(req.storeKey, built.entry, built.payload)
+    return { value, written: undefined }
+  }
+  const written = commitBuilt(parts, req.storeKey, built, token, announce)
+  return written instanceof Promise ? written.then((receipt) => ({ value, written: receipt })) : { value, written }
+}
+
+/** A loader error: the graced value stands in if the policy lets it, else the error stands. */
+async function standIn<T>(
+  parts: EngineParts,
+  req: ReadRequest<T>,
+  error: unknown,
+  stale: Entry | undefined,
+  start: Begun | undefined,
+): Promise<Stored> {
+  const now = Date.now()
+  if (!mayStandIn(stale, now, req.policy)) throw error
+  const reason: StaleReason = error instanceof OriginTimeoutError ? 'timeout' : 'origin_error'
+  parts.logger.warn('loader failed; serving the stale value', { key: req.key, error: String(error) })
+  // A value still fresh (a refresh, an early refresh) stays as it is; only a stale one is kept
+  // on for the throttle.
+  if (start?.token !== undefined && now >= stale.freshUntilMs) {
+    await writeFailSafe(parts, req.storeKey, stale, req, start.token)
+  }
+  return { value: stale.value, stale: reason }
 }
 
 /**

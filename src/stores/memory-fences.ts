@@ -21,37 +21,43 @@ export class MemoryFences {
    * In order of the first load begun (a Map, not an lru-cache: lru-cache clears all its slots
    * whenever its last entry goes, and this map empties after every burst of loads).
    */
-  readonly #pending = new Map<string, Pending>()
+  readonly #pending = new Map<string, Pending | number>()
   readonly #maxPending: number
 
   constructor(maxPending: number) {
     this.#maxPending = maxPending
   }
 
-  /** A load of `key` begins: its token. */
+  /**
+   * A load of `key` begins: its token. A key whose loads saw no write yet is recorded as a bare
+   * count (no object per miss); a write to it makes the record a Pending.
+   */
   begin(key: string): FenceToken {
     const pending = this.#pending.get(key)
-    if (pending) pending.loads += 1
-    else {
+    if (pending === undefined) {
       if (this.#pending.size >= this.#maxPending) {
         for (const [oldest] of this.#pending) {
           this.#pending.delete(oldest)
           break
         }
       }
-      this.#pending.set(key, { loads: 1, writtenAt: 0 })
-    }
+      this.#pending.set(key, 1)
+    } else if (typeof pending === 'number') this.#pending.set(key, pending + 1)
+    else pending.loads += 1
     return this.#clock
   }
 
   /** True if the load that took `token` may write `key` now; then the write counts as one. */
   commit(key: string, token: FenceToken): boolean {
     const pending = this.#pending.get(key)
-    if (!pending) return false
-    const allowed = pending.writtenAt <= token
+    if (pending === undefined) return false
+    // A bare count: nothing was written to the key since its first load began.
+    const allowed = typeof pending === 'number' || pending.writtenAt <= token
+    const loads = (typeof pending === 'number' ? pending : pending.loads) - 1
+    if (loads <= 0) this.#pending.delete(key)
+    else if (typeof pending === 'number') this.#pending.set(key, loads)
+    else pending.loads = loads
     if (allowed) this.wrote(key)
-    pending.loads -= 1
-    if (pending.loads <= 0) this.#pending.delete(key)
     return allowed
   }
 
@@ -59,7 +65,9 @@ export class MemoryFences {
   wrote(key: string): void {
     this.#clock += 1
     const pending = this.#pending.get(key)
-    if (pending) pending.writtenAt = this.#clock
+    if (pending === undefined) return
+    if (typeof pending === 'number') this.#pending.set(key, { loads: pending, writtenAt: this.#clock })
+    else pending.writtenAt = this.#clock
   }
 
   /** Loads with a record now (at rest: only those that never committed). */

@@ -70,11 +70,19 @@ export class MemoryStore implements Store {
   }
 
   async begin(key: string): Promise<Begun> {
+    return this.beginNow(key)
+  }
+
+  beginNow(key: string): Begun {
     const entry = key === this.#absent ? undefined : this.#live(key)
     return { entry, token: this.#fences.begin(key), nowUs: nowMicros() }
   }
 
   async commit(key: string, entry: Entry, payload: string | Buffer, ttlMs: number, token: FenceToken) {
+    return this.commitNow(key, entry, payload, ttlMs, token)
+  }
+
+  commitNow(key: string, entry: Entry, payload: string | Buffer, ttlMs: number, token: FenceToken) {
     if (!this.#fences.commit(key, token)) return undefined
     this.#write(key, entry, payload, ttlMs)
     return NOTHING_MOVED

@@ -132,6 +132,12 @@ export interface Store {
     token: FenceToken,
     announce?: Announcement,
   ): Promise<Receipt | undefined>
+  /**
+   * Optional, for a store that never waits (in-process): `begin` and `commit` answered at once.
+   * The engine then begins and writes a load without an await or a promise for either.
+   */
+  beginNow?(key: string): Begun
+  commitNow?(key: string, entry: Entry, payload: string | Buffer, ttlMs: number, token: FenceToken): Receipt | undefined
   /** Optional: `begin` for many keys in few round trips; without it, the engine calls `begin` per key. */
   beginMany?(keys: readonly string[]): Promise<Begun[]>
   /**
