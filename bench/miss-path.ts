@@ -6,6 +6,7 @@
  *   npm run bench -- miss
  */
 import type { Redis } from 'ioredis'
+import { commandsDuring } from '../harness/redis-monitor.ts'
 import { bentoTiered, type Contender, cacheManagerRedis, client, corralRedis, naiveRedis } from './contenders.ts'
 import { fmtMs, fmtRatio, inFlight, log, ROUNDS, Rounds, row, table, timed } from './support.ts'
 
@@ -35,35 +36,9 @@ function contenders(url: string): Made[] {
   ]
 }
 
-/**
- * The commands one cold `wrap` sends, as Redis sees them: MONITOR lists every command a client
- * sends (commands run inside a script show as `lua` and are left out). An ECHO sent after the
- * wrap settles marks the end: MONITOR prints commands in the order Redis ran them.
- */
-async function commandsPerMiss(admin: Redis, contender: Contender): Promise<string[]> {
-  // A connection of its own (ioredis duplicates `admin` for MONITOR), closed below: a client left
-  // open here would reconnect forever once redis-server stops, and keep the bench from exiting.
-  const monitor = await admin.monitor()
-  const seen: string[] = []
-  const marker = `end-${Math.random()}`
-  let done = false
-  const ended = new Promise<void>((resolve) => {
-    monitor.on('monitor', (_time: string, args: string[], source: string) => {
-      if (done) return
-      if (args[0]?.toLowerCase() === 'echo' && args[1] === marker) {
-        done = true
-        resolve()
-      } else if (source !== 'lua') seen.push(String(args[0]).toLowerCase())
-    })
-  })
-  try {
-    await contender.wrap(`count:${Math.random()}`, async () => row(1))
-    await admin.echo(marker)
-    await ended
-  } finally {
-    monitor.disconnect()
-  }
-  return seen
+/** One cold `wrap` of `contender`, as MONITOR saw it (harness/redis-monitor.ts). */
+function commandsPerMiss(admin: Redis, contender: Contender): Promise<string[]> {
+  return commandsDuring(admin, () => contender.wrap(`count:${Math.random()}`, async () => row(1)))
 }
 
 /** Runs the miss-path cases; returns the markdown (table and notes) and the figures by case id. */

@@ -25,3 +25,11 @@ export function toMs(option: string, value: Duration): number {
   }
   throw new CorralConfigError(option, value, EXPECTED)
 }
+
+/** A duration that must end: finite and above zero (a timeout), defaulting to `fallbackMs`. */
+export function positiveMs(option: string, value: Duration | undefined, fallbackMs: number): number {
+  const parsed = toMs(option, value ?? fallbackMs)
+  if (!Number.isFinite(parsed) || parsed <= 0)
+    throw new CorralConfigError(option, value, 'must be a finite duration > 0')
+  return parsed
+}

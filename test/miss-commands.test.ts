@@ -1,36 +1,10 @@
-import type { Redis } from 'ioredis'
 import { describe, expect, it } from 'vitest'
+import { commandsDuring } from '../harness/redis-monitor.ts'
 import { useRedis } from '../harness/use-redis.ts'
 import { createCache, redisStore } from '../src/index.ts'
 
 let counter = 0
 const ns = () => `cmds${process.pid}-${++counter}`
-
-/**
- * Watches what clients send to Redis with MONITOR (commands a script runs are shown with source
- * `lua` and left out: they are part of the script's one command). Resolves the commands seen,
- * once `stop` is called and a PING sent after them came back round the monitor.
- */
-async function watch(raw: Redis): Promise<{ stop(): Promise<string[]> }> {
-  const monitor = await raw.monitor()
-  const seen: string[] = []
-  let marker: (() => void) | undefined
-  monitor.on('monitor', (_time: string, args: string[], source: string) => {
-    if (args[0]?.toLowerCase() === 'echo' && args[1] === 'end-of-watch') return marker?.()
-    if (source !== 'lua') seen.push(args[0]?.toLowerCase() ?? '?')
-  })
-  return {
-    async stop() {
-      const ended = new Promise<void>((resolve) => {
-        marker = resolve
-      })
-      await raw.echo('end-of-watch')
-      await ended
-      monitor.disconnect()
-      return seen
-    },
-  }
-}
 
 const count = (commands: string[]) => {
   const calls: Record<string, number> = {}
@@ -50,9 +24,9 @@ describe('Redis commands per single-key miss (MONITOR on a throwaway redis-serve
       ...options,
     })
     await cache.wrap('first', async () => 'loaded')
-    const watching = await watch(redis.raw)
-    expect(await cache.wrap('cold', async () => 'loaded')).toBe('loaded')
-    const commands = await watching.stop()
+    const commands = await commandsDuring(redis.raw, async () => {
+      expect(await cache.wrap('cold', async () => 'loaded')).toBe('loaded')
+    })
     await cache.close()
     return commands
   }

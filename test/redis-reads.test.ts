@@ -1,49 +1,12 @@
 import { Redis } from 'ioredis'
 import { Registry } from 'prom-client'
 import { describe, expect, it } from 'vitest'
+import { commandsDuring } from '../harness/redis-monitor.ts'
 import { useRedis } from '../harness/use-redis.ts'
 import { type CacheOptions, createCache, type Logger, redisStore } from '../src/index.ts'
 
 let counter = 0
 const ns = () => `reads${process.pid}-${++counter}`
-
-/**
- * The commands clients sent while `work` ran, as Redis saw them (MONITOR; commands a script runs
- * are left out). An ECHO sent once `work` settles marks the end: MONITOR lists commands in the
- * order Redis ran them.
- */
-async function commandsDuring(url: string, work: () => Promise<unknown>): Promise<string[]> {
-  // Connected before MONITOR starts, so its own handshake is not counted.
-  const echo = new Redis(url, { protocol: 2 })
-  await echo.ping()
-  const watcher = new Redis(url, { protocol: 2 })
-  const marker = `end-${Math.random()}`
-  const seen: string[] = []
-  try {
-    const monitor = await watcher.monitor()
-    let done = false
-    const ended = new Promise<void>((resolve) => {
-      monitor.on('monitor', (_time: string, args: string[], source: string) => {
-        if (done) return
-        if (args[0]?.toLowerCase() === 'echo' && args[1] === marker) {
-          done = true
-          resolve()
-        } else if (source !== 'lua') seen.push(String(args[0]).toLowerCase())
-      })
-    })
-    try {
-      await work()
-      await echo.echo(marker)
-      await ended
-    } finally {
-      monitor.disconnect()
-    }
-  } finally {
-    echo.disconnect()
-    watcher.disconnect()
-  }
-  return seen
-}
 
 describe('reads on Redis', () => {
   const redis = useRedis()
@@ -71,7 +34,7 @@ describe('reads on Redis', () => {
       return { id: 1 }
     }
     let values: unknown[] = []
-    const sent = await commandsDuring(redis.server.url, async () => {
+    const sent = await commandsDuring(redis.raw, async () => {
       values = await Promise.all(Array.from({ length: 5 }, () => cache.wrap('cold', loader)))
     })
     expect(values).toEqual(Array.from({ length: 5 }, () => ({ id: 1 })))
@@ -84,7 +47,7 @@ describe('reads on Redis', () => {
     const { cache, close } = await cacheWith()
     await cache.set('hot', { n: 1 })
     let values: unknown[] = []
-    const sent = await commandsDuring(redis.server.url, async () => {
+    const sent = await commandsDuring(redis.raw, async () => {
       values = await Promise.all(Array.from({ length: 64 }, () => cache.wrap('hot', async () => ({ n: -1 }))))
     })
     expect(values.every((v) => (v as { n: number }).n === 1)).toBe(true)
@@ -128,12 +91,12 @@ describe('reads on Redis', () => {
     const { cache, close } = await cacheWith()
     const tags = { tags: ['org:7', 'plan:pro'] }
     await cache.wrap('tagged', async () => 'v1', tags)
-    const sent = await commandsDuring(redis.server.url, async () => {
+    const sent = await commandsDuring(redis.raw, async () => {
       expect(await cache.wrap('tagged', async () => 'v2', tags)).toBe('v1')
     })
     expect(sent).toEqual(['mget'])
     await cache.invalidateTags(['plan:pro'])
-    const missed = await commandsDuring(redis.server.url, async () => {
+    const missed = await commandsDuring(redis.raw, async () => {
       expect(await cache.wrap('tagged', async () => 'v2', tags)).toBe('v2')
     })
     expect(missed).toEqual(['mget', 'evalsha'])

@@ -2,7 +2,7 @@ import { type Breaker, type BreakerOption, breakerFrom } from '../breaker.ts'
 import { nowMicros } from '../clock.ts'
 import type { Coordinator } from '../coordination.ts'
 import { silentChannel } from '../coordination-local.ts'
-import { type Duration, toMs } from '../duration.ts'
+import { type Duration, positiveMs } from '../duration.ts'
 import { decodeEntry, type Entry, encodeEntry } from '../entry.ts'
 import {
   CorralConfigError,
@@ -102,10 +102,7 @@ export class MemcachedStore implements Store {
     if (typeof options !== 'object' || options === null || !options.client === !options.servers) {
       throw new CorralConfigError('store', options, 'memcachedStore needs exactly one of `servers` or `client`')
     }
-    this.#timeoutMs = toMs('store.timeout', options.timeout ?? 500)
-    if (!Number.isFinite(this.#timeoutMs) || this.#timeoutMs <= 0) {
-      throw new CorralConfigError('store.timeout', options.timeout, 'must be a finite duration > 0')
-    }
+    this.#timeoutMs = positiveMs('store.timeout', options.timeout, 500)
     this.#maxValueBytes = options.maxValueBytes ?? DEFAULT_MAX_VALUE_BYTES
     if (!Number.isInteger(this.#maxValueBytes) || this.#maxValueBytes < 64) {
       throw new CorralConfigError('store.maxValueBytes', options.maxValueBytes, 'must be a whole number of bytes >= 64')

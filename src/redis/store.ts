@@ -1,7 +1,7 @@
 import { ReplyError } from 'ioredis'
 import { type Breaker, type BreakerOption, breakerFrom } from '../breaker.ts'
 import type { Coordinator, KeyLock, LockSettings } from '../coordination.ts'
-import { type Duration, toMs } from '../duration.ts'
+import { type Duration, positiveMs } from '../duration.ts'
 import { birthPosition, decodeEntry, type Entry, encodeEntry } from '../entry.ts'
 import { CorralConfigError, NotACounterError, StoreUnavailableError } from '../errors.ts'
 import type { Logger } from '../logger.ts'
@@ -119,10 +119,7 @@ export class RedisStore implements Store {
     if (!options.client === !options.url) {
       throw new CorralConfigError('store', options, 'redisStore needs exactly one of `client` or `url`')
     }
-    this.#timeoutMs = toMs('store.timeout', options.timeout ?? 500)
-    if (!Number.isFinite(this.#timeoutMs) || this.#timeoutMs <= 0) {
-      throw new CorralConfigError('store.timeout', options.timeout, 'must be a finite duration > 0')
-    }
+    this.#timeoutMs = positiveMs('store.timeout', options.timeout, 500)
     this.#chunk = options.chunk ?? DEFAULT_CHUNK
     if (!Number.isInteger(this.#chunk) || this.#chunk < 1) {
       throw new CorralConfigError('store.chunk', options.chunk, 'must be a whole number >= 1')
