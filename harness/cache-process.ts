@@ -6,10 +6,12 @@ export interface CacheProcessConfig {
   url: string
   namespace: string
   name: string
+  /** With `verifyAfter` and friends, passed to the cache as they are. */
   l1?: Record<string, unknown>
   ttl?: number
   grace?: number
   lock?: boolean
+  /** 'passed': a client made in the process with ioredis defaults; 'owned': the cache opens one from the url. */
   client?: 'passed' | 'owned'
 }
 

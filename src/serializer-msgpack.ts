@@ -2,12 +2,10 @@ import { Packr } from 'msgpackr'
 import { SerializationError } from './errors.ts'
 import type { Serializer } from './serializer.ts'
 
-/** Serializers made here: their round trip of plain data is known (stores/plain-copy.ts). */
-const ours = new WeakSet<Serializer>()
-
 /** Reads a payload that ends a larger buffer (an entry after its header), for the serializers made here. */
 export type PayloadReader = (bytes: Buffer, start: number) => unknown
 
+/** The serializers made here (their round trip of plain data is known: stores/plain-copy.ts), each with its range reader. */
 const readers = new WeakMap<Serializer, PayloadReader>()
 
 /**
@@ -37,7 +35,6 @@ export function msgpackSerializer(): Serializer {
       return packr.unpack(raw)
     },
   }
-  ours.add(made)
   readers.set(made, payloadReader(packr))
   return made
 }
@@ -72,5 +69,5 @@ export function payloadReaderOf(serializer: Serializer): PayloadReader | undefin
 
 /** Whether `serializer` came from `msgpackSerializer()`. */
 export function isMsgpackSerializer(serializer: Serializer): boolean {
-  return ours.has(serializer)
+  return readers.has(serializer)
 }
