@@ -34,6 +34,12 @@ describe('L1 coherence by namespace, with a bound that holds when messages are l
       l1: { maxEntries: 1_000, verifyAfter: VERIFY_AFTER },
     })
   }
+  /** The api process's cache answers `value` for `key` within the bound: l1.verifyAfter plus slack. */
+  const seenWithinBound = async (key: string, value: unknown) => {
+    const seen = await api.ask({ op: 'until', key, value, limitMs: LIMIT })
+    expect(seen.ms).not.toBeNull()
+    expect(seen.ms as number).toBeLessThan(VERIFY_AFTER + SLACK)
+  }
   const adminOn = (store: ReturnType<typeof redisStore>) =>
     createCache({ name: 'admin', namespace, store, ttl: '1h', logger: false })
 
@@ -46,20 +52,14 @@ describe('L1 coherence by namespace, with a bound that holds when messages are l
     admin = adminOn(redisStore({ url: redis.server.url }))
     expect((await api.ask({ op: 'wrap', key: 'price', value: 'old', tags: ['prices'] })).value).toBe('old')
     await admin.set('price', 'new', { tags: ['prices'] })
-    const afterSet = await api.ask({ op: 'until', key: 'price', value: 'new', limitMs: LIMIT })
-    expect(afterSet.ms).not.toBeNull()
-    expect(afterSet.ms as number).toBeLessThan(VERIFY_AFTER + SLACK)
+    await seenWithinBound('price', 'new')
 
     await admin.delete('price')
-    const afterDelete = await api.ask({ op: 'until', key: 'price', value: null, limitMs: LIMIT })
-    expect(afterDelete.ms).not.toBeNull()
-    expect(afterDelete.ms as number).toBeLessThan(VERIFY_AFTER + SLACK)
+    await seenWithinBound('price', null)
 
     expect((await api.ask({ op: 'wrap', key: 'price', value: 'again', tags: ['prices'] })).value).toBe('again')
     await admin.invalidateTags(['prices'])
-    const afterTags = await api.ask({ op: 'until', key: 'price', value: null, limitMs: LIMIT })
-    expect(afterTags.ms).not.toBeNull()
-    expect(afterTags.ms as number).toBeLessThan(VERIFY_AFTER + SLACK)
+    await seenWithinBound('price', null)
     await admin.close()
     await api.close()
   })
@@ -77,9 +77,7 @@ describe('L1 coherence by namespace, with a bound that holds when messages are l
       admin = adminOn(redisStore({ client: mute }))
       expect((await api.ask({ op: 'wrap', key: 'price', value: 'old' })).value).toBe('old')
       await admin.set('price', 'new')
-      const seen = await api.ask({ op: 'until', key: 'price', value: 'new', limitMs: LIMIT })
-      expect(seen.ms).not.toBeNull()
-      expect(seen.ms as number).toBeLessThan(VERIFY_AFTER + SLACK)
+      await seenWithinBound('price', 'new')
       await admin.close()
       await api.close()
     })
@@ -94,9 +92,7 @@ describe('L1 coherence by namespace, with a bound that holds when messages are l
       await admin.set('b', 'b', { tags: ['org:1'] })
       await admin.invalidateTags(['org:1'])
       expect(await admin.get('b')).toBeUndefined()
-      const seen = await api.ask({ op: 'until', key: 'b', value: null, limitMs: LIMIT })
-      expect(seen.ms).not.toBeNull()
-      expect(seen.ms as number).toBeLessThan(VERIFY_AFTER + SLACK)
+      await seenWithinBound('b', null)
       await admin.close()
       await api.close()
     })
@@ -109,9 +105,7 @@ describe('L1 coherence by namespace, with a bound that holds when messages are l
     const killed = Number(await redis.raw.call('CLIENT', 'KILL', 'TYPE', 'pubsub'))
     expect(killed).toBeGreaterThan(0)
     await admin.set('price', 'new')
-    const seen = await api.ask({ op: 'until', key: 'price', value: 'new', limitMs: LIMIT })
-    expect(seen.ms).not.toBeNull()
-    expect(seen.ms as number).toBeLessThan(VERIFY_AFTER + SLACK)
+    await seenWithinBound('price', 'new')
     await admin.close()
     await api.close()
   })
@@ -134,9 +128,7 @@ describe('L1 coherence by namespace, with a bound that holds when messages are l
       )
       await reads
       if (write === 'written') {
-        const seen = await api.ask({ op: 'until', key: 'price', value: 'new', limitMs: LIMIT })
-        expect(seen.ms).not.toBeNull()
-        expect(seen.ms as number).toBeLessThan(VERIFY_AFTER + SLACK)
+        await seenWithinBound('price', 'new')
       }
     } finally {
       clearTimeout(resume)
