@@ -53,6 +53,19 @@ export function isContender(name: string): name is ContenderName {
 
 export async function makeContender(cfg: ContenderConfig, origin: Origin): Promise<Contender> {
   const key = (id: number) => `person:${id}`
+  /** cache-manager over a Keyv store (Redis or Memcached), its errors swallowed as a service would log them. */
+  const cacheManagerOn = (store: KeyvRedis<unknown> | KeyvMemcache): Contender => {
+    store.on('error', () => {})
+    const keyv = new Keyv({ store, namespace: 'cm' })
+    keyv.on('error', () => {})
+    const cache = createCacheManager({ stores: [keyv] })
+    return {
+      get: (id) => cache.wrap(key(id), () => origin.person(id), cfg.ttlMs),
+      async close() {
+        await cache.disconnect()
+      },
+    }
+  }
   switch (cfg.name) {
     case 'naive': {
       // The pattern most services start with: GET; on a miss, query and SET. A default client.
@@ -73,17 +86,7 @@ export async function makeContender(cfg: ContenderConfig, origin: Origin): Promi
       }
     }
     case 'cache-manager': {
-      const store = new KeyvRedis(cfg.redisUrl)
-      store.on('error', () => {})
-      const keyv = new Keyv({ store, namespace: 'cm' })
-      keyv.on('error', () => {})
-      const cache = createCacheManager({ stores: [keyv] })
-      return {
-        get: (id) => cache.wrap(key(id), () => origin.person(id), cfg.ttlMs),
-        async close() {
-          await cache.disconnect()
-        },
-      }
+      return cacheManagerOn(new KeyvRedis(cfg.redisUrl))
     }
     case 'bentocache': {
       const { hostname, port } = new URL(cfg.redisUrl)
@@ -105,17 +108,7 @@ export async function makeContender(cfg: ContenderConfig, origin: Origin): Promi
       }
     }
     case 'cache-manager on memcached': {
-      const store = new KeyvMemcache(cfg.memcachedAddress)
-      store.on('error', () => {})
-      const keyv = new Keyv({ store, namespace: 'cm' })
-      keyv.on('error', () => {})
-      const cache = createCacheManager({ stores: [keyv] })
-      return {
-        get: (id) => cache.wrap(key(id), () => origin.person(id), cfg.ttlMs),
-        async close() {
-          await cache.disconnect()
-        },
-      }
+      return cacheManagerOn(new KeyvMemcache(cfg.memcachedAddress))
     }
     case 'corral on memcached':
     case 'corral+lock on memcached': {
