@@ -203,29 +203,31 @@ function callAndStore<T>(
     .then(
       (result) => {
         if (!last) return store(parts, req, result, ctx, start, announce)
-        let stored: Stored | Promise<Stored>
         try {
-          stored = store(parts, req, result, ctx, start, announce)
+          return settled(parts, req, store(parts, req, result, ctx, start, announce))
         } catch (error) {
           return remembered(parts, req, error)
         }
-        return stored instanceof Promise
-          ? stored.then(
-              (loaded) => noted(parts, req, loaded),
-              (error) => remembered(parts, req, error),
-            )
-          : noted(parts, req, stored)
       },
       (error) => {
         const standing = standIn(parts, req, error, stale, start)
-        return last
-          ? standing.then(
-              (loaded) => noted(parts, req, loaded),
-              (failed) => remembered(parts, req, failed),
-            )
-          : standing
+        return last ? settled(parts, req, standing) : standing
       },
     )
+}
+
+/** The end of a whole load: its result noted, or its error remembered. */
+function settled<T>(
+  parts: EngineParts,
+  req: ReadRequest<T>,
+  stored: Stored | Promise<Stored>,
+): Stored | Promise<Stored> {
+  return stored instanceof Promise
+    ? stored.then(
+        (loaded) => noted(parts, req, loaded),
+        (error) => remembered(parts, req, error),
+      )
+    : noted(parts, req, stored)
 }
 
 /** Builds the cache's entry for a loaded value and writes it under the fence of `start`. */
