@@ -64,3 +64,19 @@ export const { value: jsonish } = fc.letrec<{ value: unknown; array: unknown[]; 
     ),
   }),
 )
+
+/**
+ * Any value a user might cache, with the kinds a serializer may change or refuse: Dates, Maps,
+ * Sets, BigInts, null-prototype objects, sparse arrays, boxed values, typed arrays, any UTF-16.
+ */
+export const anyValue = fc.anything({
+  withDate: true,
+  withMap: true,
+  withSet: true,
+  withBigInt: true,
+  withNullPrototype: true,
+  withSparseArray: true,
+  withBoxedValues: true,
+  withTypedArray: true,
+  withUnicodeString: true,
+})

@@ -1,3 +1,5 @@
+// Imported: the global `performance` is a lazy getter, a function call on every read of a miss.
+import { performance } from 'node:perf_hooks'
 import pLimit, { type LimitFunction } from 'p-limit'
 import { OriginTimeoutError } from './errors.ts'
 import { channels, type LoadEvent } from './events.ts'
@@ -15,19 +17,20 @@ export interface OriginResult<T> {
  * (p-limit), each aborted through its signal at the hard timeout. Every call is counted.
  */
 export class OriginGuard {
-  readonly #limit: LimitFunction
+  /** Undefined without a bound (`Infinity`): then nothing needs counting, and p-limit's promises per call are skipped. */
+  readonly #limit: LimitFunction | undefined
   readonly #metrics: CacheMetrics
   readonly #cache: string
 
   constructor(concurrency: number, metrics: CacheMetrics, cache = 'default') {
-    this.#limit = pLimit(concurrency)
+    this.#limit = concurrency === Number.POSITIVE_INFINITY ? undefined : pLimit(concurrency)
     this.#metrics = metrics
     this.#cache = cache
   }
 
   /** Loader calls waiting for a slot. */
   get queued(): number {
-    return this.#limit.pendingCount
+    return this.#limit?.pendingCount ?? 0
   }
 
   /**
@@ -45,7 +48,8 @@ export class OriginGuard {
     keys?: readonly string[],
   ): Promise<OriginResult<T>> {
     const controller = new LazyAbort()
-    if (!Number.isFinite(hardMs)) return this.#limit(() => this.#run(key, keys, controller, loader, undefined))
+    const plain: OriginJob<T, OriginResult<T>> = { load: loader, loaded: resultOf, failed: rethrow }
+    if (!Number.isFinite(hardMs)) return this.#slot(() => this.#run(key, keys, controller, plain, undefined))
     let timer: LongTimer | undefined
     const expiry: Expiry = { error: undefined, promise: undefined as unknown as Promise<never> }
     // The error is made when the timer fires, not for every call: an Error captures a stack.
@@ -57,19 +61,45 @@ export class OriginGuard {
       }, hardMs)
     })
     expiry.promise.catch(() => {})
-    return Promise.race([this.#limit(() => this.#run(key, keys, controller, loader, expiry)), expiry.promise]).finally(
+    return Promise.race([this.#slot(() => this.#run(key, keys, controller, plain, expiry)), expiry.promise]).finally(
       () => timer?.clear(),
     )
   }
 
+  /**
+   * `call` for a job that answers the outcome itself. Without a hard timeout, `job.loaded` or
+   * `job.failed` runs in the loader call's own promise reaction, before the slot is freed: one
+   * promise layer fewer on a memory-store miss, for a job that answers at once (a write to an
+   * in-process store; a job that writes over the network belongs after `call` instead). With
+   * one, the call answers at the timeout while its loader may still hold the slot: the job
+   * answers after `call`.
+   */
+  run<T, R>(key: string, hardMs: number, job: OriginJob<T, R>): Promise<R> {
+    if (!Number.isFinite(hardMs)) return this.#slot(() => this.#run(key, undefined, new LazyAbort(), job, undefined))
+    return this.call(key, hardMs, (abort) => job.load(abort)).then(
+      (result) => job.loaded(result.value, result.ms),
+      (error) => job.failed(error),
+    )
+  }
+
+  /** `start` in a p-limit slot, or at once when there is no bound. */
+  #slot<R>(start: () => Promise<R>): Promise<R> {
+    if (this.#limit) return this.#limit(start)
+    try {
+      return start()
+    } catch (error) {
+      return Promise.reject(error)
+    }
+  }
+
   /** Not `async`: on a memory-store miss every promise layer counts, and this one needs none of its own. */
-  #run<T>(
+  #run<T, R>(
     key: string,
     keys: readonly string[] | undefined,
     controller: LazyAbort,
-    loader: (abort: Abortable) => T | Promise<T>,
+    job: OriginJob<T, R>,
     expiry: Expiry | undefined,
-  ): Promise<OriginResult<T>> {
+  ): Promise<R> {
     if (expiry?.error) return Promise.reject(expiry.error)
     const started = performance.now()
     this.#metrics.originStarted()
@@ -79,10 +109,10 @@ export class OriginGuard {
         : undefined
     if (event) channels.loadStart.publish(event)
     let pending: Promise<T>
-    if (expiry) pending = Promise.race([Promise.resolve().then(() => loader(controller)), expiry.promise])
+    if (expiry) pending = Promise.race([Promise.resolve().then(() => job.load(controller)), expiry.promise])
     else {
       try {
-        pending = Promise.resolve(loader(controller))
+        pending = Promise.resolve(job.load(controller))
       } catch (error) {
         pending = Promise.reject(error)
       }
@@ -93,14 +123,14 @@ export class OriginGuard {
         const ms = performance.now() - started
         this.#metrics.originFinished('success', ms / 1_000)
         if (event) this.#ended(event, 'success', ms)
-        return { value, ms }
+        return job.loaded(value, ms)
       },
       (error) => {
         const ms = performance.now() - started
         const outcome = expiry?.error !== undefined && error === expiry.error ? 'timeout' : 'error'
         this.#metrics.originFinished(outcome, ms / 1_000)
         if (event) this.#ended(event, outcome, ms, error)
-        throw error
+        return job.failed(error)
       },
     )
   }
@@ -118,6 +148,24 @@ export class OriginGuard {
         error,
       })
   }
+}
+
+/**
+ * One loader call and what it answers: `loaded` with the loader's value and how long it took
+ * (XFetch's delta), `failed` with its error (the timeout's included).
+ */
+export interface OriginJob<T, R> {
+  load(abort: Abortable): T | Promise<T>
+  loaded(value: T, ms: number): R | Promise<R>
+  failed(error: unknown): R | Promise<R>
+}
+
+function resultOf<T>(value: T, ms: number): OriginResult<T> {
+  return { value, ms }
+}
+
+function rethrow(error: unknown): never {
+  throw error
 }
 
 /** The hard timeout of one call: its error once it fired, and the promise that rejects with it. */

@@ -1,5 +1,6 @@
-import { Packr } from 'msgpackr'
+import { Packr, RESERVE_START_SPACE } from 'msgpackr'
 import { SerializationError } from './errors.ts'
+import { fitsPlainMaps } from './msgpack-plain-maps.ts'
 import type { Serializer } from './serializer.ts'
 
 /** Reads a payload that ends a larger buffer (an entry after its header), for the serializers made here. */
@@ -18,26 +19,38 @@ const readers = new WeakMap<Serializer, PayloadReader>()
  * prototype.
  */
 export function msgpackSerializer(): Serializer {
+  const writeFunction = () => {
+    throw new SerializationError('MessagePack cannot represent a function')
+  }
   // Record structures are written into each message, so any process can read what another wrote.
-  const packr = new Packr({
-    structuredClone: true,
-    moreTypes: true,
-    writeFunction: () => {
-      throw new SerializationError('MessagePack cannot represent a function')
-    },
-  })
+  const records = new Packr({ structuredClone: true, moreTypes: true, writeFunction })
+  const plain = new Packr({ structuredClone: true, moreTypes: true, writeFunction, useRecords: false })
   const made: Serializer = {
-    serialize: (value) => packr.pack(value),
+    serialize: (value) => {
+      // A value without objects is the same either way: written without the mark.
+      if (typeof value !== 'object' || value === null || !fitsPlainMaps(value)) return records.pack(value)
+      const bytes = plain.pack(value, RESERVE_START_SPACE | 1)
+      bytes[0] = PLAIN_MAPS
+      return bytes
+    },
     deserialize: (raw) => {
       // Our payloads are always bytes; text is another serializer's (JSON, the default before
       // msgpack): refused, so the entry reads as a miss instead of as a wrong value.
       if (typeof raw === 'string') throw new SerializationError('a MessagePack payload must be bytes, got text')
-      return packr.unpack(raw)
+      if (raw[0] !== PLAIN_MAPS) return records.unpack(raw)
+      return plain.unpack(raw, { start: 1, end: raw.length })
     },
   }
-  readers.set(made, payloadReader(packr))
+  readers.set(made, payloadReader(records, plain))
   return made
 }
+
+/**
+ * The first byte of a payload whose objects are plain MessagePack maps (small values without a
+ * Map: `fitsPlainMaps`), read with maps as objects. 0xc1 is the one byte MessagePack never uses,
+ * so no records payload starts with it, and a reader that does not know it fails (a miss).
+ */
+const PLAIN_MAPS = 0xc1
 
 /**
  * msgpackr's unpack of a range (`{ start, end }`) of the whole memory the reply arrived in: no
@@ -45,7 +58,7 @@ export function msgpackSerializer(): Serializer {
  * reply chunk instead of once per entry. The bytes and the value read are those of
  * `deserialize(bytes.subarray(start))`.
  */
-function payloadReader(packr: Packr): PayloadReader {
+function payloadReader(records: Packr, plain: Packr): PayloadReader {
   const range = { start: 0, end: 0 }
   // Weak: a reply's memory is held no longer than its buffers are.
   const views = new WeakMap<ArrayBufferLike, Buffer>()
@@ -58,7 +71,9 @@ function payloadReader(packr: Packr): PayloadReader {
     }
     range.start = bytes.byteOffset + start
     range.end = bytes.byteOffset + bytes.length
-    return packr.unpack(whole, range)
+    if (whole[range.start] !== PLAIN_MAPS) return records.unpack(whole, range)
+    range.start++
+    return plain.unpack(whole, range)
   }
 }
 

@@ -118,6 +118,42 @@ describe('entry encoding', () => {
     }
   })
 
+  it('reads each of a run of entries with its own times and flags, whether its header equals the one before or not', () => {
+    const msgpack = msgpackSerializer()
+    const at = {
+      freshUntilMs: 1_700_000_060_000,
+      staleUntilMs: 1_700_000_120_000,
+      deltaMs: 12,
+      createdAtUs: 1_700_000_000_000_123,
+    }
+    const written: Entry[] = [
+      entryOf({ n: 1 }, { ...at, tags: [] }),
+      entryOf({ n: 2 }, { ...at, tags: [] }),
+      entryOf({ n: 3 }, { ...at, tags: [], createdAtUs: 1_700_000_000_000_124 }),
+      entryOf(null, { ...at, tags: [] }),
+      entryOf({ n: 5 }, { ...at, tags: [], failSafe: true }),
+      entryOf({ n: 6 }, { ...at, tags: [], freshUntilMs: Number.POSITIVE_INFINITY }),
+      entryOf({ n: 7 }, { ...at, tags: ['t'] }),
+      entryOf({ n: 8 }, { ...at, tags: [] }),
+    ]
+    const read = written.map((e) =>
+      decodeEntry(bytes(encodeEntry(e, e.negative ? '' : msgpack.serialize(e.value))), msgpack),
+    )
+    read.forEach((got, i) => {
+      const e = written[i] as Entry
+      expect(got, `entry ${i}`).toMatchObject({
+        value: e.value,
+        negative: e.negative,
+        freshUntilMs: e.freshUntilMs,
+        staleUntilMs: e.staleUntilMs,
+        deltaMs: e.deltaMs,
+        createdAtUs: e.createdAtUs,
+        tags: e.tags,
+        failSafe: e.failSafe,
+      })
+    })
+  })
+
   it('reads anything else as a miss: foreign, corrupt, truncated, another version', () => {
     const good = String(encodeEntry(entryOf('v'), '"v"'))
     for (const raw of [

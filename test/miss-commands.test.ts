@@ -55,11 +55,13 @@ describe('Redis commands per single-key miss (MONITOR on a throwaway redis-serve
     })
     await subscriber.subscribe(`corral:${namespace}:bus`)
     const before = Number(await redis.raw.get(`{${namespace}:}:gen`))
-    await cache.wrap('cold', async () => 'loaded')
+    // A key JSON must escape: the announcement names it exactly.
+    const key = 'cold "quoted" \\ ü\n'
+    await cache.wrap(key, async () => 'loaded')
     await got
     const after = Number(await redis.raw.get(`{${namespace}:}:gen`))
     expect(after).toBe(before + 1)
-    expect(heard).toEqual([expect.objectContaining({ kind: 'ready', gens: [after] })])
+    expect(heard).toEqual([{ kind: 'ready', key: `${namespace}:${key}`, src: expect.any(String), gens: [after] }])
     subscriber.disconnect()
     await cache.close()
   })

@@ -455,3 +455,36 @@ describe('createCache options', () => {
     expect(cache.name).toBe('default')
   })
 })
+
+describe('originConcurrency', () => {
+  /** Ten cold keys at once, each loader held until the gate opens: how many ran, how many waited. */
+  async function tenAtOnce(originConcurrency: number) {
+    const cache = createCache({ logger: false, originConcurrency })
+    const gate = deferred()
+    let running = 0
+    let most = 0
+    const loads = Array.from({ length: 10 }, (_, i) =>
+      cache.wrap(`k${i}`, async () => {
+        running += 1
+        most = Math.max(most, running)
+        await gate.promise
+        running -= 1
+        return i
+      }),
+    )
+    await until('the loads that may run to have started', () => running === Math.min(10, originConcurrency))
+    const queued = cache.inspect().originQueue
+    gate.resolve()
+    expect(await Promise.all(loads)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9])
+    await cache.close()
+    return { most, queued }
+  }
+
+  it('runs at most that many loader calls at once; the rest wait their turn', async () => {
+    expect(await tenAtOnce(3)).toEqual({ most: 3, queued: 7 })
+  })
+
+  it('Infinity runs every loader call at once, none queued', async () => {
+    expect(await tenAtOnce(Number.POSITIVE_INFINITY)).toEqual({ most: 10, queued: 0 })
+  })
+})

@@ -51,7 +51,11 @@ async function readAll(parts: EngineParts, storeKeys: readonly string[]): Promis
 }
 
 function anyTagged(entries: readonly (Entry | undefined)[]): boolean {
-  for (const e of entries) if (e && e.tags.length > 0) return true
+  // Indexed, as the batch's other per-key loops: a for-of here allocated an iterator result per entry.
+  for (let i = 0; i < entries.length; i++) {
+    const e = entries[i]
+    if (e && e.tags.length > 0) return true
+  }
   return false
 }
 
@@ -136,7 +140,9 @@ export async function wrapMany<T>(
   if (loads) {
     await loads.done
     let failed: { error: unknown } | undefined
-    for (const [j, i] of missing.entries()) {
+    // Indexed: a for-of over entries() allocated a pair and an iterator result per key.
+    for (let j = 0; j < missing.length; j++) {
+      const i = missing[j] as number
       const flight = loads.flights[j] as BatchFlight
       // Every flight is settled once the run ends; a pending one would be a bug, so wait for it rather than guess.
       if (flight.state === 0) await flight.promise().catch(() => {})
@@ -195,7 +201,8 @@ function loadBatch<T>(
 
 async function runBatch<T>(parts: EngineParts, items: BatchItem[], call: BatchCall<T>, mode: LockMode): Promise<void> {
   let pending: BatchItem[] = []
-  for (const item of items) {
+  for (let i = 0; i < items.length; i++) {
+    const item = items[i] as BatchItem
     const recent = parts.recentErrors.recent(item.storeKey)
     if (recent) item.settle.reject(recent.error)
     else pending.push(item)
@@ -415,7 +422,10 @@ async function loadAndStoreGroup<T>(
 async function beginValid(parts: EngineParts, storeKeys: readonly string[]): Promise<(Begun | undefined)[]> {
   const read = await beginAll(parts, storeKeys)
   let tagged = false
-  for (const b of read) if (b?.entry && b.entry.tags.length > 0) tagged = true
+  for (let i = 0; i < read.length && !tagged; i++) {
+    const entry = read[i]?.entry
+    if (entry && entry.tags.length > 0) tagged = true
+  }
   if (!tagged) return read
   const valid = await validBegun(
     parts,

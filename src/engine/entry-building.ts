@@ -51,16 +51,10 @@ export function buildEntry(
   const now = Date.now()
   const freshUntilMs = now + ttl
   const staleUntilMs = freshUntilMs + policy.graceMs
-  const entry: Entry = {
-    value: held.value,
-    negative,
-    freshUntilMs,
-    staleUntilMs,
-    deltaMs,
-    createdAtUs,
-    tags,
-    failSafe: false,
-  }
+  // Built as the store keeps it where the store says how (one entry object per write).
+  const entry: Entry = target.store.hold
+    ? target.store.hold(held.value, negative, freshUntilMs, staleUntilMs, deltaMs, createdAtUs, tags, false)
+    : { value: held.value, negative, freshUntilMs, staleUntilMs, deltaMs, createdAtUs, tags, failSafe: false }
   return { entry, payload: held.payload, storeTtlMs: staleUntilMs - now }
 }
 

@@ -105,7 +105,8 @@ export async function commitAll(
   if (store.commitMany) {
     try {
       const written = await store.commitMany(writes, announce)
-      for (const [i, w] of writes.entries()) countWrite(parts, w.key, written[i] !== undefined)
+      for (let i = 0; i < writes.length; i++)
+        countWrite(parts, (writes[i] as FencedWrite).key, written[i] !== undefined)
       return written
     } catch (error) {
       storeFailed(parts, 'commit', error)

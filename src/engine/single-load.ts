@@ -3,6 +3,7 @@ import { classify, type Entry } from '../entry.ts'
 import { OriginTimeoutError } from '../errors.ts'
 import { channels, type LockEvent } from '../events.ts'
 import type { StaleReason } from '../metrics.ts'
+import type { Abortable, OriginJob } from '../origin.ts'
 import type { Begun, FenceToken, Receipt } from '../stores/store.ts'
 import { buildEntry, failSafeEntry, graced, mayStandIn, servedValue } from './entry-building.ts'
 import { beginOne, bornAt, commitBuilt, commitOne } from './fenced-write.ts'
@@ -55,9 +56,15 @@ export function load<T>(
 ): Promise<Loaded> {
   const recent = parts.recentErrors.recent(req.storeKey)
   if (recent) return Promise.reject(recent.error)
-  // A lock with nothing to decide and nobody to tell: the read that found the miss began the load.
-  if (begun && parts.lock.silent && !parts.locked) {
-    return callAndStore(parts, req, seen && graced(seen, Date.now()), begun, undefined, true)
+  // A lock with nothing to decide (`lock: false`): the read that found the miss began the load,
+  // which leads under a lease that holds nothing. Its only word, if it has one to say, is its
+  // "ready", and that rides with the write; a channel that cannot say it that way goes through
+  // the lease.
+  if (begun && !parts.locked && !parts.lock.coordinates) {
+    const announce = parts.lock.silent ? undefined : parts.channel.announcement?.({ kind: 'ready', key: req.storeKey })
+    if (parts.lock.silent || announce) {
+      return callAndStore(parts, req, seen && graced(seen, Date.now()), begun, announce, true)
+    }
   }
   return coordinateAndLoad(parts, req, seen, mode, begun).then(
     (loaded) => noted(parts, req, loaded),
@@ -182,9 +189,8 @@ type Stored = Loaded & { written?: Receipt }
 /**
  * Calls the loader through the origin guard and writes its value under the fence of `start`. On
  * a loader error, `stale` (a graced value) is served instead and written back as fresh for the
- * fail-safe throttle. Promise callbacks rather than awaits: on a store that writes at once
- * (memory), a miss then costs no promise beyond the origin call's. `last`: this is the whole
- * load, so it notes its result or remembers its error itself (one promise layer fewer).
+ * fail-safe throttle. `last`: this is the whole load, so it notes its result or remembers its
+ * error itself (one promise layer fewer).
  */
 function callAndStore<T>(
   parts: EngineParts,
@@ -194,26 +200,55 @@ function callAndStore<T>(
   announce: Announcement | undefined,
   last = false,
 ): Promise<Stored> {
-  let ctx: LoadContext<T> | undefined
+  const job = new StoringLoad(parts, req, stale, start, announce, last)
+  // A store that writes at once is written in the loader call's own promise reaction: on a
+  // memory-store miss, a promise layer fewer. A write over the network waits outside the slot.
+  if (parts.store.commitNow && !announce) return parts.origin.run(req.key, req.policy.hardMs, job)
   return parts.origin
-    .call(req.key, req.policy.hardMs, (abort) => {
-      ctx = new LoadContext(req.key, stale?.value as T | undefined, req.tags, abort)
-      return req.loader(ctx)
-    })
+    .call(req.key, req.policy.hardMs, (abort) => job.load(abort))
     .then(
-      (result) => {
-        if (!last) return store(parts, req, result, ctx, start, announce)
-        try {
-          return settled(parts, req, store(parts, req, result, ctx, start, announce))
-        } catch (error) {
-          return remembered(parts, req, error)
-        }
-      },
-      (error) => {
-        const standing = standIn(parts, req, error, stale, start)
-        return last ? settled(parts, req, standing) : standing
-      },
+      (result) => job.loaded(result.value, result.ms),
+      (error) => job.failed(error),
     )
+}
+
+/**
+ * One load's loader call and what follows it, as the origin guard's job: one object per miss
+ * instead of a closure for each step.
+ */
+class StoringLoad<T> implements OriginJob<T, Stored> {
+  #ctx: LoadContext<T> | undefined
+
+  constructor(
+    readonly parts: EngineParts,
+    readonly req: ReadRequest<T>,
+    readonly stale: Entry | undefined,
+    readonly start: Begun | undefined,
+    readonly announce: Announcement | undefined,
+    readonly last: boolean,
+  ) {}
+
+  load(abort: Abortable): T | Promise<T> {
+    const { req } = this
+    const ctx = new LoadContext(req.key, this.stale?.value as T | undefined, req.tags, abort)
+    this.#ctx = ctx
+    return req.loader(ctx)
+  }
+
+  loaded(value: T, ms: number): Stored | Promise<Stored> {
+    const { parts, req } = this
+    if (!this.last) return store(parts, req, value, ms, this.#ctx, this.start, this.announce)
+    try {
+      return settled(parts, req, store(parts, req, value, ms, this.#ctx, this.start, this.announce))
+    } catch (error) {
+      return remembered(parts, req, error)
+    }
+  }
+
+  failed(error: unknown): Promise<Stored> | Stored {
+    const standing = standIn(this.parts, this.req, error, this.stale, this.start)
+    return this.last ? settled(this.parts, this.req, standing) : standing
+  }
 }
 
 /** The end of a whole load: its result noted, or its error remembered. */
@@ -234,7 +269,8 @@ function settled<T>(
 function store<T>(
   parts: EngineParts,
   req: ReadRequest<T>,
-  result: { value: T; ms: number },
+  value: T,
+  ms: number,
   ctx: LoadContext<T> | undefined,
   start: Begun | undefined,
   announce: Announcement | undefined,
@@ -242,17 +278,19 @@ function store<T>(
   // Built even when the store is down, so an unserializable value fails the same way every time.
   const tags = ctx ? LoadContext.tagsOf(ctx) : req.tags
   const ttlOverride = ctx ? LoadContext.ttlOf(ctx) : undefined
-  const built = buildEntry(result.value, req.policy, tags, bornAt(start), result.ms, ttlOverride, parts)
-  if (!built) return { value: result.value, written: undefined }
-  const value = servedValue(built)
+  const built = buildEntry(value, req.policy, tags, bornAt(start), ms, ttlOverride, parts)
+  if (!built) return { value, written: undefined }
+  const served = servedValue(built)
   const token = start?.token
   if (token === undefined) {
     // The store could not even begin the load (it is out of reach): an in-process tier keeps it.
     parts.store.keepLocally?.(req.storeKey, built.entry, built.payload)
-    return { value, written: undefined }
+    return { value: served, written: undefined }
   }
   const written = commitBuilt(parts, req.storeKey, built, token, announce)
-  return written instanceof Promise ? written.then((receipt) => ({ value, written: receipt })) : { value, written }
+  return written instanceof Promise
+    ? written.then((receipt) => ({ value: served, written: receipt }))
+    : { value: served, written }
 }
 
 /** A loader error: the graced value stands in if the policy lets it, else the error stands. */

@@ -192,15 +192,17 @@ export class BatchLock {
     work: (group: number[], part: string[]) => Promise<unknown>,
   ): Promise<void> {
     if (!isReady(client)) return
-    await eachGroup(groupsFor(client, names, this.#chunk), (group) =>
-      withTimeout(
-        work(
-          group,
-          group.map((i) => names[i] as string),
-        ).catch(() => {}),
-        this.#attemptTimeoutMs,
-        () => undefined,
-      ),
+    await eachGroup(
+      groupsFor(client, names.length, (i) => names[i] as string, this.#chunk),
+      (group) =>
+        withTimeout(
+          work(
+            group,
+            group.map((i) => names[i] as string),
+          ).catch(() => {}),
+          this.#attemptTimeoutMs,
+          () => undefined,
+        ),
     )
   }
 }

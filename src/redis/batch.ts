@@ -20,18 +20,29 @@ const IN_FLIGHT = 2
 export const CHUNK_BYTES = 512 * 1024
 
 /**
- * Splits the indexes of `names` (one Redis key name per item, the one whose slot counts) into
- * groups that one command may touch: chunks of `chunk` on a standalone Redis, and on a Cluster,
- * items of one slot (then chunked), since a command or script may only touch one slot there.
+ * Splits the indexes of `count` items into groups that one command may touch: chunks of `chunk`
+ * on a standalone Redis, and on a Cluster, items of one slot (then chunked), since a command or
+ * script may only touch one slot there; `nameOf(i)` is the Redis key name whose slot counts for
+ * item `i`, asked for on a Cluster only (elsewhere no name need be made before its command is).
  * With `bytesOf`, a group also ends once it holds CHUNK_BYTES.
  */
 export function groupsFor(
   client: RedisClient,
-  names: readonly string[],
+  count: number,
+  nameOf: (i: number) => string,
   chunk: number,
   bytesOf?: (i: number) => number,
 ): number[][] {
   const groups: number[][] = []
+  if (!client.isCluster && !bytesOf) {
+    // Runs of `chunk` indexes, each array made at its size (no pushes, no byte counts).
+    for (let from = 0; from < count; from += chunk) {
+      const group = new Array<number>(Math.min(chunk, count - from))
+      for (let j = 0; j < group.length; j++) group[j] = from + j
+      groups.push(group)
+    }
+    return groups
+  }
   const bytes = new Map<number[], number>()
   const full = (group: number[]) => group.length >= chunk || (bytes.get(group) ?? 0) >= CHUNK_BYTES
   const add = (group: number[], i: number) => {
@@ -40,21 +51,21 @@ export function groupsFor(
   }
   if (!client.isCluster) {
     let group: number[] = []
-    names.forEach((_, i) => {
+    for (let i = 0; i < count; i++) {
       if (group.length === 0) groups.push(group)
       add(group, i)
       if (full(group)) group = []
-    })
+    }
     return groups
   }
   const bySlot = new Map<number, number[]>()
-  names.forEach((name, i) => {
-    const slot = calculateSlot(name)
+  for (let i = 0; i < count; i++) {
+    const slot = calculateSlot(nameOf(i))
     let group = bySlot.get(slot)
     if (!group || full(group)) bySlot.set(slot, (group = []))
     if (group.length === 0) groups.push(group)
     add(group, i)
-  })
+  }
   return groups
 }
 
@@ -62,12 +73,4 @@ export function groupsFor(
 export function eachGroup<R>(groups: readonly number[][], work: (group: number[]) => Promise<R>): Promise<R[]> {
   const limit = pLimit(IN_FLIGHT)
   return Promise.all(groups.map((group) => limit(() => work(group))))
-}
-
-/** The names of a group's items: a slice where the group is a run of indexes (always, off Cluster), else picked. */
-export function namesOf(names: readonly string[], group: readonly number[]): string[] {
-  const first = group[0] as number
-  const last = group[group.length - 1] as number
-  if (last - first + 1 === group.length) return names.slice(first, last + 1)
-  return group.map((i) => names[i] as string)
 }

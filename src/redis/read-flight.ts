@@ -25,10 +25,9 @@ export class ReadFlight<T> {
     if (current) return current
     const promise = read()
     this.#add(readKey, promise)
-    promise.then(
-      () => this.#settled(readKey, promise),
-      () => this.#settled(readKey, promise),
-    )
+    // One function for both outcomes, as in flight.ts: a hit counts every allocation.
+    const settled = this.#settled.bind(this, readKey, promise)
+    promise.then(settled, settled)
     return promise
   }
 

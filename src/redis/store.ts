@@ -18,7 +18,7 @@ import type {
   StoreFactory,
 } from '../stores/store.ts'
 import { withTimeout } from '../timers.ts'
-import { DEFAULT_CHUNK, eachGroup, groupsFor, namesOf } from './batch.ts'
+import { DEFAULT_CHUNK, eachGroup, groupsFor } from './batch.ts'
 import { packEntries } from './batch-entries.ts'
 import { Bus } from './bus.ts'
 import { createOwnedClient, isReady, type RedisClient, whenReady } from './client.ts'
@@ -26,7 +26,7 @@ import { RedisClock } from './clock.ts'
 import { entryKey, fenceKey, generationKey, redisKeys, tagKey } from './keys.ts'
 import { RedisLock } from './lock.ts'
 import { ReadFlight } from './read-flight.ts'
-import { COMMIT_MANY, DELETE, INCREMENT, INVALIDATE_TAG, SET } from './scripts.ts'
+import { COMMIT, COMMIT_MANY, DELETE, INCREMENT, INVALIDATE_TAG, SET } from './scripts.ts'
 import { WriteBatch } from './write-batch.ts'
 
 export interface RedisStoreOptions {
@@ -56,6 +56,8 @@ interface CorralCommands {
   corralInvalidateTag(...keysAndArgs: Arg[]): Promise<[number, number]>
   /** KEYS then ARGV, as COMMIT_MANY reads them. */
   corralCommitMany(numberOfKeys: number, ...args: Arg[]): Promise<number[]>
+  /** Entry, fence, generation, then ARGV, as COMMIT reads them (off Cluster only). */
+  corralCommit(...keysAndArgs: Arg[]): Promise<[number, number, number]>
   corralSet(...keysAndArgs: Arg[]): Promise<[number, number]>
   corralDelete(...keysAndArgs: Arg[]): Promise<[number, number]>
   corralIncrement(entry: string, by: number, px: number): Promise<number>
@@ -142,6 +144,7 @@ export class RedisStore implements Store {
     // Cluster that key lives in another slot, so the store moves it with a command of its own.
     const withGeneration = this.client.isCluster ? 0 : 1
     this.client.defineCommand('corralCommitMany', { lua: COMMIT_MANY })
+    this.client.defineCommand('corralCommit', { numberOfKeys: 3, lua: COMMIT })
     this.client.defineCommand('corralSet', { numberOfKeys: 2 + withGeneration, lua: SET })
     this.client.defineCommand('corralDelete', { numberOfKeys: 2 + withGeneration, lua: DELETE })
     this.client.defineCommand('corralIncrement', { numberOfKeys: 1, lua: INCREMENT })
@@ -229,11 +232,12 @@ export class RedisStore implements Store {
    */
   async getMany(keys: readonly string[]): Promise<(Entry | undefined)[]> {
     if (keys.length === 0) return []
-    const names = keys.map(entryKey)
     const entries = new Array<Entry | undefined>(keys.length)
     const serializer = this.#serializer
-    await eachGroup(groupsFor(this.client, names, this.#chunk), async (group) => {
-      const raws = await this.#run(() => this.client.mgetBuffer(namesOf(names, group)))
+    const nameOf = (i: number) => entryKey(keys[i] as string)
+    await eachGroup(groupsFor(this.client, keys.length, nameOf, this.#chunk), async (group) => {
+      // Named as the command is sent: no name outlives its command.
+      const raws = await this.#run(() => this.client.mgetBuffer(group.map(nameOf)))
       for (let j = 0; j < group.length; j++) {
         const raw = raws[j]
         entries[group[j] as number] = raw ? decodeEntry(raw, serializer) : undefined
@@ -254,35 +258,41 @@ export class RedisStore implements Store {
     return this.#taggedBegins.join(`${key}\n${tags.join('\n')}`, () => this.#beginOnce(key, tags))
   }
 
-  async #beginOnce(key: string, tags: readonly string[]): Promise<Begun> {
-    const k = redisKeys(key)
+  #beginOnce(key: string, tags: readonly string[]): Promise<Begun> {
+    const entry = entryKey(key)
+    const fence = fenceKey(entry)
     // Sent together: learning the clock costs the first read no wait.
     this.#learnClock()
+    if (tags.length === 0) return this.#run(() => this.client.mgetBuffer(entry, fence)).then(this.#begunFrom)
     const names = tags.map(tagKey)
-    const raws = await this.#run(() =>
-      names.length > 0 && this.client.isCluster
+    return this.#run(() =>
+      this.client.isCluster
         ? Promise.all([
-            this.client.mgetBuffer(k.entry, k.fence),
+            this.client.mgetBuffer(entry, fence),
             ...names.map((name) => this.client.getBuffer(name).then((raw) => [raw])),
           ]).then((parts) => parts.flat())
-        : this.client.mgetBuffer(k.entry, k.fence, ...names),
-    )
-    const begun = this.#begun(raws[0] ?? null, raws[1] ?? null)
-    if (names.length > 0) begun.tagTimesUs = raws.slice(2).map(tagTime)
-    return begun
+        : this.client.mgetBuffer(entry, fence, ...names),
+    ).then((raws) => {
+      const begun = this.#begunFrom(raws)
+      begun.tagTimesUs = raws.slice(2).map(tagTime)
+      return begun
+    })
   }
+
+  /** What an MGET of entry and fence (then any tags' times) tells a load that begins. */
+  readonly #begunFrom = (raws: (Buffer | null)[]): Begun => this.#begun(raws[0] ?? null, raws[1] ?? null)
 
   /** `begin` for many keys: one MGET of entries and fences per chunk (per slot on a Cluster), a few chunks at a time. */
   async beginMany(keys: readonly string[]): Promise<Begun[]> {
     if (keys.length === 0) return []
     this.#learnClock()
-    const names = keys.map(entryKey)
     const begun = new Array<Begun>(keys.length)
     const serializer = this.#serializer
-    await eachGroup(groupsFor(this.client, names, this.#chunk), async (group) => {
+    const nameOf = (i: number) => entryKey(keys[i] as string)
+    await eachGroup(groupsFor(this.client, keys.length, nameOf, this.#chunk), async (group) => {
       const asked = new Array<string>(2 * group.length)
       for (let j = 0; j < group.length; j++) {
-        const entry = names[group[j] as number] as string
+        const entry = nameOf(group[j] as number)
         asked[2 * j] = entry
         asked[2 * j + 1] = fenceKey(entry)
       }
@@ -302,7 +312,11 @@ export class RedisStore implements Store {
     return begun
   }
 
-  async commit(
+  /**
+   * One load's fenced write, its announcement published from the same script. Off Cluster, one
+   * COMMIT call (a batch's script without what a batch needs); on a Cluster, as a batch of one.
+   */
+  commit(
     key: string,
     entry: Entry,
     payload: string | Buffer,
@@ -310,8 +324,34 @@ export class RedisStore implements Store {
     token: FenceToken,
     announce?: Announcement,
   ): Promise<Receipt | undefined> {
-    const [receipt] = await this.#commitGroup([{ key, entry, payload, ttlMs, token }], announce)
-    return receipt
+    if (this.client.isCluster) return this.#commitGroup([{ key, entry, payload, ttlMs, token }], announce).then(first)
+    if (this.#reading()) this.#forgetReads(key)
+    const name = entryKey(key)
+    return this.#run(() =>
+      this.#commands.corralCommit(
+        name,
+        fenceKey(name),
+        this.#generationKey,
+        announce?.channel ?? '',
+        announce?.message ?? '',
+        String(token),
+        px(ttlMs),
+        encodeEntry(entry, payload),
+      ),
+    ).then(this.#committed)
+  }
+
+  /** COMMIT's reply as a receipt. */
+  readonly #committed = (reply: [number, number, number]): Receipt | undefined => {
+    this.#clock.observe(Number(reply[0]))
+    if (Number(reply[2]) !== 1) return undefined
+    const generation = Number(reply[1])
+    return { generation: generation > 0 ? generation : undefined }
+  }
+
+  /** Whether any read is in flight (a write must then make later reads of its key send their own). */
+  #reading(): boolean {
+    return this.#reads.size + this.#taggedReads.size + this.#begins.size + this.#taggedBegins.size > 0
   }
 
   /** Fenced writes of a batch: one script call per chunk (per slot on a Cluster), a few at a time. */
@@ -323,7 +363,8 @@ export class RedisStore implements Store {
     await eachGroup(
       groupsFor(
         this.client,
-        writes.map((w) => redisKeys(w.key).entry),
+        writes.length,
+        (i) => entryKey((writes[i] as FencedWrite).key),
         this.#chunk,
         (i) => (writes[i] as FencedWrite).payload.length,
       ),
@@ -352,7 +393,7 @@ export class RedisStore implements Store {
     let meta = ''
     const packed = packEntries(writes)
     // Nothing to forget while no read is in flight (a batch's usual case: thousands of keys).
-    const reading = this.#reads.size + this.#taggedReads.size + this.#begins.size + this.#taggedBegins.size > 0
+    const reading = this.#reading()
     for (let i = 0; i < writes.length; i++) {
       const w = writes[i] as FencedWrite
       if (reading) this.#forgetReads(w.key)
@@ -582,6 +623,11 @@ function px(ttlMs: number): number {
 /** A store on Redis: `redisStore({ client })` with your ioredis client, or `redisStore({ url })`. */
 export function redisStore(options: RedisStoreOptions): StoreFactory {
   return { kind: 'redis', create: (context) => new RedisStore(options, context) }
+}
+
+/** The one receipt of a batch of one. */
+function first(receipts: (Receipt | undefined)[]): Receipt | undefined {
+  return receipts[0]
 }
 
 /** A tag's invalidation time (µs) as stored; 0 when it was never invalidated. */

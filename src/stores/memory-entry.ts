@@ -102,38 +102,57 @@ function smallOffset(value: number, base: number): number | undefined {
 /**
  * The entry the memory store keeps for `entry`: compact when it is untagged, its
  * times are whole milliseconds (whole µs for the birth time) near now and its load took under 8 s;
- * else every field as it is. Both read back exactly what was given (deltaMs rounded).
+ * else every field as it is. Both read back exactly what was given (deltaMs rounded). An entry
+ * made by `heldEntryOf` is kept as it is.
  */
 export function heldEntry(entry: Entry): Entry {
-  const value = entry.value
-  const deltaMs = Math.round(entry.deltaMs)
-  if (entry.tags.length === 0 && deltaMs >= 0 && deltaMs < DELTA_LIMIT && Number.isInteger(entry.createdAtUs)) {
+  if (entry instanceof CompactEntry || entry instanceof HeldEntry) return entry
+  return heldEntryOf(
+    entry.value,
+    entry.negative,
+    entry.freshUntilMs,
+    entry.staleUntilMs,
+    entry.deltaMs,
+    entry.createdAtUs,
+    entry.tags,
+    entry.failSafe,
+  )
+}
+
+/**
+ * `heldEntry` of the entry these fields describe, without making that entry first: the engine
+ * builds a written entry this way for the memory store (Store.hold), so a write makes one entry
+ * object, not two.
+ */
+export function heldEntryOf(
+  value: unknown,
+  negative: boolean,
+  freshUntilMs: number,
+  staleUntilMs: number,
+  deltaMs: number,
+  createdAtUs: number,
+  tags: readonly string[],
+  failSafe: boolean,
+): Entry {
+  const delta = Math.round(deltaMs)
+  if (tags.length === 0 && delta >= 0 && delta < DELTA_LIMIT && Number.isInteger(createdAtUs)) {
     const epoch = epochFor(Date.now())
     const base = BASES[epoch]
     if (base !== undefined) {
-      const bornMs = Math.floor(entry.createdAtUs / 1000)
-      const fresh = smallOffset(entry.freshUntilMs, base)
-      const stale = smallOffset(entry.staleUntilMs, base)
+      const bornMs = Math.floor(createdAtUs / 1000)
+      const fresh = smallOffset(freshUntilMs, base)
+      const stale = smallOffset(staleUntilMs, base)
       const born = smallOffset(bornMs, base)
       if (fresh !== undefined && stale !== undefined && born !== undefined) {
         const bits =
-          (entry.negative ? 1 : 0) |
-          (entry.failSafe ? FAIL_SAFE : 0) |
-          ((entry.createdAtUs - bornMs * 1000) << REM_SHIFT) |
-          (deltaMs << DELTA_SHIFT) |
+          (negative ? 1 : 0) |
+          (failSafe ? FAIL_SAFE : 0) |
+          ((createdAtUs - bornMs * 1000) << REM_SHIFT) |
+          (delta << DELTA_SHIFT) |
           (epoch << EPOCH_SHIFT)
         return new CompactEntry(value, fresh, stale, born, bits)
       }
     }
   }
-  return new HeldEntry(
-    value,
-    entry.negative,
-    entry.freshUntilMs,
-    entry.staleUntilMs,
-    deltaMs,
-    entry.createdAtUs,
-    entry.tags,
-    entry.failSafe,
-  )
+  return new HeldEntry(value, negative, freshUntilMs, staleUntilMs, delta, createdAtUs, tags, failSafe)
 }

@@ -5,7 +5,7 @@ import { type Entry, entryWith } from '../entry.ts'
 import { NotACounterError } from '../errors.ts'
 import { boundedLru, checkLruBounds, type LruBounds } from '../lru.ts'
 import { MAX_TIMER_MS } from '../timers.ts'
-import { heldEntry } from './memory-entry.ts'
+import { heldEntry, heldEntryOf } from './memory-entry.ts'
 import { MemoryFences } from './memory-fences.ts'
 import type { Begun, FenceToken, Receipt, Store, StoreContext, StoreFactory, StoreKeeps } from './store.ts'
 
@@ -77,6 +77,9 @@ export class MemoryStore implements Store {
     const entry = key === this.#absent ? undefined : this.#live(key)
     return { entry, token: this.#fences.begin(key), nowUs: nowMicros() }
   }
+
+  /** Written entries are built as this store keeps them (see heldEntryOf). */
+  readonly hold = heldEntryOf
 
   async commit(key: string, entry: Entry, payload: string | Buffer, ttlMs: number, token: FenceToken) {
     return this.commitNow(key, entry, payload, ttlMs, token)

@@ -137,6 +137,21 @@ export interface Store {
    * The engine then begins and writes a load without an await or a promise for either.
    */
   beginNow?(key: string): Begun
+  /**
+   * Optional, for a store that keeps entries in its own form (in-process): the entry these fields
+   * describe, as the store keeps it. The engine then builds a written entry in that form, so a
+   * write makes one entry object, not two.
+   */
+  hold?(
+    value: unknown,
+    negative: boolean,
+    freshUntilMs: number,
+    staleUntilMs: number,
+    deltaMs: number,
+    createdAtUs: number,
+    tags: readonly string[],
+    failSafe: boolean,
+  ): Entry
   commitNow?(key: string, entry: Entry, payload: string | Buffer, ttlMs: number, token: FenceToken): Receipt | undefined
   /** Optional: `begin` for many keys in few round trips; without it, the engine calls `begin` per key. */
   beginMany?(keys: readonly string[]): Promise<Begun[]>
