@@ -1,3 +1,5 @@
+import { performance } from 'node:perf_hooks'
+
 /** Node's timers overflow above 2^31-1 ms (24.8 days) and then fire at once; so do lru-cache's TTLs. */
 export const MAX_TIMER_MS = 2_147_483_647
 
@@ -30,24 +32,57 @@ export function sleep(ms: number): Promise<void> {
 }
 
 /**
+ * A timer that fired this much later than asked (ms / STALL_SHARE) found the event loop blocked:
+ * the wait it timed was mostly time this process could not listen.
+ */
+const STALL_SHARE = 2
+
+/**
  * Settles as `work` does, unless `ms` pass first: then settles with `onTimeout()` (a throw from it
  * rejects). The timer is cleared as soon as either side wins, so nothing is left running. `work`
  * is not cancelled; a caller that must clean up after a late result does so on `work` itself.
+ *
+ * The clock counts time the process could listen, not time it spent blocked on its own work: when
+ * the timer fires, answers already received are read first (the verdict waits one turn of the
+ * event loop, past its I/O phase), and a timer that fired half of `ms` late or more (the
+ * loop was blocked) gives `work` the whole `ms` once more. A batch of 100,000 keys or a long
+ * garbage collection therefore never turns a reply that arrived meanwhile into a timeout; a store
+ * that is really gone costs at most twice `ms` plus the stall.
  */
 export function withTimeout<T, U>(work: Promise<T>, ms: number, onTimeout: () => U): Promise<T | U> {
   return new Promise<T | U>((resolve, reject) => {
-    // One plain timer in the common case (this wraps store commands on the hit path), with its
-    // arguments passed rather than closed over; unref'd like every timer here.
-    const timer =
-      ms <= MAX_TIMER_MS
-        ? setTimeout(expire, ms, onTimeout, resolve, reject).unref()
-        : setLongTimeout(() => expire(onTimeout, resolve, reject), ms)
+    let settled = false
+    let extended = false
+    let due = performance.now() + ms
+    const verdict = () => {
+      if (settled) return
+      settled = true
+      try {
+        resolve(onTimeout())
+      } catch (error) {
+        reject(error)
+      }
+    }
+    const fired = () => {
+      if (settled) return
+      const now = performance.now()
+      if (!extended && now - due >= ms / STALL_SHARE) {
+        extended = true
+        due = now + ms
+        timer = arm(fired, ms)
+        return
+      }
+      setImmediate(verdict)
+    }
+    let timer = arm(fired, ms)
     work.then(
       (value) => {
+        settled = true
         clearTimer(timer)
         resolve(value)
       },
       (error: unknown) => {
+        settled = true
         clearTimer(timer)
         reject(error)
       },
@@ -55,12 +90,9 @@ export function withTimeout<T, U>(work: Promise<T>, ms: number, onTimeout: () =>
   })
 }
 
-function expire<U>(onTimeout: () => U, resolve: (value: U) => void, reject: (error: unknown) => void): void {
-  try {
-    resolve(onTimeout())
-  } catch (error) {
-    reject(error)
-  }
+/** An unref'd timer for any delay (chained past the overflow). */
+function arm(fn: () => void, ms: number): NodeJS.Timeout | LongTimer {
+  return ms <= MAX_TIMER_MS ? setTimeout(fn, ms).unref() : setLongTimeout(fn, ms)
 }
 
 function clearTimer(timer: NodeJS.Timeout | LongTimer): void {

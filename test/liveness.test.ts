@@ -1,3 +1,4 @@
+import { subscribe, unsubscribe } from 'node:diagnostics_channel'
 import { Redis } from 'ioredis'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { type FaultProxy, startFaultProxy } from '../harness/fault-proxy.ts'
@@ -147,5 +148,36 @@ describe.each(kinds)('wrap with lock: true stays bounded (%s client)', (kind) =>
     } finally {
       proxy.set({ kind: 'pass' })
     }
+  })
+})
+
+describe.each(kinds)('a stall of this process is not Redis being slow (%s client)', (kind) => {
+  let redis: RedisServer
+  beforeAll(async () => {
+    redis = await startRedis()
+  })
+  afterAll(async () => {
+    await redis.stop()
+  })
+
+  it('a read sent before the event loop was blocked past the timeout is answered from Redis', async () => {
+    const cache = cacheOn(redis.url, kind, `stall-${kind}`)
+    const errors: unknown[] = []
+    const onError = (event: unknown) => errors.push(event)
+    subscribe('corral:error', onError)
+    await cache.wrap('k', () => 'stored')
+    let loads = 0
+    // The GET leaves in this call (a connected client, the tick's first command); Redis answers
+    // while the loop is held for twice the store timeout.
+    const read = cache.wrap('k', () => {
+      loads += 1
+      return 'from origin'
+    })
+    const until = performance.now() + 2 * TIMEOUT
+    while (performance.now() < until) {}
+    expect(await read).toBe('stored')
+    expect(loads).toBe(0)
+    unsubscribe('corral:error', onError)
+    expect(errors).toEqual([])
   })
 })

@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest'
+import { useRedis } from '../harness/use-redis.ts'
 import { MAX_TIMER_MS, setLongTimeout, withTimeout } from '../src/timers.ts'
+
+/** Holds the event loop for `ms` of wall time: the process can neither read a socket nor fire a timer meanwhile. */
+function blockLoop(ms: number): void {
+  const until = performance.now() + ms
+  while (performance.now() < until) {}
+}
 
 describe('withTimeout', () => {
   it('settles as the work does when it finishes first, value or error', async () => {
@@ -23,6 +30,36 @@ describe('withTimeout', () => {
     await expect(withTimeout(work, 5, () => 'late')).resolves.toBe('late')
     fail(new Error('after the timeout'))
     await new Promise((resolve) => setImmediate(resolve))
+  })
+})
+
+describe('withTimeout while the event loop is blocked', () => {
+  const redis = useRedis()
+
+  it('a reply that arrived while the loop was blocked wins over a timer that expired meanwhile', async () => {
+    await redis.raw.ping() // connected: the next command is written at once, not queued
+    // ioredis writes the PING at once; Redis answers while this process is busy. When the loop
+    // comes back the expired timer runs before the socket is read: the verdict must wait for it.
+    const reply = redis.raw.ping()
+    const raced = withTimeout(reply, 200, () => 'timed out')
+    blockLoop(280) // 80 ms late: less than half the timeout, so no second wait is given
+    expect(await raced).toBe('PONG')
+  })
+
+  it('a timer that fired half the timeout late or more gives the work the whole timeout again', async () => {
+    const work = new Promise<string>((resolve) => setTimeout(() => resolve('done'), 60))
+    const raced = withTimeout(work, 50, () => 'timed out')
+    blockLoop(150) // both timers are due when the loop comes back; the timeout's comes first
+    expect(await raced).toBe('done')
+  })
+
+  it('work that never answers still times out after a stall, within the second wait', async () => {
+    const started = performance.now()
+    const raced = withTimeout(new Promise<string>(() => {}), 50, () => 'timed out')
+    blockLoop(150)
+    expect(await raced).toBe('timed out')
+    // The stall (150) plus one more timeout (50), and scheduling.
+    expect(performance.now() - started).toBeLessThan(150 + 50 + 500)
   })
 })
 

@@ -5,23 +5,24 @@ export type RedisClient = Redis | Cluster
 
 /**
  * Options for clients corral creates: RESP2 (ioredis 6 defaults to RESP3 with a new decoder), no
- * offline queue so a down Redis fails at once instead of piling up callers, a per-command timeout,
- * and reconnection forever with a capped backoff.
+ * offline queue so a down Redis fails at once instead of piling up callers, and reconnection
+ * forever with a capped backoff. No `commandTimeout`: the store times each command itself
+ * (timers.ts `withTimeout`), which does not count a stall of this process's event loop as Redis
+ * being slow, where ioredis's timer does.
  */
-export function ownedClientOptions(commandTimeoutMs: number): RedisOptions {
+export function ownedClientOptions(timeoutMs: number): RedisOptions {
   return {
     protocol: 2,
     enableOfflineQueue: false,
-    commandTimeout: commandTimeoutMs,
-    connectTimeout: Math.max(1_000, commandTimeoutMs),
+    connectTimeout: Math.max(1_000, timeoutMs),
     maxRetriesPerRequest: 0,
     retryStrategy: (attempt) => Math.min(50 * 2 ** Math.min(attempt, 5), 1_000),
   }
 }
 
 /** Opens a client on `url` with the fail-fast options above. */
-export function createOwnedClient(url: string, commandTimeoutMs: number): Redis {
-  return new Redis(url, ownedClientOptions(commandTimeoutMs))
+export function createOwnedClient(url: string, timeoutMs: number): Redis {
+  return new Redis(url, ownedClientOptions(timeoutMs))
 }
 
 /** A second connection for SUBSCRIBE (a subscribed connection can run nothing else). */

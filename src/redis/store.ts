@@ -30,7 +30,11 @@ import { COMMIT, COMMIT_MANY, DELETE, INCREMENT, INVALIDATE_TAG, SET } from './s
 import { WriteBatch } from './write-batch.ts'
 
 export interface RedisStoreOptions {
-  /** A client you own: corral never closes it. Give `protocol: 2` and a `commandTimeout` if you can. */
+  /**
+   * A client you own: corral never closes it. Give it `protocol: 2`. Without a `commandTimeout`,
+   * corral times each command itself (a stall of your event loop does not count); with one,
+   * ioredis's timer rules, and a loop blocked longer than it fails the commands waiting meanwhile.
+   */
   client?: RedisClient
   /** Or a URL: corral opens a fail-fast client and closes it on `cache.close()`. */
   url?: string
@@ -95,7 +99,10 @@ export class RedisStore implements Store {
   get timeoutMs(): number {
     return this.#timeoutMs
   }
-  /** A user's client may queue commands forever while disconnected, so those get our own timer. */
+  /**
+   * Every command gets the store's own timer, except on a client of yours with a `commandTimeout`
+   * (ioredis's timer then rules): without one, a client may queue commands forever.
+   */
   readonly #needsOwnTimer: boolean
   readonly #commands: CorralCommands
   /** This cache's namespace's write generation (see src/generation.ts). */
@@ -130,7 +137,6 @@ export class RedisStore implements Store {
     this.client = options.client ?? createOwnedClient(options.url as string, this.#timeoutMs)
     this.#writes = new WriteBatch(this.client)
     this.#needsOwnTimer =
-      !this.#owned &&
       typeof (this.client.options as { commandTimeout?: unknown } | undefined)?.commandTimeout !== 'number'
     this.#serializer = context.serializer
     this.#logger = context.logger
