@@ -32,24 +32,48 @@ export function sleep(ms: number): Promise<void> {
 }
 
 /**
+ * Settles as `work` does, unless `ms` pass first: then settles with `onTimeout()` (a throw from it
+ * rejects). The timer is cleared as soon as either side wins, so nothing is left running. `work`
+ * is not cancelled; a caller that must clean up after a late result does so on `work` itself.
+ */
+export function withTimeout<T, U>(work: Promise<T>, ms: number, onTimeout: () => U): Promise<T | U> {
+  return new Promise<T | U>((resolve, reject) => {
+    // One plain timer in the common case (this wraps the soft timeout on the hit path), with its
+    // arguments passed rather than closed over; unref'd like every timer here.
+    const timer =
+      ms <= MAX_TIMER_MS
+        ? setTimeout(expire, ms, onTimeout, resolve, reject).unref()
+        : setLongTimeout(() => expire(onTimeout, resolve, reject), ms)
+    work.then(
+      (value) => {
+        clearTimer(timer)
+        resolve(value)
+      },
+      (error: unknown) => {
+        clearTimer(timer)
+        reject(error)
+      },
+    )
+  })
+}
+
+/**
  * A timer that fired this much later than asked (ms / STALL_SHARE) found the event loop blocked:
  * the wait it timed was mostly time this process could not listen.
  */
 const STALL_SHARE = 2
 
 /**
- * Settles as `work` does, unless `ms` pass first: then settles with `onTimeout()` (a throw from it
- * rejects). The timer is cleared as soon as either side wins, so nothing is left running. `work`
- * is not cancelled; a caller that must clean up after a late result does so on `work` itself.
- *
- * The clock counts time the process could listen, not time it spent blocked on its own work: when
+ * `withTimeout` for a store command, whose timeout measures the store, not the caller's patience:
+ * the clock counts time the process could listen, not time it spent blocked on its own work. When
  * the timer fires, answers already received are read first (the verdict waits one turn of the
- * event loop, past its I/O phase), and a timer that fired half of `ms` late or more (the
- * loop was blocked) gives `work` the whole `ms` once more. A batch of 100,000 keys or a long
- * garbage collection therefore never turns a reply that arrived meanwhile into a timeout; a store
- * that is really gone costs at most twice `ms` plus the stall.
+ * event loop, past its I/O phase), and a timer that fired half of `ms` late or more (the loop was
+ * blocked) gives `work` the whole `ms` once more. A batch of 100,000 keys or a long garbage
+ * collection therefore never turns a reply that arrived meanwhile into a timeout; a store that is
+ * really gone costs at most twice `ms` plus the stall. Latency budgets (soft and hard timeouts,
+ * lock waits) keep `withTimeout`'s wall clock.
  */
-export function withTimeout<T, U>(work: Promise<T>, ms: number, onTimeout: () => U): Promise<T | U> {
+export function withStoreTimeout<T, U>(work: Promise<T>, ms: number, onTimeout: () => U): Promise<T | U> {
   return new Promise<T | U>((resolve, reject) => {
     let settled = false
     let extended = false
@@ -88,6 +112,14 @@ export function withTimeout<T, U>(work: Promise<T>, ms: number, onTimeout: () =>
       },
     )
   })
+}
+
+function expire<U>(onTimeout: () => U, resolve: (value: U) => void, reject: (error: unknown) => void): void {
+  try {
+    resolve(onTimeout())
+  } catch (error) {
+    reject(error)
+  }
 }
 
 /** An unref'd timer for any delay (chained past the overflow). */

@@ -180,4 +180,24 @@ describe.each(kinds)('a stall of this process is not Redis being slow (%s client
     unsubscribe('corral:error', onError)
     expect(errors).toEqual([])
   })
+
+  it('after thousands of answered commands, a paused Redis still fails the next read within the bound', async () => {
+    const cache = cacheOn(redis.url, kind, `many-${kind}`)
+    const keys = Array.from({ length: 300 }, (_, i) => `k${i}`)
+    await Promise.all(keys.map((key) => cache.wrap(key, () => 'stored')))
+    // 3,000 answered reads: enough that the connection's record of sent commands is cut down meanwhile.
+    for (let round = 0; round < 10; round++) {
+      const values = await Promise.all(keys.map((key) => cache.wrap(key, () => 'from origin')))
+      expect(values.every((v) => v === 'stored')).toBe(true)
+    }
+    const pid = redis.pid as number
+    process.kill(pid, 'SIGSTOP')
+    try {
+      const read = cache.wrap('k', slowLoader('from origin'))
+      expect(await settleTime(read)).toBeLessThan(BOUND)
+      expect(await read).toBe('from origin')
+    } finally {
+      process.kill(pid, 'SIGCONT')
+    }
+  })
 })

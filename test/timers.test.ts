@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { useRedis } from '../harness/use-redis.ts'
-import { MAX_TIMER_MS, setLongTimeout, withTimeout } from '../src/timers.ts'
+import { MAX_TIMER_MS, setLongTimeout, withStoreTimeout, withTimeout } from '../src/timers.ts'
 
 /** Holds the event loop for `ms` of wall time: the process can neither read a socket nor fire a timer meanwhile. */
 function blockLoop(ms: number): void {
@@ -33,7 +33,7 @@ describe('withTimeout', () => {
   })
 })
 
-describe('withTimeout while the event loop is blocked', () => {
+describe('withStoreTimeout: a stall of this process is not the store being slow', () => {
   const redis = useRedis()
 
   it('a reply that arrived while the loop was blocked wins over a timer that expired meanwhile', async () => {
@@ -41,21 +41,28 @@ describe('withTimeout while the event loop is blocked', () => {
     // ioredis writes the PING at once; Redis answers while this process is busy. When the loop
     // comes back the expired timer runs before the socket is read: the verdict must wait for it.
     const reply = redis.raw.ping()
-    const raced = withTimeout(reply, 200, () => 'timed out')
+    const raced = withStoreTimeout(reply, 200, () => 'timed out')
     blockLoop(280) // 80 ms late: less than half the timeout, so no second wait is given
     expect(await raced).toBe('PONG')
   })
 
   it('a timer that fired half the timeout late or more gives the work the whole timeout again', async () => {
     const work = new Promise<string>((resolve) => setTimeout(() => resolve('done'), 60))
-    const raced = withTimeout(work, 50, () => 'timed out')
+    const raced = withStoreTimeout(work, 50, () => 'timed out')
     blockLoop(150) // both timers are due when the loop comes back; the timeout's comes first
     expect(await raced).toBe('done')
   })
 
+  it('withTimeout, a latency budget, keeps the wall clock through a stall', async () => {
+    const work = new Promise<string>((resolve) => setTimeout(() => resolve('done'), 60))
+    const raced = withTimeout(work, 50, () => 'timed out')
+    blockLoop(150)
+    expect(await raced).toBe('timed out')
+  })
+
   it('work that never answers still times out after a stall, within the second wait', async () => {
     const started = performance.now()
-    const raced = withTimeout(new Promise<string>(() => {}), 50, () => 'timed out')
+    const raced = withStoreTimeout(new Promise<string>(() => {}), 50, () => 'timed out')
     blockLoop(150)
     expect(await raced).toBe('timed out')
     // The stall (150) plus one more timeout (50), and scheduling.

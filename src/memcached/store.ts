@@ -14,7 +14,7 @@ import {
 import type { Logger } from '../logger.ts'
 import type { Serializer } from '../serializer.ts'
 import type { Begun, FenceToken, Receipt, Store, StoreBreaker, StoreContext, StoreFactory } from '../stores/store.ts'
-import { withTimeout } from '../timers.ts'
+import { withStoreTimeout } from '../timers.ts'
 import {
   isReply,
   itemBytes,
@@ -291,7 +291,7 @@ export class MemcachedStore implements Store {
   /** Owned clients time commands out themselves (cmdTimeout); a client you passed gets our timer. */
   #bounded<T>(node: MemcachedNode, command: (client: MemcacheClient) => Promise<T>): Promise<T> {
     if (this.#owned) return command(node.client)
-    return withTimeout(command(node.client), this.#timeoutMs, () => {
+    return withStoreTimeout(command(node.client), this.#timeoutMs, () => {
       throw new StoreUnavailableError(`memcached did not answer within ${this.#timeoutMs} ms`)
     })
   }

@@ -1,4 +1,5 @@
-import { Cluster, Redis, type RedisOptions } from 'ioredis'
+import { Cluster, type Command, Redis, type RedisOptions } from 'ioredis'
+import { CommandWatch } from './command-watch.ts'
 
 /** A standalone ioredis client or a Cluster client: corral works with either. */
 export type RedisClient = Redis | Cluster
@@ -6,9 +7,9 @@ export type RedisClient = Redis | Cluster
 /**
  * Options for clients corral creates: RESP2 (ioredis 6 defaults to RESP3 with a new decoder), no
  * offline queue so a down Redis fails at once instead of piling up callers, and reconnection
- * forever with a capped backoff. No `commandTimeout`: the store times each command itself
- * (timers.ts `withTimeout`), which does not count a stall of this process's event loop as Redis
- * being slow, where ioredis's timer does.
+ * forever with a capped backoff. No `commandTimeout`: the connection's CommandWatch times every
+ * command with one timer, and does not count a stall of this process's event loop as Redis being
+ * slow, where ioredis's timer (one per command) does.
  */
 export function ownedClientOptions(timeoutMs: number): RedisOptions {
   return {
@@ -20,9 +21,29 @@ export function ownedClientOptions(timeoutMs: number): RedisOptions {
   }
 }
 
+/** A connection corral opened: every command it sends is timed by its CommandWatch. */
+export class WatchedRedis extends Redis {
+  readonly #timing: CommandWatch
+
+  constructor(url: string, timeoutMs: number) {
+    super(url, ownedClientOptions(timeoutMs) as RedisOptions & { replyMapping?: 'legacy' })
+    const timing = new CommandWatch(timeoutMs)
+    this.#timing = timing
+    this.once('end', () => timing.stop())
+  }
+
+  override sendCommand(command: Command, stream?: Parameters<Redis['sendCommand']>[1]): unknown {
+    const sent = super.sendCommand(command, stream)
+    // Refused at once (no connection, no offline queue): nothing to wait for. The constructor's
+    // own connect sends nothing before the watch exists.
+    if (!command.isSettled) this.#timing.add(command)
+    return sent
+  }
+}
+
 /** Opens a client on `url` with the fail-fast options above. */
-export function createOwnedClient(url: string, timeoutMs: number): Redis {
-  return new Redis(url, ownedClientOptions(timeoutMs))
+export function createOwnedClient(url: string, timeoutMs: number): WatchedRedis {
+  return new WatchedRedis(url, timeoutMs)
 }
 
 /** A second connection for SUBSCRIBE (a subscribed connection can run nothing else). */

@@ -17,7 +17,7 @@ import type {
   StoreContext,
   StoreFactory,
 } from '../stores/store.ts'
-import { withTimeout } from '../timers.ts'
+import { withStoreTimeout } from '../timers.ts'
 import { DEFAULT_CHUNK, eachGroup, groupsFor } from './batch.ts'
 import { packEntries } from './batch-entries.ts'
 import { Bus } from './bus.ts'
@@ -100,8 +100,9 @@ export class RedisStore implements Store {
     return this.#timeoutMs
   }
   /**
-   * Every command gets the store's own timer, except on a client of yours with a `commandTimeout`
-   * (ioredis's timer then rules): without one, a client may queue commands forever.
+   * A client of yours without a `commandTimeout` may queue commands forever, so its commands get
+   * the store's own timer (timers.ts `withStoreTimeout`). corral's own clients time every command with
+   * their CommandWatch; with a `commandTimeout` of yours, ioredis's timer rules.
    */
   readonly #needsOwnTimer: boolean
   readonly #commands: CorralCommands
@@ -137,6 +138,7 @@ export class RedisStore implements Store {
     this.client = options.client ?? createOwnedClient(options.url as string, this.#timeoutMs)
     this.#writes = new WriteBatch(this.client)
     this.#needsOwnTimer =
+      !this.#owned &&
       typeof (this.client.options as { commandTimeout?: unknown } | undefined)?.commandTimeout !== 'number'
     this.#serializer = context.serializer
     this.#logger = context.logger
@@ -600,7 +602,7 @@ export class RedisStore implements Store {
       return Promise.reject(error)
     }
     if (!this.#needsOwnTimer) return sent
-    return withTimeout(sent, this.#timeoutMs, () => {
+    return withStoreTimeout(sent, this.#timeoutMs, () => {
       throw new StoreUnavailableError(`redis did not answer within ${this.#timeoutMs} ms`)
     })
   }
