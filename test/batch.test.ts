@@ -1,3 +1,4 @@
+import { subscribe } from 'node:diagnostics_channel'
 import { Cluster } from 'ioredis'
 import { Registry } from 'prom-client'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -11,11 +12,21 @@ const ns = () => `batch${process.pid}-${++counter}`
 /** A row of about `bytes` bytes once serialized. */
 const rowOf = (key: string, bytes: number) => ({ id: key, body: 'x'.repeat(Math.max(1, bytes - key.length - 20)) })
 
-/** Store errors counted so far, by operation (only the operations that failed). */
-async function storeErrors(registry: Registry): Promise<Record<string, number>> {
+/** The last store error seen per operation, so that a failed check says what the store answered. */
+const lastStoreError = new Map<string, string>()
+subscribe('corral:error', (event) => {
+  const { source, op, error } = event as { source: string; op?: string; error: unknown }
+  if (source === 'store' && op) lastStoreError.set(op, String(error))
+})
+
+/** Store errors counted so far, by operation (only the operations that failed), with the last error of each. */
+async function storeErrors(registry: Registry): Promise<Record<string, string>> {
   const metric = await registry.getSingleMetric('corral_store_errors_total')?.get()
-  const failed: Record<string, number> = {}
-  for (const v of metric?.values ?? []) if (v.value > 0) failed[String(v.labels.op)] = v.value
+  const failed: Record<string, string> = {}
+  for (const v of metric?.values ?? []) {
+    const op = String(v.labels.op)
+    if (v.value > 0) failed[op] = `${v.value} (last: ${lastStoreError.get(op) ?? 'unknown'})`
+  }
   return failed
 }
 

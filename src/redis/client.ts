@@ -1,4 +1,5 @@
 import { Cluster, type Command, Redis, type RedisOptions } from 'ioredis'
+import { withStoreTimeout } from '../timers.ts'
 import { CommandWatch } from './command-watch.ts'
 
 /** A standalone ioredis client or a Cluster client: corral works with either. */
@@ -59,19 +60,17 @@ export function isReady(client: RedisClient): boolean {
 
 /**
  * Waits (at most `timeoutMs`) for a client that is still connecting. Commands sent before the first
- * connect fail at once when the offline queue is off, so the first operations wait here.
+ * connect fail at once when the offline queue is off, so the first operations wait here. Timed as
+ * a store command is (`withStoreTimeout`): a connection that became ready while this process was
+ * busy (a big batch, a long GC right after start) is not taken for a Redis out of reach.
  */
 export function whenReady(client: RedisClient, timeoutMs: number): Promise<boolean> {
   if (client.status === 'ready') return Promise.resolve(true)
   if (client.status === 'end' || client.status === 'close') return Promise.resolve(false)
-  return new Promise((resolve) => {
-    const done = (ok: boolean) => {
-      clearTimeout(timer)
-      client.off('ready', onReady)
-      resolve(ok)
-    }
-    const onReady = () => done(true)
-    const timer = setTimeout(() => done(false), timeoutMs)
+  let onReady: () => void = () => {}
+  const ready = new Promise<boolean>((resolve) => {
+    onReady = () => resolve(true)
     client.once('ready', onReady)
   })
+  return withStoreTimeout(ready, timeoutMs, () => false).finally(() => client.off('ready', onReady))
 }
