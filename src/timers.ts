@@ -75,43 +75,65 @@ const STALL_SHARE = 2
  */
 export function withStoreTimeout<T, U>(work: Promise<T>, ms: number, onTimeout: () => U): Promise<T | U> {
   return new Promise<T | U>((resolve, reject) => {
-    let settled = false
-    let extended = false
-    let due = performance.now() + ms
-    const verdict = () => {
-      if (settled) return
-      settled = true
-      try {
-        resolve(onTimeout())
-      } catch (error) {
-        reject(error)
-      }
+    // One state object and module-level handlers: this wraps every command of a client passed in.
+    const race: StoreRace<T | U> = {
+      settled: false,
+      extended: false,
+      due: performance.now() + ms,
+      ms,
+      onTimeout,
+      resolve,
+      reject,
+      timer: undefined,
     }
-    const fired = () => {
-      if (settled) return
-      const now = performance.now()
-      if (!extended && now - due >= ms / STALL_SHARE) {
-        extended = true
-        due = now + ms
-        timer = arm(fired, ms)
-        return
-      }
-      setImmediate(verdict)
-    }
-    let timer = arm(fired, ms)
+    race.timer =
+      ms <= MAX_TIMER_MS
+        ? setTimeout(storeTimerFired, ms, race).unref()
+        : setLongTimeout(() => storeTimerFired(race), ms)
     work.then(
       (value) => {
-        settled = true
-        clearTimer(timer)
+        race.settled = true
+        clearTimer(race.timer as NodeJS.Timeout | LongTimer)
         resolve(value)
       },
       (error: unknown) => {
-        settled = true
-        clearTimer(timer)
+        race.settled = true
+        clearTimer(race.timer as NodeJS.Timeout | LongTimer)
         reject(error)
       },
     )
   })
+}
+
+interface StoreRace<V> {
+  settled: boolean
+  /** The one extra wait after a stall was given. */
+  extended: boolean
+  /** When the current wait ends (performance.now() time). */
+  due: number
+  ms: number
+  onTimeout: () => unknown
+  resolve: (value: V) => void
+  reject: (error: unknown) => void
+  timer: NodeJS.Timeout | LongTimer | undefined
+}
+
+function storeTimerFired<V>(race: StoreRace<V>): void {
+  if (race.settled) return
+  const now = performance.now()
+  if (!race.extended && now - race.due >= race.ms / STALL_SHARE) {
+    race.extended = true
+    race.due = now + race.ms
+    race.timer = arm(() => storeTimerFired(race), race.ms)
+    return
+  }
+  setImmediate(storeVerdict, race)
+}
+
+function storeVerdict<V>(race: StoreRace<V>): void {
+  if (race.settled) return
+  race.settled = true
+  expire(race.onTimeout as () => V, race.resolve, race.reject)
 }
 
 function expire<U>(onTimeout: () => U, resolve: (value: U) => void, reject: (error: unknown) => void): void {

@@ -2,6 +2,9 @@ import { Cluster, type Command, Redis, type RedisOptions } from 'ioredis'
 import { withStoreTimeout } from '../timers.ts'
 import { CommandWatch } from './command-watch.ts'
 
+/** The least a first connection is given: a TCP connect, the ready check, AUTH or TLS if asked. */
+export const FIRST_CONNECT_MIN_MS = 1_000
+
 /** A standalone ioredis client or a Cluster client: corral works with either. */
 export type RedisClient = Redis | Cluster
 
@@ -16,7 +19,7 @@ export function ownedClientOptions(timeoutMs: number): RedisOptions {
   return {
     protocol: 2,
     enableOfflineQueue: false,
-    connectTimeout: Math.max(1_000, timeoutMs),
+    connectTimeout: Math.max(FIRST_CONNECT_MIN_MS, timeoutMs),
     maxRetriesPerRequest: 0,
     retryStrategy: (attempt) => Math.min(50 * 2 ** Math.min(attempt, 5), 1_000),
   }
@@ -59,18 +62,27 @@ export function isReady(client: RedisClient): boolean {
 }
 
 /**
- * Waits (at most `timeoutMs`) for a client that is still connecting. Commands sent before the first
- * connect fail at once when the offline queue is off, so the first operations wait here. Timed as
- * a store command is (`withStoreTimeout`): a connection that became ready while this process was
- * busy (a big batch, a long GC right after start) is not taken for a Redis out of reach.
+ * Waits for a client that is still connecting. Commands sent before the first connect fail at
+ * once when the offline queue is off, so the first operations wait here: until the client is
+ * ready (true), until a connection attempt fails (false at once: refused, reset), or for the
+ * connect budget, `timeoutMs` but at least FIRST_CONNECT_MIN_MS (false). The budget is timed as
+ * a store command is (`withStoreTimeout`): a handshake that finished while this process was busy
+ * (a big batch, a long GC) is not taken for a Redis out of reach.
  */
 export function whenReady(client: RedisClient, timeoutMs: number): Promise<boolean> {
   if (client.status === 'ready') return Promise.resolve(true)
   if (client.status === 'end' || client.status === 'close') return Promise.resolve(false)
   let onReady: () => void = () => {}
-  const ready = new Promise<boolean>((resolve) => {
+  let onClose: () => void = () => {}
+  const decided = new Promise<boolean>((resolve) => {
     onReady = () => resolve(true)
+    onClose = () => resolve(false)
     client.once('ready', onReady)
+    client.once('close', onClose)
   })
-  return withStoreTimeout(ready, timeoutMs, () => false).finally(() => client.off('ready', onReady))
+  const budget = Math.max(FIRST_CONNECT_MIN_MS, timeoutMs)
+  return withStoreTimeout(decided, budget, () => false).finally(() => {
+    client.off('ready', onReady)
+    client.off('close', onClose)
+  })
 }
