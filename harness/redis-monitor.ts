@@ -9,7 +9,7 @@ import type { Redis } from 'ioredis'
  */
 export async function commandsDuring(admin: Redis, work: () => Promise<unknown>): Promise<string[]> {
   await admin.ping()
-  const monitor = await admin.monitor()
+  const monitor = await startMonitor(admin)
   const seen: string[] = []
   const marker = `end-${Math.random()}`
   let done = false
@@ -30,4 +30,30 @@ export async function commandsDuring(admin: Redis, work: () => Promise<unknown>)
     monitor.disconnect()
   }
   return seen
+}
+
+/**
+ * `admin.monitor()`, with one race of ioredis's closed: Redis's "+OK" to MONITOR and the first
+ * monitored commands can arrive in one read, before ioredis marks the connection as monitoring,
+ * and it then reports them as "Command queue state error" (and `monitor()` rejects). Those lines
+ * come before anything a caller measures, so that error is ignored until monitoring starts.
+ */
+export async function startMonitor(admin: Redis): Promise<Redis> {
+  const monitor = admin.duplicate({ monitor: true, lazyConnect: false })
+  const early = (error: Error) => {
+    if (!/Command queue state error/.test(error.message)) failed(error)
+  }
+  let failed: (error: Error) => void = () => {}
+  monitor.on('error', early)
+  try {
+    await new Promise<void>((resolve, reject) => {
+      failed = reject
+      monitor.once('monitoring', () => resolve())
+    })
+  } catch (error) {
+    monitor.disconnect()
+    throw error
+  }
+  monitor.off('error', early)
+  return monitor
 }

@@ -5,11 +5,35 @@ import { describe, expect, it } from 'vitest'
 import { spawnWorker } from '../harness/child.ts'
 import { startMariaDb } from '../harness/mariadb.ts'
 import { freePort } from '../harness/ports.ts'
+import { commandsDuring } from '../harness/redis-monitor.ts'
 import { startRedis, startRedisCluster } from '../harness/redis-server.ts'
 
 const STANDARD_PORTS = [6379, 3306]
 
 describe('harness servers', () => {
+  it("commandsDuring starts MONITOR while another client sends commands nonstop (ioredis's monitor() race)", async () => {
+    const server = await startRedis()
+    const busy = new Redis(server.url, { protocol: 2 })
+    const admin = new Redis(server.url, { protocol: 2 })
+    let stop = false
+    const traffic = (async () => {
+      while (!stop) await Promise.all(Array.from({ length: 20 }, () => busy.get('x')))
+    })()
+    try {
+      // Monitored lines often arrive in the same read as MONITOR's "+OK": each start must survive that.
+      for (let i = 0; i < 20; i++) {
+        const sent = await commandsDuring(admin, () => admin.set(`k${i}`, 'v'))
+        expect(sent.filter((name) => name === 'set')).toEqual(['set'])
+      }
+    } finally {
+      stop = true
+      await traffic
+      busy.disconnect()
+      admin.disconnect()
+      await server.stop()
+    }
+  })
+
   it('freePort returns a usable non-standard port', async () => {
     const p = await freePort()
     expect(p).toBeGreaterThan(0)

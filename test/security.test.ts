@@ -12,6 +12,7 @@ import { makeCertificates } from '../harness/certificates.ts'
 import { spawnWorker } from '../harness/child.ts'
 import { freePort } from '../harness/ports.ts'
 import { killAndWait, spawnTracked, type Tracked, trackDir, untrackDir } from '../harness/procs.ts'
+import { startMonitor } from '../harness/redis-monitor.ts'
 import { type RedisServer, startRedis } from '../harness/redis-server.ts'
 import { sleep } from '../harness/stores.ts'
 import { useRedis } from '../harness/use-redis.ts'
@@ -475,7 +476,7 @@ describe('one Redis, several tenants', () => {
     const sha1 = (text: string) => createHash('sha1').update(text).digest('hex')
     const corralShas = new Set(texts.map(([, text]) => sha1(text)))
 
-    const monitor = await new Redis(redis.server.url, { protocol: 2 }).monitor()
+    const monitor = await startMonitor(new Redis(redis.server.url, { protocol: 2 }))
     const seen: { source: string; args: string[] }[] = []
     monitor.on('monitor', (_time: string, args: string[], source: string) => void seen.push({ source, args }))
     const scriptsUsedBy = async (namespace: string) => {
