@@ -196,12 +196,9 @@ async function registerAndRun<T>(
 ): Promise<unknown> {
   const run: BatchItem[] = []
   const joined: Promise<void>[] = []
-  let sliceStarted = performance.now()
+  const slices = new Slices()
   for (let i = 0; i < items.length; i++) {
-    if (i % 32 === 31 && performance.now() - sliceStarted > SLICE_MS) {
-      await letLoopThrough()
-      sliceStarted = performance.now()
-    }
+    if (slices.due(i)) await slices.letLoopThrough()
     const item = items[i] as Omit<BatchItem, 'settle'>
     const flight = flights[i] as BatchFlight
     const { promise, shared } = parts.flights.do(item.storeKey, () => flight.promise())
@@ -221,9 +218,20 @@ async function registerAndRun<T>(
   return joined.length > 0 ? Promise.all([ran, ...joined]) : ran
 }
 
-/** One turn of the event loop: replies, timers and other callers get their turn. */
-function letLoopThrough(): Promise<void> {
-  return new Promise((resolve) => setImmediate(resolve))
+/** The clock of a synchronous loop over a batch's keys: every SLICE_MS it lets the event loop through. */
+class Slices {
+  #started = performance.now()
+
+  /** Whether item `i` should wait for a turn of the event loop first (the clock is read every 32 items). */
+  due(i: number): boolean {
+    return i % 32 === 31 && performance.now() - this.#started > SLICE_MS
+  }
+
+  /** One turn of the event loop: replies, timers and other callers get their turn. */
+  async letLoopThrough(): Promise<void> {
+    await new Promise((resolve) => setImmediate(resolve))
+    this.#started = performance.now()
+  }
 }
 
 async function runBatch<T>(parts: EngineParts, items: BatchItem[], call: BatchCall<T>, mode: LockMode): Promise<void> {
@@ -410,17 +418,14 @@ async function loadAndStoreGroup<T>(
     })
   }
   const spread = ms / keys.length
-  let sliceStarted = performance.now()
+  const slices = new Slices()
   for (let n = 0; n < toLoad.length; n++) {
     if (n > 0 && n % BLOCK === 0) {
       send(writes)
       writes = []
     }
     // Building is synchronous work: let replies (whose timeouts run) and timers through often.
-    if (n % 32 === 31 && performance.now() - sliceStarted > SLICE_MS) {
-      await letLoopThrough()
-      sliceStarted = performance.now()
-    }
+    if (slices.due(n)) await slices.letLoopThrough()
     const i = toLoad[n] as number
     const item = items[i] as BatchItem
     const value = lookup(item.key)

@@ -72,14 +72,12 @@ export function isReady(client: RedisClient): boolean {
 export function whenReady(client: RedisClient, timeoutMs: number): Promise<boolean> {
   if (client.status === 'ready') return Promise.resolve(true)
   if (client.status === 'end' || client.status === 'close') return Promise.resolve(false)
-  let onReady: () => void = () => {}
-  let onClose: () => void = () => {}
-  const decided = new Promise<boolean>((resolve) => {
-    onReady = () => resolve(true)
-    onClose = () => resolve(false)
-    client.once('ready', onReady)
-    client.once('close', onClose)
-  })
+  let settle!: (ready: boolean) => void
+  const decided = new Promise<boolean>((resolve) => (settle = resolve))
+  const onReady = () => settle(true)
+  const onClose = () => settle(false)
+  client.once('ready', onReady)
+  client.once('close', onClose)
   const budget = Math.max(FIRST_CONNECT_MIN_MS, timeoutMs)
   return withStoreTimeout(decided, budget, () => false).finally(() => {
     client.off('ready', onReady)

@@ -43,11 +43,13 @@ export class CommandWatch {
     if (this.#timer === undefined) this.#timer = setInterval(this.#tick, this.#tickMs).unref()
   }
 
-  /** Stops the clock; commands still waiting are left to the connection (closing settles them). */
+  /** Stops the clock and forgets the commands; any still waiting are left to the connection (closing settles them). */
   stop(): void {
     clearInterval(this.#timer)
     this.#timer = undefined
-    this.#forgetAll()
+    this.#sent.length = 0
+    this.#sentAt.length = 0
+    this.#head = 0
   }
 
   readonly #tick = (): void => {
@@ -57,9 +59,7 @@ export class CommandWatch {
     while (head < sent.length && (sent[head] as Command).isSettled) head++
     if (head === sent.length) {
       // Nothing waits: the clock stops until the next command.
-      clearInterval(this.#timer)
-      this.#timer = undefined
-      this.#forgetAll()
+      this.stop()
       return
     }
     this.#head = head
@@ -82,11 +82,5 @@ export class CommandWatch {
         command.reject(new StoreUnavailableError(`redis did not answer within ${this.#timeoutMs} ms`))
       }
     }
-  }
-
-  #forgetAll(): void {
-    this.#sent.length = 0
-    this.#sentAt.length = 0
-    this.#head = 0
   }
 }

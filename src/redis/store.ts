@@ -602,9 +602,12 @@ export class RedisStore implements Store {
       return Promise.reject(error)
     }
     if (!this.#needsOwnTimer) return sent
-    return withStoreTimeout(sent, this.#timeoutMs, () => {
-      throw new StoreUnavailableError(`redis did not answer within ${this.#timeoutMs} ms`)
-    })
+    return withStoreTimeout(sent, this.#timeoutMs, this.#timedOut)
+  }
+
+  /** A command's timeout: one function for the store, not a closure per command. */
+  readonly #timedOut = (): never => {
+    throw new StoreUnavailableError(`redis did not answer within ${this.#timeoutMs} ms`)
   }
 }
 
