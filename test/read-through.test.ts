@@ -90,11 +90,13 @@ describe.each([
   })
 
   it('expires a value after its ttl', async () => {
-    const cache = cacheWith({ ttl: '100ms' })
+    // A ttl long enough that the second read comes within it even on a loaded machine (with 100 ms,
+    // a stalled test process read after expiry once and loaded a third time).
+    const cache = cacheWith({ ttl: '1s' })
     const loader = countingLoader((n) => n, 1)
     expect(await cache.wrap('k', loader)).toBe(1)
     expect(await cache.wrap('k', loader)).toBe(1)
-    await sleep(150)
+    await sleep(1_100)
     expect(await cache.wrap('k', loader)).toBe(2)
     expect(await cache.get('k')).toBe(2)
     await cache.close()
