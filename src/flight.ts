@@ -1,10 +1,12 @@
+import { PendingKeys } from './pending-keys.ts'
+
 /**
  * In-process singleflight (after Go's golang.org/x/sync/singleflight): while a call for a key is
- * in flight, every other caller of that key gets the same promise, value or error alike. The map
- * holds a key only while its call runs, so it is empty at rest.
+ * in flight, every other caller of that key gets the same promise, value or error alike. A key
+ * holds a call only while it runs (pending-keys.ts keeps the finished key's slot for a while).
  */
 export class Flight<T> {
-  readonly #calls = new Map<string, Promise<T>>()
+  readonly #calls = new PendingKeys<Promise<T>>()
 
   /** Calls in flight now. */
   get size(): number {
@@ -36,6 +38,6 @@ export class Flight<T> {
   }
 
   #settle(key: string, promise: Promise<T>): void {
-    if (this.#calls.get(key) === promise) this.#calls.delete(key)
+    this.#calls.deleteIf(key, promise)
   }
 }

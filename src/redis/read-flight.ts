@@ -1,3 +1,5 @@
+import { PendingKeys } from '../pending-keys.ts'
+
 /**
  * Concurrent reads of one key share one Redis read per process: while a read of a key is in
  * flight, another read of it gets the same promise instead of sending another GET. So five
@@ -10,7 +12,7 @@
  */
 export class ReadFlight<T> {
   /** By read key: the store key, followed (for a read with tags) by a newline and the tags. */
-  readonly #reads = new Map<string, Promise<T>>()
+  readonly #reads = new PendingKeys<Promise<T>>()
   /** Reads in flight whose read key carries tags: `forget` looks through the map only when some do. */
   #tagged = 0
 
@@ -43,7 +45,7 @@ export class ReadFlight<T> {
     // more than the read it spares.
     if (this.#tagged === 0) return
     const tagged = `${key}\n`
-    for (const [readKey] of this.#reads) if (readKey.startsWith(tagged)) this.#remove(readKey)
+    for (const readKey of [...this.#reads.keys()]) if (readKey.startsWith(tagged)) this.#remove(readKey)
   }
 
   /** Every read that starts from now on sends its own read. */
