@@ -48,7 +48,7 @@ export class PendingKeys<T> {
   }
 
   /** Every key with work in flight now. */
-  *keys(): IterableIterator<string> {
+  *live(): IterableIterator<string> {
     for (const [key, value] of this.#map) if (value !== undefined) yield key
   }
 

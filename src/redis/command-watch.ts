@@ -4,7 +4,7 @@ import { StoreUnavailableError } from '../errors.ts'
 /** The watch's clock ticks this many times per timeout; a command fails after one tick more. */
 const TICKS = 8
 
-/** Sent commands kept before the settled ones at the front are cut off. */
+/** Answered slots at the front, behind an unanswered command, before the rest is moved down. */
 const COMPACT_AFTER = 1_024
 
 /**
@@ -25,10 +25,16 @@ export class CommandWatch {
   readonly #tickMs: number
   /** Ticks counted since the watch started. */
   #ticks = 0
-  /** Commands in the order sent, from `#head` on; and the tick each was sent at. */
-  #sent: Command[] = []
-  #sentAt: number[] = []
+  /**
+   * Commands in the order sent, in slots `#head` to `#tail` - 1, and the tick each was sent at.
+   * Answered commands are let go as soon as a new one is added (their slots cleared), and the
+   * slots are reused from the start whenever every command is answered: a busy connection keeps
+   * no answered command, nor a growing array, for the garbage collector to carry.
+   */
+  readonly #sent: (Command | undefined)[] = []
+  readonly #sentAt: number[] = []
   #head = 0
+  #tail = 0
   #timer: NodeJS.Timeout | undefined
 
   constructor(timeoutMs: number) {
@@ -38,8 +44,10 @@ export class CommandWatch {
 
   /** Watches a command just handed to the connection. */
   add(command: Command): void {
-    this.#sent.push(command)
-    this.#sentAt.push(this.#ticks)
+    this.#letGoAnswered()
+    const at = this.#tail++
+    this.#sent[at] = command
+    this.#sentAt[at] = this.#ticks
     if (this.#timer === undefined) this.#timer = setInterval(this.#tick, this.#tickMs).unref()
   }
 
@@ -47,26 +55,41 @@ export class CommandWatch {
   stop(): void {
     clearInterval(this.#timer)
     this.#timer = undefined
-    this.#sent.length = 0
-    this.#sentAt.length = 0
+    this.#sent.fill(undefined, this.#head, this.#tail)
     this.#head = 0
+    this.#tail = 0
+  }
+
+  /** Moves the head past answered commands, clearing their slots; all answered: the slots start over. */
+  #letGoAnswered(): void {
+    const sent = this.#sent
+    let head = this.#head
+    while (head < this.#tail && (sent[head] as Command).isSettled) sent[head++] = undefined
+    if (head === this.#tail) {
+      this.#head = 0
+      this.#tail = 0
+      return
+    }
+    if (head >= COMPACT_AFTER) {
+      // A command long unanswered at the front while thousands behind it were: move the rest down.
+      const live = this.#tail - head
+      sent.copyWithin(0, head, this.#tail)
+      this.#sentAt.copyWithin(0, head, this.#tail)
+      sent.fill(undefined, live, this.#tail)
+      this.#head = 0
+      this.#tail = live
+      return
+    }
+    this.#head = head
   }
 
   readonly #tick = (): void => {
     this.#ticks++
-    const sent = this.#sent
-    let head = this.#head
-    while (head < sent.length && (sent[head] as Command).isSettled) head++
-    if (head === sent.length) {
+    this.#letGoAnswered()
+    if (this.#head === this.#tail) {
       // Nothing waits: the clock stops until the next command.
       this.stop()
       return
-    }
-    this.#head = head
-    if (head >= COMPACT_AFTER) {
-      this.#sent = sent.slice(head)
-      this.#sentAt = this.#sentAt.slice(head)
-      this.#head = 0
     }
     if (this.#ticks - (this.#sentAt[this.#head] as number) > TICKS) setImmediate(this.#expire)
   }
@@ -76,7 +99,7 @@ export class CommandWatch {
     const last = this.#ticks - TICKS - 1
     const sent = this.#sent
     const sentAt = this.#sentAt
-    for (let i = this.#head; i < sent.length && (sentAt[i] as number) <= last; i++) {
+    for (let i = this.#head; i < this.#tail && (sentAt[i] as number) <= last; i++) {
       const command = sent[i] as Command
       if (!command.isSettled) {
         command.reject(new StoreUnavailableError(`redis did not answer within ${this.#timeoutMs} ms`))

@@ -45,7 +45,7 @@ export class ReadFlight<T> {
     // more than the read it spares.
     if (this.#tagged === 0) return
     const tagged = `${key}\n`
-    for (const readKey of [...this.#reads.keys()]) if (readKey.startsWith(tagged)) this.#remove(readKey)
+    for (const readKey of [...this.#reads.live()]) if (readKey.startsWith(tagged)) this.#remove(readKey)
   }
 
   /** Every read that starts from now on sends its own read. */

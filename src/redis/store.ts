@@ -27,6 +27,7 @@ import { entryKey, fenceKey, generationKey, redisKeys, tagKey } from './keys.ts'
 import { RedisLock } from './lock.ts'
 import { ReadFlight } from './read-flight.ts'
 import { COMMIT, COMMIT_MANY, DELETE, INCREMENT, INVALIDATE_TAG, SET } from './scripts.ts'
+import { type Arg, CommandSender, LuaScript } from './sender.ts'
 import { WriteBatch } from './write-batch.ts'
 
 export interface RedisStoreOptions {
@@ -53,19 +54,17 @@ export interface RedisStoreOptions {
   chunk?: number
 }
 
-type Arg = string | number | Buffer
-
 /** The scripts as ioredis commands: keys first (the generation key only off Cluster), then ARGV. */
 interface CorralCommands {
   corralInvalidateTag(...keysAndArgs: Arg[]): Promise<[number, number]>
-  /** KEYS then ARGV, as COMMIT_MANY reads them. */
-  corralCommitMany(numberOfKeys: number, ...args: Arg[]): Promise<number[]>
-  /** Entry, fence, generation, then ARGV, as COMMIT reads them (off Cluster only). */
-  corralCommit(...keysAndArgs: Arg[]): Promise<[number, number, number]>
   corralSet(...keysAndArgs: Arg[]): Promise<[number, number]>
   corralDelete(...keysAndArgs: Arg[]): Promise<[number, number]>
   corralIncrement(entry: string, by: number, px: number): Promise<number>
 }
+
+/** The write scripts a miss and a batch send, by way of the store's CommandSender. */
+const COMMIT_SCRIPT = new LuaScript(COMMIT)
+const COMMIT_MANY_SCRIPT = new LuaScript(COMMIT_MANY)
 
 /** Entries on Redis (standalone or Cluster) through ioredis, with fenced writes in Lua. */
 export class RedisStore implements Store {
@@ -105,6 +104,8 @@ export class RedisStore implements Store {
    * their CommandWatch; with a `commandTimeout` of yours, ioredis's timer rules.
    */
   readonly #needsOwnTimer: boolean
+  /** Reads and commits go out through it: on such a client of yours, timed by one watch. */
+  readonly #sender: CommandSender
   readonly #commands: CorralCommands
   /** This cache's namespace's write generation (see src/generation.ts). */
   readonly #generationKey: string
@@ -140,6 +141,7 @@ export class RedisStore implements Store {
     this.#needsOwnTimer =
       !this.#owned &&
       typeof (this.client.options as { commandTimeout?: unknown } | undefined)?.commandTimeout !== 'number'
+    this.#sender = new CommandSender(this.client, this.#needsOwnTimer ? this.#timeoutMs : undefined)
     this.#serializer = context.serializer
     this.#logger = context.logger
     this.#breaker = breakerFrom(options.breaker)
@@ -151,8 +153,6 @@ export class RedisStore implements Store {
     // Off Cluster, each write script moves the namespace's generation too (one more key); on a
     // Cluster that key lives in another slot, so the store moves it with a command of its own.
     const withGeneration = this.client.isCluster ? 0 : 1
-    this.client.defineCommand('corralCommitMany', { lua: COMMIT_MANY })
-    this.client.defineCommand('corralCommit', { numberOfKeys: 3, lua: COMMIT })
     this.client.defineCommand('corralSet', { numberOfKeys: 2 + withGeneration, lua: SET })
     this.client.defineCommand('corralDelete', { numberOfKeys: 2 + withGeneration, lua: DELETE })
     this.client.defineCommand('corralIncrement', { numberOfKeys: 1, lua: INCREMENT })
@@ -202,11 +202,9 @@ export class RedisStore implements Store {
     if (tags.length === 0) return this.get(key).then((entry) => ({ entry, tagTimesUs: [] }))
     return this.#taggedReads.join(`${key}\n${tags.join('\n')}`, async () => {
       const names = [redisKeys(key).entry, ...tags.map(tagKey)]
-      const raws = await this.#run(() =>
-        this.client.isCluster
-          ? Promise.all(names.map((name) => this.client.getBuffer(name)))
-          : this.client.mgetBuffer(...names),
-      )
+      const raws: (Buffer | null)[] = await (this.client.isCluster
+        ? this.#run(() => Promise.all(names.map((name) => this.client.getBuffer(name))))
+        : this.#call('mget', names))
       const raw = raws[0]
       return {
         entry: raw ? decodeEntry(raw, this.#serializer) : undefined,
@@ -216,7 +214,7 @@ export class RedisStore implements Store {
   }
 
   async #getOnce(key: string): Promise<Entry | undefined> {
-    const raw = await this.#run(() => this.client.getBuffer(redisKeys(key).entry))
+    const raw = await this.#call<Buffer | null>('get', [entryKey(key)])
     return raw ? decodeEntry(raw, this.#serializer) : undefined
   }
 
@@ -245,7 +243,7 @@ export class RedisStore implements Store {
     const nameOf = (i: number) => entryKey(keys[i] as string)
     await eachGroup(groupsFor(this.client, keys.length, nameOf, this.#chunk), async (group) => {
       // Named as the command is sent: no name outlives its command.
-      const raws = await this.#run(() => this.client.mgetBuffer(group.map(nameOf)))
+      const raws = await this.#call<(Buffer | null)[]>('mget', group.map(nameOf))
       for (let j = 0; j < group.length; j++) {
         const raw = raws[j]
         entries[group[j] as number] = raw ? decodeEntry(raw, serializer) : undefined
@@ -271,16 +269,17 @@ export class RedisStore implements Store {
     const fence = fenceKey(entry)
     // Sent together: learning the clock costs the first read no wait.
     this.#learnClock()
-    if (tags.length === 0) return this.#run(() => this.client.mgetBuffer(entry, fence)).then(this.#begunFrom)
+    if (tags.length === 0) return this.#call<(Buffer | null)[]>('mget', [entry, fence]).then(this.#begunFrom)
     const names = tags.map(tagKey)
-    return this.#run(() =>
-      this.client.isCluster
-        ? Promise.all([
+    const read: Promise<(Buffer | null)[]> = this.client.isCluster
+      ? this.#run(() =>
+          Promise.all([
             this.client.mgetBuffer(entry, fence),
             ...names.map((name) => this.client.getBuffer(name).then((raw) => [raw])),
-          ]).then((parts) => parts.flat())
-        : this.client.mgetBuffer(entry, fence, ...names),
-    ).then((raws) => {
+          ]).then((parts) => parts.flat()),
+        )
+      : this.#call('mget', [entry, fence, ...names])
+    return read.then((raws) => {
       const begun = this.#begunFrom(raws)
       begun.tagTimesUs = raws.slice(2).map(tagTime)
       return begun
@@ -304,7 +303,7 @@ export class RedisStore implements Store {
         asked[2 * j] = entry
         asked[2 * j + 1] = fenceKey(entry)
       }
-      const raws = await this.#run(() => this.client.mgetBuffer(asked))
+      const raws = await this.#call<(Buffer | null)[]>('mget', asked)
       // One reading of the clock for the chunk: its loads all began with this reply.
       const nowUs = this.#clock.nowMicros()
       for (let j = 0; j < group.length; j++) {
@@ -335,17 +334,10 @@ export class RedisStore implements Store {
     if (this.client.isCluster) return this.#commitGroup([{ key, entry, payload, ttlMs, token }], announce).then(first)
     if (this.#reading()) this.#forgetReads(key)
     const name = entryKey(key)
-    return this.#run(() =>
-      this.#commands.corralCommit(
-        name,
-        fenceKey(name),
-        this.#generationKey,
-        announce?.channel ?? '',
-        announce?.message ?? '',
-        String(token),
-        px(ttlMs),
-        encodeEntry(entry, payload),
-      ),
+    return this.#script<[number, number, number]>(
+      COMMIT_SCRIPT,
+      [name, fenceKey(name), this.#generationKey],
+      [announce?.channel ?? '', announce?.message ?? '', String(token), px(ttlMs), encodeEntry(entry, payload)],
     ).then(this.#committed)
   }
 
@@ -411,16 +403,12 @@ export class RedisStore implements Store {
       meta += `${w.token} ${px(w.ttlMs)} ${packed.lengths[i]} `
     }
     if (!cluster) keys[keys.length - 1] = this.#generationKey
-    const reply = await this.#run(() =>
-      this.#commands.corralCommitMany(
-        keys.length,
-        ...keys,
-        cluster ? '' : (announce?.channel ?? ''),
-        cluster ? '' : (announce?.message ?? ''),
-        meta,
-        packed.bytes,
-      ),
-    )
+    const reply = await this.#script<number[]>(COMMIT_MANY_SCRIPT, keys, [
+      cluster ? '' : (announce?.channel ?? ''),
+      cluster ? '' : (announce?.message ?? ''),
+      meta,
+      packed.bytes,
+    ])
     this.#clock.observe(Number(reply[0]))
     const landed = writes.map((_, i) => Number(reply[i + 2]) === 1)
     const count = landed.filter(Boolean).length
@@ -532,6 +520,7 @@ export class RedisStore implements Store {
 
   async close(): Promise<void> {
     this.client.off('ready', this.#onReady)
+    this.#sender.stop()
     await this.#bus.close()
     if (this.#owned) this.client.disconnect()
   }
@@ -550,11 +539,11 @@ export class RedisStore implements Store {
    * layers on the way (a hit goes through here): the command is sent in this tick, and its
    * promise is the caller's after one `then`.
    */
-  #run<T>(command: () => Promise<T>): Promise<T> {
+  #run<T>(command: () => Promise<T>, watched = false): Promise<T> {
     const pass = this.#breaker ? this.#breaker.allow() : 'closed'
     if (!pass) return Promise.reject(new StoreUnavailableError('redis circuit breaker is open'))
     const answersBefore = this.#answers
-    const sent = isReady(this.client) ? this.#send(command) : this.#afterConnect(command)
+    const sent = isReady(this.client) ? this.#send(command, watched) : this.#afterConnect(command, watched)
     return sent.then(
       (result) => {
         this.#answers++
@@ -585,14 +574,24 @@ export class RedisStore implements Store {
   }
 
   /** Only the very first connect is waited for; after that a disconnected Redis fails at once. */
-  async #afterConnect<T>(command: () => Promise<T>): Promise<T> {
+  async #afterConnect<T>(command: () => Promise<T>, watched: boolean): Promise<T> {
     if (this.#connectedOnce || !(await this.#waitFirstConnect())) {
       throw new StoreUnavailableError(`redis is not connected (status ${this.client.status})`)
     }
-    return this.#send(command)
+    return this.#send(command, watched)
   }
 
-  #send<T>(command: () => Promise<T>): Promise<T> {
+  /** One read or commit through the sender (`#run`'s rules; its time kept by the sender's watch where it keeps one). */
+  #call<T>(name: string, args: Arg[]): Promise<T> {
+    return this.#run(() => this.#sender.send<T>(name, args, true), true)
+  }
+
+  /** A write script through the sender, as `#call`. */
+  #script<T>(script: LuaScript, keys: readonly string[], args: readonly Arg[]): Promise<T> {
+    return this.#run(() => this.#sender.script<T>(script, keys, args), true)
+  }
+
+  #send<T>(command: () => Promise<T>, watched: boolean): Promise<T> {
     this.#connectedOnce = true
     this.#writes.hold()
     let sent: Promise<T>
@@ -601,7 +600,7 @@ export class RedisStore implements Store {
     } catch (error) {
       return Promise.reject(error)
     }
-    if (!this.#needsOwnTimer) return sent
+    if (!this.#needsOwnTimer || watched) return sent
     return withStoreTimeout(sent, this.#timeoutMs, this.#timedOut)
   }
 

@@ -2,15 +2,23 @@ import type { Socket } from 'node:net'
 import type { RedisClient } from './client.ts'
 
 /**
- * Commands sent in one tick leave in one write. ioredis writes each command to its socket at
- * once, one syscall each, and on loopback a syscall (with the wake-up of redis-server it causes)
- * costs more than everything else a hit does. From the second command of a tick on, the socket
- * is corked until the next tick, so the 64 GETs that 64 callers send in the same tick leave in
- * two writes (the first at once, the rest in one `writev`), without ioredis's auto-pipelining
- * (which builds a pipeline object per batch and measured no faster). Redis then answers them in
- * one read as well. A lone command (one caller) is written at once, as before. The uncork runs
- * before any I/O, so nothing waits on it. A Cluster client spreads commands over many sockets:
- * left as it is.
+ * Commands a tick sends that leave in one write, at most. On loopback a write syscall (with the
+ * wake-up of redis-server it causes) costs more than everything else a hit does, so fewer is
+ * better; but a group that waits for the whole tick leaves Redis idle while this process builds
+ * the rest, and a miss's commit script keeps Redis busy for several µs. Measured with 64 callers
+ * (one process, both versions side by side): groups of 16 against one write per tick, hits about
+ * the same, cold misses 1.15-1.45x the throughput.
+ */
+const GROUP = 16
+
+/**
+ * Commands sent in one tick leave together: ioredis writes each command to its socket at once,
+ * one syscall each. From a tick's first command on, the socket is corked until the end of the
+ * tick (`process.nextTick`, so before any I/O and before the replies could be read), and every
+ * GROUP commands are let out at once: the 64 GETs that 64 callers send in the same tick leave in
+ * four `writev`s, and Redis answers them in as few reads. A lone command waits only for the end
+ * of its tick. ioredis's auto-pipelining does the same with a pipeline object per batch and
+ * measured no faster. A Cluster client spreads commands over many sockets: left as it is.
  */
 export class WriteBatch {
   readonly #client: RedisClient
@@ -22,13 +30,20 @@ export class WriteBatch {
     this.#client = client
   }
 
-  /** Called just before a command is sent: holds it, and the rest of this tick's, when it is not the tick's first. */
+  /** Called just before a command is sent: holds it with the rest of its group. */
   hold(): void {
-    if (this.#sent++ === 0) {
-      process.nextTick(this.#release)
+    const sent = this.#sent++
+    if (sent === 0) process.nextTick(this.#release)
+    const corked = this.#corked
+    if (corked !== undefined) {
+      if (sent % GROUP === 0) {
+        // A full group leaves now: Redis starts on it while this tick sends the next.
+        corked.uncork()
+        corked.cork()
+      }
       return
     }
-    if (this.#corked !== undefined || this.#client.isCluster) return
+    if (this.#client.isCluster) return
     const stream = (this.#client as { stream?: Socket }).stream
     if (!stream || typeof stream.cork !== 'function') return
     stream.cork()
