@@ -103,9 +103,12 @@ export function decodeEntry(raw: Buffer, serializer: Serializer): Entry | undefi
     if (raw.length < 4 || raw[0] !== MAGIC_0 || raw[1] !== MAGIC_1) return undefined
     const start = knownHeader(raw)
     if (start > 0) return new ReadEntry(payloadAt(raw, start, lastTimes.flags, serializer), lastTimes)
-    if (untaggedHeader(raw)) {
-      const times = rememberHeader(raw, cursor + 1)
-      return new ReadEntry(payloadAt(raw, cursor + 1, times.flags, serializer), times)
+    if (quickHeader(raw)) {
+      if (quick.tags === NO_TAGS) {
+        const times = rememberHeader(raw, cursor + 1)
+        return new ReadEntry(payloadAt(raw, cursor + 1, times.flags, serializer), times)
+      }
+      return taggedEntry(payloadAt(raw, cursor + 1, quick.flags, serializer))
     }
     const newline = raw.indexOf(10)
     if (newline < 0) return undefined
@@ -274,33 +277,89 @@ const CLOSE = 93
 const NEWLINE = 10
 /** Where `wholeNumber` stopped reading: module scratch, so the quick reader allocates nothing. */
 let cursor = 0
-/** What `untaggedHeader` read last: module scratch, so a header costs no array. */
-const quick = { fresh: 0 as number | null, stale: 0 as number | null, delta: 0, createdAtUs: 0, flags: 0 }
+/** What `quickHeader` read last: module scratch, so a header costs no array. */
+const quick = {
+  fresh: 0 as number | null,
+  stale: 0 as number | null,
+  delta: 0,
+  createdAtUs: 0,
+  tags: NO_TAGS,
+  flags: 0,
+}
+
+const QUOTE = 34
+const BACKSLASH = 92
+
+/** A tagged entry from what `quickHeader` just read and its value. */
+function taggedEntry(value: unknown): Entry {
+  const flags = quick.flags
+  return {
+    value,
+    negative: (flags & (NEGATIVE_NULL | NEGATIVE_UNDEFINED)) !== 0,
+    freshUntilMs: quick.fresh ?? Number.POSITIVE_INFINITY,
+    staleUntilMs: quick.stale ?? Number.POSITIVE_INFINITY,
+    deltaMs: quick.delta,
+    createdAtUs: quick.createdAtUs,
+    tags: quick.tags,
+    failSafe: (flags & FAIL_SAFE) !== 0,
+  }
+}
 
 /**
- * The common header (whole-number times, no tags) read straight from the bytes into `quick`,
- * without making a string and parsing it as JSON: a Redis hit decodes one per read. Anything else
- * (tags, fractions, exponents, signs, leading zeros, more digits than a double holds exactly) is
- * left to JSON.parse (false), so both readers accept exactly the same headers. On success `cursor`
- * is left on the newline that ends the header: the reply is not searched for it a second time.
+ * The tags at `cursor` (just past the list's `[`), when each is a JSON string of printable ASCII
+ * without escapes: read as latin1 straight from the bytes. Undefined for anything else (an empty
+ * list is read by the caller), which JSON.parse then reads.
  */
-function untaggedHeader(raw: Buffer): boolean {
+function quickTags(raw: Buffer): string[] | undefined {
+  const tags: string[] = []
+  let i = cursor
+  for (;;) {
+    if (raw[i] !== QUOTE) return undefined
+    const start = ++i
+    for (let c = raw[i]; c !== QUOTE; c = raw[++i]) {
+      if (c === undefined || c < 32 || c > 126 || c === BACKSLASH) return undefined
+    }
+    tags.push(raw.toString('latin1', start, i))
+    i++
+    if (raw[i] === CLOSE) break
+    if (raw[i] !== COMMA) return undefined
+    i++
+  }
+  cursor = i + 1
+  return tags
+}
+
+/**
+ * The common header (whole-number times; no tags, or tags of plain ASCII) read straight from the
+ * bytes into `quick`, without making a string and parsing it as JSON: a Redis hit decodes one per
+ * read. Anything else (escapes or other characters in a tag, fractions, exponents, signs, leading
+ * zeros, more digits than a double holds exactly) is left to JSON.parse (false), so both readers
+ * accept exactly the same headers. On success `cursor` is left on the newline that ends the
+ * header: the reply is not searched for it a second time.
+ */
+function quickHeader(raw: Buffer): boolean {
   if (raw[2] !== 91) return false
   cursor = 3
   const fresh = wholeNumber(raw, COMMA, true)
   const stale = fresh === undefined ? undefined : wholeNumber(raw, COMMA, true)
   const delta = stale === undefined ? undefined : wholeNumber(raw, COMMA, false)
   const created = delta === undefined ? undefined : wholeNumber(raw, COMMA, false)
-  if (created === undefined || raw[cursor] !== 91 || raw[cursor + 1] !== CLOSE || raw[cursor + 2] !== COMMA) {
-    return false
+  if (created === undefined || raw[cursor] !== 91) return false
+  let tags: readonly string[] | undefined = NO_TAGS
+  if (raw[cursor + 1] === CLOSE) cursor += 2
+  else {
+    cursor += 1
+    tags = quickTags(raw)
   }
-  cursor += 3
+  if (tags === undefined || raw[cursor] !== COMMA) return false
+  cursor += 1
   const flags = wholeNumber(raw, CLOSE, false)
   if (flags === undefined || raw[cursor] !== NEWLINE) return false
   quick.fresh = fresh as number | null
   quick.stale = stale as number | null
   quick.delta = delta as number
   quick.createdAtUs = created as number
+  quick.tags = tags
   quick.flags = flags as number
   return true
 }

@@ -118,6 +118,37 @@ describe('entry encoding', () => {
     }
   })
 
+  it('reads tags of plain ASCII straight from the bytes, and any other tags as JSON does', () => {
+    const read = (tags: string) => decodeEntry(Buffer.from(`C1[1,2,3,4,${tags},4]\n"v"`), jsonSerializer)
+    for (const tags of [
+      '["users"]',
+      '["users","team:7"]',
+      '["a,b","]"]',
+      '["é"]',
+      '["a\\"b"]',
+      '["\\u0041"]',
+      '[ "a" ]',
+      '["a" ,"b"]',
+    ]) {
+      const entry = read(tags)
+      expect(entry?.tags, tags).toEqual(JSON.parse(tags))
+      expect(entry, tags).toMatchObject({
+        freshUntilMs: 1,
+        staleUntilMs: 2,
+        deltaMs: 3,
+        createdAtUs: 4,
+        failSafe: true,
+        value: 'v',
+      })
+    }
+    // A tagged entry after an untagged one with the same times keeps its own tags, and the reverse.
+    expect(read('[]')?.tags).toEqual([])
+    expect(read('["x"]')?.tags).toEqual(['x'])
+    expect(read('[]')?.tags).toEqual([])
+    for (const tags of ['["a",]', '["a"', '["a"]]', '[1]', '["a\nb"]', '[["a"]]'])
+      expect(read(tags), tags).toBeUndefined()
+  })
+
   it('reads each of a run of entries with its own times and flags, whether its header equals the one before or not', () => {
     const msgpack = msgpackSerializer()
     const at = {
