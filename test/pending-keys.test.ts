@@ -43,6 +43,22 @@ describe('PendingKeys (the flights’ table)', () => {
     expect(table.has('gone:19999')).toBe(false)
   })
 
+  it('a batch-sized table (thousands live at once) empties and fills again', () => {
+    const table = new PendingKeys<number>()
+    for (let round = 0; round < 3; round++) {
+      for (let i = 0; i < 5_000; i++) table.set(`k${i}`, i + round)
+      expect(table.size).toBe(5_000)
+      for (let i = 0; i < 5_000; i += 2) table.deleteIf(`k${i}`, i + round)
+      table.deleteIf('k1', -1) // not its value: stays
+      expect(table.size).toBe(2_500)
+      expect(table.get('k1')).toBe(1 + round)
+      expect(table.has('k2')).toBe(false)
+      for (let i = 1; i < 5_000; i += 2) expect(table.delete(`k${i}`)).toBe(true)
+      expect(table.size).toBe(0)
+      expect([...table.live()]).toEqual([])
+    }
+  })
+
   it('lets a flight take a key again after its call finished, across many keys', async () => {
     const flight = new Flight<number>()
     for (let round = 0; round < 3; round++) {

@@ -62,6 +62,9 @@ interface CorralCommands {
   corralIncrement(entry: string, by: number, px: number): Promise<number>
 }
 
+/** Keys past which a command is a batch's chunk: sent as a write of its own (write-batch.ts). */
+const BIG_ARGS = 64
+
 /** The write scripts a miss and a batch send, by way of the store's CommandSender. */
 const COMMIT_SCRIPT = new LuaScript(COMMIT)
 const COMMIT_MANY_SCRIPT = new LuaScript(COMMIT_MANY)
@@ -539,11 +542,11 @@ export class RedisStore implements Store {
    * layers on the way (a hit goes through here): the command is sent in this tick, and its
    * promise is the caller's after one `then`.
    */
-  #run<T>(command: () => Promise<T>, watched = false): Promise<T> {
+  #run<T>(command: () => Promise<T>, watched = false, big = false): Promise<T> {
     const pass = this.#breaker ? this.#breaker.allow() : 'closed'
     if (!pass) return Promise.reject(new StoreUnavailableError('redis circuit breaker is open'))
     const answersBefore = this.#answers
-    const sent = isReady(this.client) ? this.#send(command, watched) : this.#afterConnect(command, watched)
+    const sent = isReady(this.client) ? this.#send(command, watched, big) : this.#afterConnect(command, watched, big)
     return sent.then(
       (result) => {
         this.#answers++
@@ -574,32 +577,33 @@ export class RedisStore implements Store {
   }
 
   /** Only the very first connect is waited for; after that a disconnected Redis fails at once. */
-  async #afterConnect<T>(command: () => Promise<T>, watched: boolean): Promise<T> {
+  async #afterConnect<T>(command: () => Promise<T>, watched: boolean, big: boolean): Promise<T> {
     if (this.#connectedOnce || !(await this.#waitFirstConnect())) {
       throw new StoreUnavailableError(`redis is not connected (status ${this.client.status})`)
     }
-    return this.#send(command, watched)
+    return this.#send(command, watched, big)
   }
 
   /** One read or commit through the sender (`#run`'s rules; its time kept by the sender's watch where it keeps one). */
   #call<T>(name: string, args: Arg[]): Promise<T> {
-    return this.#run(() => this.#sender.send<T>(name, args, true), true)
+    return this.#run(() => this.#sender.send<T>(name, args, true), true, args.length > BIG_ARGS)
   }
 
   /** A write script through the sender, as `#call`. */
   #script<T>(script: LuaScript, keys: readonly string[], args: readonly Arg[]): Promise<T> {
-    return this.#run(() => this.#sender.script<T>(script, keys, args), true)
+    return this.#run(() => this.#sender.script<T>(script, keys, args), true, keys.length > BIG_ARGS)
   }
 
-  #send<T>(command: () => Promise<T>, watched: boolean): Promise<T> {
+  #send<T>(command: () => Promise<T>, watched: boolean, big: boolean): Promise<T> {
     this.#connectedOnce = true
-    this.#writes.hold()
+    this.#writes.hold(big)
     let sent: Promise<T>
     try {
       sent = command()
     } catch (error) {
       return Promise.reject(error)
     }
+    this.#writes.sent()
     if (!this.#needsOwnTimer || watched) return sent
     return withStoreTimeout(sent, this.#timeoutMs, this.#timedOut)
   }

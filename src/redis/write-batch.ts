@@ -16,42 +16,49 @@ const GROUP = 16
  * one syscall each. From a tick's first command on, the socket is corked until the end of the
  * tick (`process.nextTick`, so before any I/O and before the replies could be read), and every
  * GROUP commands are let out at once: the 64 GETs that 64 callers send in the same tick leave in
- * four `writev`s, and Redis answers them in as few reads. A lone command waits only for the end
- * of its tick. ioredis's auto-pipelining does the same with a pipeline object per batch and
+ * four `writev`s, and Redis answers them in as few reads. A batch's chunk (a thousand keys) is a
+ * group by itself and leaves as soon as it is written. A lone command waits only for the end of
+ * its tick. ioredis's auto-pipelining does the same with a pipeline object per batch and
  * measured no faster. A Cluster client spreads commands over many sockets: left as it is.
  */
 export class WriteBatch {
   readonly #client: RedisClient
   /** Commands sent this tick (0: none yet, no tick end scheduled). */
   #sent = 0
+  /** Commands held in the current group (a big one counts as a whole group). */
+  #held = 0
   #corked: Socket | undefined
 
   constructor(client: RedisClient) {
     this.#client = client
   }
 
-  /** Called just before a command is sent: holds it with the rest of its group. */
-  hold(): void {
-    const sent = this.#sent++
-    if (sent === 0) process.nextTick(this.#release)
-    const corked = this.#corked
-    if (corked !== undefined) {
-      if (sent % GROUP === 0) {
-        // A full group leaves now: Redis starts on it while this tick sends the next.
-        corked.uncork()
-        corked.cork()
-      }
-      return
-    }
-    if (this.#client.isCluster) return
+  /**
+   * Called just before a command is sent: holds it with the rest of its group. `big`: a command
+   * that is a group by itself (a batch's chunk of keys), let out as soon as it is written.
+   */
+  hold(big = false): void {
+    if (this.#sent++ === 0) process.nextTick(this.#release)
+    this.#held += big ? GROUP : 1
+    if (this.#corked !== undefined || this.#client.isCluster) return
     const stream = (this.#client as { stream?: Socket }).stream
     if (!stream || typeof stream.cork !== 'function') return
     stream.cork()
     this.#corked = stream
   }
 
+  /** Called just after a command was handed to the socket: a full group leaves now, and Redis starts on it while this tick sends the next. */
+  sent(): void {
+    const corked = this.#corked
+    if (this.#held < GROUP || corked === undefined) return
+    this.#held = 0
+    corked.uncork()
+    corked.cork()
+  }
+
   readonly #release = (): void => {
     this.#sent = 0
+    this.#held = 0
     const stream = this.#corked
     this.#corked = undefined
     stream?.uncork()
