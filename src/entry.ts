@@ -104,11 +104,8 @@ export function decodeEntry(raw: Buffer, serializer: Serializer): Entry | undefi
     const start = knownHeader(raw)
     if (start > 0) return new ReadEntry(payloadAt(raw, start, lastTimes.flags, serializer), lastTimes)
     if (quickHeader(raw)) {
-      if (quick.tags === NO_TAGS) {
-        const times = rememberHeader(raw, cursor + 1)
-        return new ReadEntry(payloadAt(raw, cursor + 1, times.flags, serializer), times)
-      }
-      return taggedEntry(payloadAt(raw, cursor + 1, quick.flags, serializer))
+      const times = rememberHeader(raw, cursor + 1)
+      return new ReadEntry(payloadAt(raw, cursor + 1, times.flags, serializer), times)
     }
     const newline = raw.indexOf(10)
     if (newline < 0) return undefined
@@ -144,25 +141,29 @@ function payloadAt(raw: Buffer, start: number, flags: number, serializer: Serial
   return serializer.deserialize(raw.toString('utf8', start))
 }
 
-/** The times and flags of an untagged header, as written; `null` times never end. */
+/** The tags of every untagged entry read: one frozen array, not one per entry. */
+const NO_TAGS: readonly string[] = Object.freeze([])
+
+/** The times, tags and flags of a header read from bytes; `null` times never end. */
 class Times {
   constructor(
     readonly fresh: number,
     readonly stale: number,
     readonly delta: number,
     readonly created: number,
+    readonly tags: readonly string[],
     readonly flags: number,
   ) {}
 }
 
 /**
- * The last untagged header read, its bytes (newline included) and its Times: the entries a batch
+ * The last header read quickly, its bytes (newline included) and its Times: the entries a batch
  * wrote together sit side by side in a reply with equal headers, so most are matched byte for
  * byte and share one Times, with no number parsed (nor heap number made) for them.
  */
 const lastHeader = Buffer.alloc(128)
 let lastHeaderLength = 0
-let lastTimes = new Times(0, 0, 0, 0, 0)
+let lastTimes = new Times(0, 0, 0, 0, NO_TAGS, 0)
 
 /** Where the payload starts when `raw` begins with the last untagged header read; 0 when it does not. */
 function knownHeader(raw: Buffer): number {
@@ -180,6 +181,7 @@ function rememberHeader(raw: Buffer, length: number): Times {
     quick.stale ?? Number.POSITIVE_INFINITY,
     quick.delta,
     quick.createdAtUs,
+    quick.tags,
     quick.flags,
   )
   lastHeaderLength = length <= lastHeader.length ? raw.copy(lastHeader, 0, 0, length) : 0
@@ -187,7 +189,7 @@ function rememberHeader(raw: Buffer, length: number): Times {
 }
 
 /**
- * An untagged entry as read from bytes: its value and its header's Times, which neighbours share.
+ * An entry as read from bytes: its value and its header's Times (tags included), which neighbours share.
  * A batch read holds thousands until it answers; two slots each, where a plain entry would take
  * eight and three heap numbers, leave the garbage collector that much less to copy. Read through
  * getters, so engine code must not spread an entry (entryWith copies one).
@@ -226,7 +228,7 @@ class ReadEntry implements Entry {
   }
 
   get tags(): readonly string[] {
-    return NO_TAGS
+    return this.#times.tags
   }
 }
 
@@ -269,9 +271,6 @@ function isBareInteger(entry: Entry): boolean {
 
 type Header = [number | null, number | null, number, number, string[], number]
 
-/** The tags of every untagged entry read: one frozen array, not one per entry. */
-const NO_TAGS: readonly string[] = Object.freeze([])
-
 const COMMA = 44
 const CLOSE = 93
 const NEWLINE = 10
@@ -290,44 +289,39 @@ const quick = {
 const QUOTE = 34
 const BACKSLASH = 92
 
-/** A tagged entry from what `quickHeader` just read and its value. */
-function taggedEntry(value: unknown): Entry {
-  const flags = quick.flags
-  return {
-    value,
-    negative: (flags & (NEGATIVE_NULL | NEGATIVE_UNDEFINED)) !== 0,
-    freshUntilMs: quick.fresh ?? Number.POSITIVE_INFINITY,
-    staleUntilMs: quick.stale ?? Number.POSITIVE_INFINITY,
-    deltaMs: quick.delta,
-    createdAtUs: quick.createdAtUs,
-    tags: quick.tags,
-    failSafe: (flags & FAIL_SAFE) !== 0,
-  }
-}
-
 /**
  * The tags at `cursor` (just past the list's `[`), when each is a JSON string of printable ASCII
  * without escapes: read as latin1 straight from the bytes. Undefined for anything else (an empty
  * list is read by the caller), which JSON.parse then reads.
  */
-function quickTags(raw: Buffer): string[] | undefined {
-  const tags: string[] = []
+function quickTags(raw: Buffer): readonly string[] | undefined {
+  const first = cursor
   let i = cursor
   for (;;) {
     if (raw[i] !== QUOTE) return undefined
-    const start = ++i
-    for (let c = raw[i]; c !== QUOTE; c = raw[++i]) {
+    for (let c = raw[++i]; c !== QUOTE; c = raw[++i]) {
       if (c === undefined || c < 32 || c > 126 || c === BACKSLASH) return undefined
     }
-    tags.push(raw.toString('latin1', start, i))
     i++
     if (raw[i] === CLOSE) break
     if (raw[i] !== COMMA) return undefined
     i++
   }
   cursor = i + 1
+  // The same few tag lists come back read after read: one frozen array each, not one per read.
+  const text = raw.toString('latin1', first, i)
+  let tags = tagLists.get(text)
+  if (tags === undefined) {
+    tags = Object.freeze(JSON.parse(`[${text}]`) as string[])
+    if (tagLists.size >= TAG_LISTS) tagLists.clear()
+    tagLists.set(text, tags)
+  }
   return tags
 }
+
+/** Tag lists kept for `quickTags` before the memory starts over. */
+const TAG_LISTS = 1_024
+const tagLists = new Map<string, readonly string[]>()
 
 /**
  * The common header (whole-number times; no tags, or tags of plain ASCII) read straight from the
