@@ -1,5 +1,6 @@
 import { Redis } from 'ioredis'
 import { describe, expect, it } from 'vitest'
+import { commandsDuring } from '../harness/redis-monitor.ts'
 import { useRedis } from '../harness/use-redis.ts'
 import { createCache, redisStore } from '../src/index.ts'
 
@@ -28,6 +29,19 @@ describe('commands corral sends itself (reads, commit scripts)', () => {
     expect(await other.wrap('one', refuse)).toBe(2)
     expect(await other.wrapMany(['a', 'b', 'c'], refuse)).toEqual(['v-a', 'v-b', 'v-c'])
     await other.close()
+    await cache.close()
+    client.disconnect()
+  })
+
+  it('sends a write script in full the first time on a connection, so nothing sent after it overtakes it', async () => {
+    const client = new Redis(redis.server.url, { protocol: 2 })
+    await client.ping()
+    const cache = createCache({ namespace: ns(), store: redisStore({ client }), logger: false })
+    // (TIME: the store learns Redis's clock with its first read.) EVALSHA first would come back
+    // NOSCRIPT on a Redis that never saw the script, and the EVAL sent after that reply would land
+    // behind any read sent meanwhile.
+    expect(await commandsDuring(redis.raw, () => cache.wrap('first', async () => 1))).toEqual(['time', 'mget', 'eval'])
+    expect(await commandsDuring(redis.raw, () => cache.wrap('second', async () => 2))).toEqual(['mget', 'evalsha'])
     await cache.close()
     client.disconnect()
   })

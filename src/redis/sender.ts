@@ -5,10 +5,12 @@ import { CommandWatch } from './command-watch.ts'
 
 export type Arg = string | number | Buffer
 
-/** A Lua script sent by its SHA1, and in full the first time a Redis has not seen it. */
+/** A Lua script sent by its SHA1, and in full the first time on each connection. */
 export class LuaScript {
   readonly lua: string
   readonly sha: string
+  /** Connections (sockets) this script was sent in full on: their Redis has it cached. */
+  readonly sentOn = new WeakSet<object>()
 
   constructor(lua: string) {
     this.lua = lua
@@ -53,10 +55,18 @@ export class CommandSender {
   }
 
   /**
-   * A script by its SHA1; when Redis answers NOSCRIPT (a restart, SCRIPT FLUSH, a new node), once
-   * more in full, which also caches it there.
+   * A script: in full the first time on a connection (which caches it in that Redis), then by its
+   * SHA1; when Redis answers NOSCRIPT (SCRIPT FLUSH, a failover), once more in full. Sending it in
+   * full first, rather than waiting for a NOSCRIPT, keeps a fresh Redis's first write in order with
+   * the commands sent after it: a read sent meanwhile would otherwise overtake the write.
    */
   script<T>(script: LuaScript, keys: readonly string[], args: readonly Arg[]): Promise<T> {
+    // A Cluster client has a socket per node: there the SHA1 goes first, and NOSCRIPT is answered.
+    const socket = (this.#client as { stream?: object }).stream
+    if (socket !== undefined && !script.sentOn.has(socket)) {
+      script.sentOn.add(socket)
+      return this.send<T>('eval', [script.lua, keys.length, ...keys, ...args], false)
+    }
     return this.send<T>('evalsha', [script.sha, keys.length, ...keys, ...args], false).catch((error: unknown) => {
       if (!String((error as Error)?.message).startsWith('NOSCRIPT')) throw error
       return this.send<T>('eval', [script.lua, keys.length, ...keys, ...args], false)
