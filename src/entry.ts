@@ -165,7 +165,7 @@ const lastHeader = Buffer.alloc(128)
 let lastHeaderLength = 0
 let lastTimes = new Times(0, 0, 0, 0, NO_TAGS, 0)
 
-/** Where the payload starts when `raw` begins with the last untagged header read; 0 when it does not. */
+/** Where the payload starts when `raw` begins with the last header read quickly; 0 when it does not. */
 function knownHeader(raw: Buffer): number {
   const n = lastHeaderLength
   if (n === 0 || raw.length < n) return 0

@@ -37,11 +37,6 @@ export class CommandSender {
     this.#keyPrefix = (client.options as { keyPrefix?: string } | undefined)?.keyPrefix || undefined
   }
 
-  /** True when this sender times its commands itself. */
-  get watching(): boolean {
-    return this.#watch !== undefined
-  }
-
   /** One command; `buffers`: the reply's strings as Buffers (the `...Buffer` methods of ioredis). */
   send<T>(name: string, args: Arg[], buffers: boolean): Promise<T> {
     const command = new Command(name, args, {

@@ -23,8 +23,8 @@ const GROUP = 16
  */
 export class WriteBatch {
   readonly #client: RedisClient
-  /** Commands sent this tick (0: none yet, no tick end scheduled). */
-  #sent = 0
+  /** Whether this tick's end is scheduled (a command was sent this tick). */
+  #ticking = false
   /** Commands held in the current group (a big one counts as a whole group). */
   #held = 0
   #corked: Socket | undefined
@@ -38,7 +38,10 @@ export class WriteBatch {
    * that is a group by itself (a batch's chunk of keys), let out as soon as it is written.
    */
   hold(big = false): void {
-    if (this.#sent++ === 0) process.nextTick(this.#release)
+    if (!this.#ticking) {
+      this.#ticking = true
+      process.nextTick(this.#release)
+    }
     this.#held += big ? GROUP : 1
     if (this.#corked !== undefined || this.#client.isCluster) return
     const stream = (this.#client as { stream?: Socket }).stream
@@ -57,7 +60,7 @@ export class WriteBatch {
   }
 
   readonly #release = (): void => {
-    this.#sent = 0
+    this.#ticking = false
     this.#held = 0
     const stream = this.#corked
     this.#corked = undefined
