@@ -119,6 +119,39 @@ describe('wrapMany at scale on Redis', () => {
   }, 180_000)
 })
 
+describe('a key asked more than once in one wrapMany', () => {
+  const redis = useRedis()
+
+  for (const lock of [false, true]) {
+    it(`is loaded once and written once, and every place it was asked gets its value${lock ? ' (lock: true)' : ''}`, async () => {
+      const registry = new Registry()
+      const cache = createCache({
+        name: 'repeats',
+        namespace: ns(),
+        store: redisStore({ url: redis.server.url }),
+        metrics: { registry },
+        logger: false,
+        lock,
+      })
+      const asked: string[][] = []
+      const loadMany = (missing: string[]) => {
+        asked.push(missing)
+        return new Map(missing.map((key) => [key, { key }]))
+      }
+      const keys = ['a', 'b', 'a', 'c', 'b', 'a']
+      expect(await cache.wrapMany(keys, loadMany)).toEqual(keys.map((key) => ({ key })))
+      expect(asked).toEqual([['a', 'b', 'c']])
+      const writes = await registry.getSingleMetric('corral_fenced_writes_total')?.get()
+      expect(writes?.values.find((v) => v.labels.outcome === 'written')?.value).toBe(3)
+      // Warm: read back in the asked order, no load; a key repeated around a miss still loads once.
+      expect(await cache.wrapMany(keys, loadMany)).toEqual(keys.map((key) => ({ key })))
+      expect(await cache.wrapMany(['d', 'a', 'd'], loadMany)).toEqual([{ key: 'd' }, { key: 'a' }, { key: 'd' }])
+      expect(asked).toEqual([['a', 'b', 'c'], ['d']])
+      await cache.close()
+    })
+  }
+})
+
 describe('a batch loader that answers something else than what was asked', () => {
   const redis = useRedis()
 

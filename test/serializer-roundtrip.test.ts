@@ -105,6 +105,26 @@ describe('values come back as they went in, for the loader’s caller and every 
     await cache.close()
   })
 
+  it('Buffers read back from Redis own their bytes: small and large values, one by one and in a batch', async () => {
+    const cache = createCache({ namespace: ns(), store: redisStore({ url: redis.server.url }), logger: false })
+    // Sizes either side of where a payload is read from a scratch copy instead of in place.
+    const rowOf = (i: number) => ({ i, bytes: Buffer.alloc(i % 2 === 0 ? 8 : 600, i % 251) })
+    const keys = Array.from({ length: 200 }, (_, i) => `b${i}`)
+    await cache.wrapMany(keys, (asked) => new Map(asked.map((key) => [key, rowOf(Number(key.slice(1)))])))
+    const warm = (await cache.wrapMany(keys, () => {
+      throw new Error('a hit must not load')
+    })) as ReturnType<typeof rowOf>[]
+    const single = (await cache.get('b3')) as ReturnType<typeof rowOf>
+    for (const [i, row] of [...warm.entries(), [3, single] as const]) {
+      expect(Buffer.isBuffer(row.bytes)).toBe(true)
+      expect(row.bytes.equals(rowOf(i).bytes)).toBe(true)
+      // Its own memory: not a view of the reply it came in, nor of memory the next read reuses.
+      expect(row.bytes.byteOffset).toBe(0)
+      expect(row.bytes.buffer.byteLength).toBe(row.bytes.length)
+    }
+    await cache.close()
+  })
+
   it('a function in a value is a SerializationError and nothing is written', async () => {
     const namespace = ns()
     const cache = createCache({ namespace, store: redisStore({ url: redis.server.url }), logger: false })

@@ -59,17 +59,15 @@ function anyTagged(entries: readonly (Entry | undefined)[]): boolean {
   return false
 }
 
-/** `keys` without repeats, in first-seen order; `keys` itself when none repeats (the usual case). */
-function distinct(keys: readonly string[]): readonly string[] {
-  const unique = new Set(keys)
-  return unique.size === keys.length ? keys : [...unique]
-}
-
 /**
  * Batch read-through, the same pipeline as one key: one read for all keys (entries, in chunks),
  * then per key the same flight, error memory, lock and
  * fenced write as `wrap`, with one `loadMany` call for the keys that must be loaded here. A
  * concurrent `wrap` of one of them joins the batch's flight instead of loading it again.
+ *
+ * A key asked twice is read twice (a repeat costs one more key in an MGET, where setting the keys
+ * apart first cost a Set of every key on every warm read) and counted as asked; if it must load,
+ * its second flight finds the first registered and follows it, so `loadMany` sees it once.
  */
 export async function wrapMany<T>(
   parts: EngineParts,
@@ -79,18 +77,17 @@ export async function wrapMany<T>(
   policy: Policy,
   tags: readonly string[],
 ): Promise<unknown[]> {
-  const unique = distinct(keys)
-  const storeKeys = unique.map(storeKeyOf)
+  const storeKeys = keys.map(storeKeyOf)
   // Entries only: a hit needs no fence, and the keys that must load begin when they do (see loadGroup).
   const mark = parts.recentLoads.mark()
   const found = await readAll(parts, storeKeys)
   const now = Date.now()
   const { beta } = policy
-  const values = new Array<unknown>(unique.length)
+  const values = new Array<unknown>(keys.length)
   const waiting: Promise<void>[] = []
   const missing: number[] = []
   const refreshing: number[] = []
-  for (let i = 0; i < unique.length; i++) {
+  for (let i = 0; i < keys.length; i++) {
     const entry = found[i]
     const state = entry ? classify(entry, now, beta) : 'expired'
     if (entry && state !== 'expired') {
@@ -114,7 +111,7 @@ export async function wrapMany<T>(
       parts.metrics.coalesced('local')
       values[i] = landed.value
     } else if (inFlight) {
-      const key = unique[i] as string
+      const key = keys[i] as string
       waiting.push(
         join(parts, { key, storeKey, loader: () => undefined, policy, tags }, undefined).promise.then((loaded) => {
           values[i] = loaded.value
@@ -124,18 +121,19 @@ export async function wrapMany<T>(
   }
   const call = { loadMany, policy, tags }
   const itemOf = (i: number): Omit<BatchItem, 'settle'> => ({
-    key: unique[i] as string,
+    key: keys[i] as string,
     storeKey: storeKeys[i] as string,
     seen: found[i],
   })
   const loads = missing.length > 0 ? loadBatch(parts, missing.map(itemOf), call, 'wait') : undefined
   if (refreshing.length > 0 && parts.origin.queued < parts.backlog) {
-    for (const i of refreshing) {
+    const once = firstOfEach(refreshing, storeKeys)
+    for (const i of once) {
       const reason = classify(found[i] as Entry, now, 0) === 'stale' ? 'stale' : 'early'
       parts.metrics.refresh(reason)
-      publishRefresh(parts, unique[i] as string, reason)
+      publishRefresh(parts, keys[i] as string, reason)
     }
-    loadBatch(parts, refreshing.map(itemOf), call, 'try')
+    loadBatch(parts, once.map(itemOf), call, 'try')
   }
   if (loads) {
     await loads.done
@@ -160,9 +158,19 @@ export async function wrapMany<T>(
     }
   }
   if (waiting.length > 0) await Promise.all(waiting)
-  if (unique === keys) return values
-  const at = new Map(unique.map((key, i) => [key, i]))
-  return keys.map((key) => values[at.get(key) as number])
+  return values
+}
+
+/** The indexes in `at` whose store keys come first among them: a key asked twice is refreshed once. */
+function firstOfEach(at: number[], storeKeys: readonly string[]): number[] {
+  if (at.length < 2) return at
+  const seen = new Set<string>()
+  return at.filter((i) => {
+    const key = storeKeys[i] as string
+    if (seen.has(key)) return false
+    seen.add(key)
+    return true
+  })
 }
 
 /**
