@@ -239,11 +239,14 @@ export function resolvePolicy(options: PolicyOptions, base: Policy | undefined, 
   }
 }
 
-/** True when a per-call options object changes nothing about the policy (the common, fast case). */
+/** True when a per-call options object sets a policy option; false for the common case (none, or tags alone). */
 export function touchesPolicy(options: object): boolean {
-  for (const key of POLICY_KEYS) if (key in options) return true
+  // Over the options' own few keys (a tagged wrap passes one), not over every policy key.
+  for (const key in options) if (POLICY_KEY_SET.has(key)) return true
   return false
 }
+
+const POLICY_KEY_SET = new Set<string>(POLICY_KEYS)
 
 function resolveBeta(value: PolicyOptions['earlyRefresh'], base: Policy | undefined, option: string): number {
   if (value === undefined) return base?.beta ?? 1

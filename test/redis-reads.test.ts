@@ -104,6 +104,30 @@ describe('reads on Redis', () => {
     await close()
   })
 
+  it('one tags array reused and changed between calls: each call reads the tags the array holds then', async () => {
+    const { cache, close } = await cacheWith()
+    const tags: string[] = ['org:1']
+    await cache.wrap('a', async () => 'a1', { tags })
+    tags[0] = 'org:2'
+    await cache.wrap('b', async () => 'b1', { tags })
+    await cache.invalidateTags(['org:2'])
+    // 'b' was stored with org:2 (what the array held): voided. 'a' keeps org:1 and is still served.
+    expect(await cache.wrap('b', async () => 'b2', { tags })).toBe('b2')
+    tags[0] = 'org:1'
+    expect(await cache.wrap('a', async () => 'a2', { tags })).toBe('a1')
+    await cache.invalidateTags(['org:1'])
+    expect(await cache.wrap('a', async () => 'a3', { tags })).toBe('a3')
+    // Concurrent hits of one key with different tag lists each read their own tags' times.
+    await cache.invalidateTags(['late'])
+    const [plain, late] = await Promise.all([
+      cache.wrap('a', async () => 'a4', { tags: ['org:1'] }),
+      cache.wrap('a', async () => 'a5', { tags: ['late'] }),
+    ])
+    expect(plain).toBe('a3')
+    expect(late).toBe('a3')
+    await close()
+  })
+
   it('a tag the entry carries beyond those asked for still voids it', async () => {
     const { cache, close } = await cacheWith()
     const load = (value: string) => async (ctx: { setTags(tags: string[]): void }) => {

@@ -8,6 +8,7 @@ import type { Policy } from '../options.ts'
 import { OriginGuard } from '../origin.ts'
 import type { Serializer } from '../serializer.ts'
 import type { Store } from '../stores/store.ts'
+import { lastTagList } from '../tag-lists.ts'
 import { wrapMany } from './batch-load.ts'
 import { readForLoad, report, wrap } from './hit-path.ts'
 import { type EngineParts, publishRefresh } from './parts.ts'
@@ -53,7 +54,7 @@ export class Engine {
       metrics: deps.metrics,
       logger: deps.logger,
       serializer: deps.serializer,
-      tagPrefix: deps.tagPrefix,
+      storeTags: lastTagList(deps.tagPrefix),
       flights: this.flights,
       origin: this.origin,
       recentErrors: new RecentErrors(),

@@ -87,7 +87,7 @@ export function readForLoad(
 ): Promise<Begun | undefined> {
   let read: Promise<Begun>
   try {
-    read = tags.length > 0 ? parts.store.begin(storeKey, tags.map(parts.tagPrefix)) : parts.store.begin(storeKey)
+    read = tags.length > 0 ? parts.store.begin(storeKey, parts.storeTags(tags)) : parts.store.begin(storeKey)
   } catch (error) {
     storeFailed(parts, 'get', error)
     return Promise.resolve(undefined)

@@ -24,7 +24,8 @@ export interface EngineParts {
   metrics: CacheMetrics
   logger: Logger
   serializer: Serializer
-  tagPrefix: (tag: string) => string
+  /** The store's names (namespaced) of a caller's tags; the last list's are remembered (tag-lists.ts). */
+  storeTags: (tags: readonly string[]) => readonly string[]
   /** Loads in flight in this process, one per key; a batch registers one per key it loads. */
   flights: Flight<Loaded>
   origin: OriginGuard

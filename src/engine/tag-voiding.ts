@@ -4,7 +4,7 @@ import { type EngineParts, storeFailed } from './parts.ts'
 
 /** True when the store knows every tag time of `entry` in memory and none voids it. */
 export function validLocally(parts: EngineParts, entry: Entry): boolean {
-  const times = parts.store.peekTagTimes?.(entry.tags.map(parts.tagPrefix))
+  const times = parts.store.peekTagTimes?.(parts.storeTags(entry.tags))
   return times?.every((time) => time < entry.createdAtUs) ?? false
 }
 
@@ -22,7 +22,7 @@ export async function voidedByTags(parts: EngineParts, entries: readonly (Entry 
   if (only) {
     // One entry (every wrap): no bookkeeping beyond the tag times themselves.
     try {
-      const times = await parts.store.tagTimes(only.tags.map(parts.tagPrefix))
+      const times = await parts.store.tagTimes(parts.storeTags(only.tags))
       return [times.some((time) => time >= only.createdAtUs)]
     } catch (error) {
       storeFailed(parts, 'tagTimes', error)
@@ -33,7 +33,7 @@ export async function voidedByTags(parts: EngineParts, entries: readonly (Entry 
   if (tags.length === 0) return entries.map(() => false)
   let times: number[]
   try {
-    times = await parts.store.tagTimes(tags.map(parts.tagPrefix))
+    times = await parts.store.tagTimes(parts.storeTags(tags))
   } catch (error) {
     // Tags cannot be checked, so no tagged entry can be trusted.
     storeFailed(parts, 'tagTimes', error)
@@ -60,7 +60,7 @@ export async function readValid(
   let times: readonly number[] | undefined
   try {
     if (tags.length > 0 && parts.store.getWithTagTimes) {
-      const read = await parts.store.getWithTagTimes(storeKey, tags.map(parts.tagPrefix))
+      const read = await parts.store.getWithTagTimes(storeKey, parts.storeTags(tags))
       entry = read.entry
       times = read.tagTimesUs
     } else entry = await parts.store.get(storeKey)

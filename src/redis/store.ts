@@ -17,6 +17,7 @@ import type {
   StoreContext,
   StoreFactory,
 } from '../stores/store.ts'
+import { lastTagList } from '../tag-lists.ts'
 import { withStoreTimeout } from '../timers.ts'
 import { DEFAULT_CHUNK, eachGroup, groupsFor } from './batch.ts'
 import { packEntries } from './batch-entries.ts'
@@ -25,7 +26,7 @@ import { createOwnedClient, isReady, type RedisClient, whenReady } from './clien
 import { RedisClock } from './clock.ts'
 import { entryKey, fenceKey, generationKey, redisKeys, tagKey } from './keys.ts'
 import { RedisLock } from './lock.ts'
-import { ReadFlight } from './read-flight.ts'
+import { ReadFlight, TaggedReadFlight } from './read-flight.ts'
 import { COMMIT, COMMIT_MANY, DELETE, INCREMENT, INVALIDATE_TAG, SET } from './scripts.ts'
 import { type Arg, CommandSender, LuaScript } from './sender.ts'
 import { WriteBatch } from './write-batch.ts'
@@ -123,9 +124,11 @@ export class RedisStore implements Store {
   #firstConnect: Promise<boolean> | undefined
   /** Concurrent reads of one key share one command (read-flight.ts): `get`, tagged `get`, `begin`, tagged `begin`. */
   readonly #reads = new ReadFlight<Entry | undefined>()
-  readonly #taggedReads = new ReadFlight<EntryWithTagTimes>()
+  readonly #taggedReads = new TaggedReadFlight<EntryWithTagTimes>()
   readonly #begins = new ReadFlight<Begun>()
-  readonly #taggedBegins = new ReadFlight<Begun>()
+  readonly #taggedBegins = new TaggedReadFlight<Begun>()
+  /** Redis key names of a tag list's times, remembered for the last list (tag-lists.ts). */
+  readonly #tagKeys = lastTagList(tagKey)
   /** This tick's commands leave the socket together (write-batch.ts). */
   readonly #writes: WriteBatch
 
@@ -203,15 +206,15 @@ export class RedisStore implements Store {
    */
   getWithTagTimes(key: string, tags: readonly string[]): Promise<EntryWithTagTimes> {
     if (tags.length === 0) return this.get(key).then((entry) => ({ entry, tagTimesUs: [] }))
-    return this.#taggedReads.join(`${key}\n${tags.join('\n')}`, async () => {
-      const names = [redisKeys(key).entry, ...tags.map(tagKey)]
+    return this.#taggedReads.join(key, tags, async () => {
+      const names = [entryKey(key), ...this.#tagKeys(tags)]
       const raws: (Buffer | null)[] = await (this.client.isCluster
         ? this.#run(() => Promise.all(names.map((name) => this.client.getBuffer(name))))
         : this.#call('mget', names))
       const raw = raws[0]
       return {
         entry: raw ? decodeEntry(raw, this.#serializer) : undefined,
-        tagTimesUs: raws.slice(1).map(tagTime),
+        tagTimesUs: tagTimesFrom(raws, 1),
       }
     })
   }
@@ -264,7 +267,7 @@ export class RedisStore implements Store {
    */
   begin(key: string, tags?: readonly string[]): Promise<Begun> {
     if (!tags || tags.length === 0) return this.#begins.join(key, () => this.#beginOnce(key, []))
-    return this.#taggedBegins.join(`${key}\n${tags.join('\n')}`, () => this.#beginOnce(key, tags))
+    return this.#taggedBegins.join(key, tags, () => this.#beginOnce(key, tags))
   }
 
   #beginOnce(key: string, tags: readonly string[]): Promise<Begun> {
@@ -273,7 +276,7 @@ export class RedisStore implements Store {
     // Sent together: learning the clock costs the first read no wait.
     this.#learnClock()
     if (tags.length === 0) return this.#call<(Buffer | null)[]>('mget', [entry, fence]).then(this.#begunFrom)
-    const names = tags.map(tagKey)
+    const names = this.#tagKeys(tags)
     const read: Promise<(Buffer | null)[]> = this.client.isCluster
       ? this.#run(() =>
           Promise.all([
@@ -284,7 +287,7 @@ export class RedisStore implements Store {
       : this.#call('mget', [entry, fence, ...names])
     return read.then((raws) => {
       const begun = this.#begunFrom(raws)
-      begun.tagTimesUs = raws.slice(2).map(tagTime)
+      begun.tagTimesUs = tagTimesFrom(raws, 2)
       return begun
     })
   }
@@ -646,5 +649,12 @@ function first(receipts: (Receipt | undefined)[]): Receipt | undefined {
 
 /** A tag's invalidation time (µs) as stored; 0 when it was never invalidated. */
 function tagTime(raw: Buffer | null | undefined): number {
-  return Number(raw?.toString('latin1') ?? 0) || 0
+  return raw ? Number(raw.toString('latin1')) || 0 : 0
+}
+
+/** The tag times that follow the first `from` replies of a read. */
+function tagTimesFrom(raws: readonly (Buffer | null)[], from: number): number[] {
+  const times = new Array<number>(raws.length - from)
+  for (let i = from; i < raws.length; i++) times[i - from] = tagTime(raws[i])
+  return times
 }
