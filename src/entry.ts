@@ -1,6 +1,7 @@
 import { xfetchDue } from './early-refresh.ts'
 import type { Serializer } from './serializer.ts'
 import { payloadReaderOf } from './serializer-msgpack.ts'
+import { sameTags } from './tag-lists.ts'
 
 /**
  * What a store holds for one key: the value and the times that decide how it may be served.
@@ -88,10 +89,45 @@ export function entryHeader(entry: Entry, binary: boolean): string | undefined {
   let flags = entry.failSafe ? FAIL_SAFE : 0
   if (entry.negative) flags |= entry.value === null ? NEGATIVE_NULL : NEGATIVE_UNDEFINED
   if (binary) flags |= BINARY
+  const delta = Math.round(entry.deltaMs)
+  const last = lastWritten
+  // A batch's entries mostly share every field (one clock reading per chunk, one ttl, one
+  // spread of the loader's time): the last header is reused rather than written again.
+  if (
+    entry.freshUntilMs === last.fresh &&
+    entry.staleUntilMs === last.stale &&
+    delta === last.delta &&
+    entry.createdAtUs === last.created &&
+    flags === last.flags &&
+    sameTags(entry.tags, last.tags)
+  )
+    return last.header
   // Written field by field (as JSON.stringify of the array would): a batch writes thousands.
   const tags = entry.tags.length === 0 ? '[]' : JSON.stringify(entry.tags)
-  return `${MAGIC}[${json(entry.freshUntilMs)},${json(entry.staleUntilMs)},${json(Math.round(entry.deltaMs))},${json(entry.createdAtUs)},${tags},${flags}]\n`
+  const header = `${MAGIC}[${json(entry.freshUntilMs)},${json(entry.staleUntilMs)},${json(delta)},${json(entry.createdAtUs)},${tags},${flags}]\n`
+  lastWritten = {
+    fresh: entry.freshUntilMs,
+    stale: entry.staleUntilMs,
+    delta,
+    created: entry.createdAtUs,
+    flags,
+    // A copy: the caller's tags array may change later.
+    tags: entry.tags.length === 0 ? NO_TAGS : Object.freeze(entry.tags.slice()),
+    header,
+  }
+  return header
 }
+
+/** The last header `entryHeader` wrote, with the fields it was written from. */
+let lastWritten: {
+  fresh: number
+  stale: number
+  delta: number
+  created: number
+  flags: number
+  tags: readonly string[]
+  header: string
+} = { fresh: Number.NaN, stale: Number.NaN, delta: Number.NaN, created: Number.NaN, flags: -1, tags: [], header: '' }
 
 /**
  * Reads what `encodeEntry` wrote; a plain integer (a counter from `increment`) reads as a value

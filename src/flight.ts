@@ -6,7 +6,7 @@ import { PendingKeys } from './pending-keys.ts'
  * holds a call only while it runs (pending-keys.ts keeps the finished key's slot for a while).
  */
 export class Flight<T> {
-  readonly #calls = new PendingKeys<Promise<T>>()
+  readonly #calls = new PendingKeys<Promise<T> | LazyCall<T>>()
 
   /** Calls in flight now. */
   get size(): number {
@@ -23,7 +23,7 @@ export class Flight<T> {
    */
   do(key: string, fn: () => Promise<T>): { promise: Promise<T>; shared: boolean } {
     const current = this.#calls.get(key)
-    if (current) return { promise: current, shared: true }
+    if (current) return { promise: current instanceof Promise ? current : current.promise(), shared: true }
     let promise: Promise<T>
     try {
       promise = fn()
@@ -40,4 +40,27 @@ export class Flight<T> {
   #settle(key: string, promise: Promise<T>): void {
     this.#calls.deleteIf(key, promise)
   }
+
+  /**
+   * Registers `call` for `key` unless a call for it is in flight, whose promise is returned then
+   * (undefined: registered). The caller ends the registration with `release` once the call has
+   * settled. For a batch, which registers thousands of keys that hardly anyone joins: no promise
+   * or reaction is made for a key until someone joins it.
+   */
+  claim(key: string, call: LazyCall<T>): Promise<T> | undefined {
+    const current = this.#calls.get(key)
+    if (current) return current instanceof Promise ? current : current.promise()
+    this.#calls.set(key, call)
+    return undefined
+  }
+
+  /** Ends `call`'s registration for `key` (a newer call may hold the key: that one stays). */
+  release(key: string, call: LazyCall<T>): void {
+    this.#calls.deleteIf(key, call)
+  }
+}
+
+/** A call that makes its promise only when asked: the first joiner asks. */
+export interface LazyCall<T> {
+  promise(): Promise<T>
 }

@@ -1,7 +1,7 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { codeUnits, jsonish } from '../harness/generators.ts'
-import { type Entry, encodeEntry } from '../src/entry.ts'
+import { decodeEntry, type Entry, encodeEntry, entryHeader } from '../src/entry.ts'
 import { packEntries } from '../src/redis/batch-entries.ts'
 import { jsonSerializer, type Serializer } from '../src/serializer.ts'
 import { msgpackSerializer } from '../src/serializer-msgpack.ts'
@@ -57,5 +57,38 @@ describe('the batch write packer', () => {
       }),
       { numRuns: 1_000 },
     )
+  })
+
+  it('entries of one header share its text; a tags array changed in between is written as it holds then', () => {
+    const tags = ['a']
+    const base = {
+      value: 1,
+      negative: false,
+      freshUntilMs: 10,
+      staleUntilMs: 20,
+      deltaMs: 3,
+      createdAtUs: 5,
+      failSafe: false,
+    }
+    const first = entryHeader({ ...base, tags }, true)
+    expect(entryHeader({ ...base, tags: ['a'] }, true)).toBe(first)
+    tags[0] = 'b'
+    const payload = msgpack.serialize({ id: 1 }) as Buffer
+    const packed = packEntries([
+      { entry: { ...base, tags }, payload },
+      { entry: { ...base, tags: ['a'] }, payload },
+      { entry: { ...base, createdAtUs: 6, tags: [] }, payload },
+    ])
+    let at = 0
+    const read = packed.lengths.map((length) => {
+      const entry = decodeEntry(packed.bytes.subarray(at, at + length), msgpack)
+      at += length
+      return entry
+    })
+    expect(read.map((e) => [e?.tags, e?.createdAtUs, e?.value])).toEqual([
+      [['b'], 5, { id: 1 }],
+      [['a'], 5, { id: 1 }],
+      [[], 6, { id: 1 }],
+    ])
   })
 })

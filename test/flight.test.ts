@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest'
+import { BatchFlight } from '../src/engine/batch-flight.ts'
 import { Flight } from '../src/flight.ts'
 
 describe('Flight (in-process singleflight)', () => {
@@ -40,5 +41,34 @@ describe('Flight (in-process singleflight)', () => {
     })
     await expect(run.promise).rejects.toThrow('sync')
     expect(flight.size).toBe(0)
+  })
+
+  it('a batch flight makes no promise until joined, is joined by do and claim, and leaves the table when it settles', async () => {
+    const flights = new Flight<{ value: unknown }>()
+    const first = new BatchFlight()
+    const quiet = new BatchFlight()
+    expect(first.claimIn(flights, 'a')).toBeUndefined()
+    expect(quiet.claimIn(flights, 'q')).toBeUndefined()
+    expect(flights.size).toBe(2)
+    // A wrap of the key joins it; a second batch flight of the key follows it.
+    let ran = false
+    const joined = flights.do('a', async () => {
+      ran = true
+      return { value: 'own' }
+    })
+    expect(joined.shared).toBe(true)
+    const second = new BatchFlight()
+    const followed = second.claimIn(flights, 'a')
+    expect(followed).toBe(joined.promise)
+    first.resolve({ value: 'batch' })
+    expect(await joined.promise).toEqual({ value: 'batch' })
+    expect(ran).toBe(false)
+    expect(flights.has('a')).toBe(false)
+    // A rejection nobody joined leaves the table with no unhandled promise behind it.
+    quiet.reject(new Error('origin down'))
+    expect(flights.size).toBe(0)
+    expect(quiet.state).toBe(2)
+    // Once settled, the key starts afresh.
+    expect(flights.do('a', async () => ({ value: 'next' })).shared).toBe(false)
   })
 })

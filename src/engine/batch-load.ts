@@ -209,8 +209,8 @@ async function registerAndRun<T>(
     if (slices.due(i)) await slices.letLoopThrough()
     const item = items[i] as Omit<BatchItem, 'settle'>
     const flight = flights[i] as BatchFlight
-    const { promise, shared } = parts.flights.do(item.storeKey, () => flight.promise())
-    if (shared) {
+    const promise = flight.claimIn(parts.flights, item.storeKey)
+    if (promise) {
       // Already loading here (a wrap that started in between): this key follows that load.
       joined.push(
         promise.then(

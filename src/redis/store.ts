@@ -397,6 +397,11 @@ export class RedisStore implements Store {
     const cluster = this.client.isCluster
     const keys = new Array<string>(2 * writes.length + (cluster ? 0 : 1))
     let meta = ''
+    // A cold batch's keys mostly share token (0), ttl and length: one text for a run of them.
+    let lastToken: FenceToken | undefined
+    let lastTtl = -1
+    let lastLength = -1
+    let item = ''
     const packed = packEntries(writes)
     // Nothing to forget while no read is in flight (a batch's usual case: thousands of keys).
     const reading = this.#reading()
@@ -406,7 +411,14 @@ export class RedisStore implements Store {
       const entry = entryKey(w.key)
       keys[2 * i] = entry
       keys[2 * i + 1] = fenceKey(entry)
-      meta += `${w.token} ${px(w.ttlMs)} ${packed.lengths[i]} `
+      const length = packed.lengths[i] as number
+      if (w.token !== lastToken || w.ttlMs !== lastTtl || length !== lastLength) {
+        lastToken = w.token
+        lastTtl = w.ttlMs
+        lastLength = length
+        item = `${w.token} ${px(w.ttlMs)} ${length} `
+      }
+      meta += item
     }
     if (!cluster) keys[keys.length - 1] = this.#generationKey
     const reply = await this.#script<number[]>(COMMIT_MANY_SCRIPT, keys, [
