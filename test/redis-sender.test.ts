@@ -56,9 +56,13 @@ describe('commands corral sends itself (reads, commit scripts)', () => {
     expect(await cache.wrap('k', async () => ++loads)).toBe(1)
     expect(await cache.wrapMany(['x', 'y'], async (keys) => new Map(keys.map((k) => [k, k])))).toEqual(['x', 'y'])
     expect(await cache.wrapMany(['x', 'y'], async () => new Map())).toEqual(['x', 'y'])
+    // A batch's chunk (a command of hundreds of keys) is written by corral itself: prefixed too.
+    const many = Array.from({ length: 300 }, (_, i) => `m${i}`)
+    expect(await cache.wrapMany(many, async (keys) => new Map(keys.map((k) => [k, k])))).toEqual(many)
+    expect(await cache.wrapMany(many, async () => new Map())).toEqual(many)
     expect(loads).toBe(1)
     const stored = (await redis.raw.keys(`*${namespace}*`)).sort()
-    expect(stored.length).toBeGreaterThanOrEqual(6) // entry and fence of k, x, y
+    expect(stored.length).toBeGreaterThanOrEqual(6 + 600) // entry and fence of k, x, y and the 300
     expect(stored.every((key) => key.startsWith(prefix))).toBe(true)
     await cache.close()
     client.disconnect()

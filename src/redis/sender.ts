@@ -2,8 +2,30 @@ import { createHash } from 'node:crypto'
 import { Command } from 'ioredis'
 import type { RedisClient } from './client.ts'
 import { CommandWatch } from './command-watch.ts'
+import { encodeCommand, type KeyRange } from './resp.ts'
 
 export type Arg = string | number | Buffer
+
+/** Arguments from which a command is written by encodeCommand (resp.ts) rather than by ioredis: a batch's chunk. */
+const ENCODED_FROM = 64
+
+/**
+ * A command whose bytes were written beforehand (resp.ts): ioredis queues it, times it and reads
+ * its reply as any other, and writes these bytes for it. Only on a single Redis: a Cluster client
+ * routes a command by its key arguments, which this one does not carry.
+ */
+class EncodedCommand extends Command {
+  readonly #bytes: Buffer
+
+  constructor(name: string, bytes: Buffer, options: ConstructorParameters<typeof Command>[2]) {
+    super(name, [], options)
+    this.#bytes = bytes
+  }
+
+  override toWritable(): Buffer {
+    return this.#bytes
+  }
+}
 
 /** A Lua script sent by its SHA1, and in full the first time on each connection. */
 export class LuaScript {
@@ -39,10 +61,11 @@ export class CommandSender {
 
   /** One command; `buffers`: the reply's strings as Buffers (the `...Buffer` methods of ioredis). */
   send<T>(name: string, args: Arg[], buffers: boolean): Promise<T> {
-    const command = new Command(name, args, {
-      replyEncoding: buffers ? null : 'utf8',
-      ...(this.#keyPrefix ? { keyPrefix: this.#keyPrefix } : {}),
-    })
+    const replyEncoding = buffers ? null : 'utf8'
+    const command =
+      args.length >= ENCODED_FROM && !this.#client.isCluster
+        ? new EncodedCommand(name, encodeCommand(name, args, this.#keysOf(name, args)), { replyEncoding })
+        : new Command(name, args, { replyEncoding, ...(this.#keyPrefix ? { keyPrefix: this.#keyPrefix } : {}) })
     const sent = this.#client.sendCommand(command) as Promise<T>
     // Refused at once (not connected, no offline queue): nothing to wait for.
     if (this.#watch && !command.isSettled) this.#watch.add(command)
@@ -66,6 +89,14 @@ export class CommandSender {
       if (!String((error as Error)?.message).startsWith('NOSCRIPT')) throw error
       return this.send<T>('eval', [script.lua, keys.length, ...keys, ...args], false)
     })
+  }
+
+  /** Where `name`'s key arguments are, for the client's keyPrefix (the commands this sender sends: reads and scripts). */
+  #keysOf(name: string, args: readonly Arg[]): KeyRange | undefined {
+    const prefix = this.#keyPrefix
+    if (!prefix) return undefined
+    if (name === 'eval' || name === 'evalsha') return { from: 2, to: 2 + Number(args[1]), prefix }
+    return { from: 0, to: args.length, prefix }
   }
 
   /** Stops the watch's clock (the store closes). */
