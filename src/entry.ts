@@ -344,6 +344,8 @@ function quickTags(raw: Buffer): readonly string[] | undefined {
     i++
   }
   cursor = i + 1
+  // The list read last, again (a run of hits of one tag list): compared byte by byte, no string made.
+  if (sameBytes(raw, first, i, lastTagBytes)) return lastTagList
   // The same few tag lists come back read after read: one frozen array each, not one per read.
   const text = raw.toString('latin1', first, i)
   let tags = tagLists.get(text)
@@ -352,7 +354,20 @@ function quickTags(raw: Buffer): readonly string[] | undefined {
     if (tagLists.size >= TAG_LISTS) tagLists.clear()
     tagLists.set(text, tags)
   }
+  lastTagBytes = Buffer.from(text, 'latin1')
+  lastTagList = tags
   return tags
+}
+
+/** The bytes of the tag list `quickTags` read last, and its array. */
+let lastTagBytes = Buffer.alloc(0)
+let lastTagList: readonly string[] = Object.freeze([])
+
+/** Whether `raw[from..to)` holds exactly `bytes`. */
+function sameBytes(raw: Buffer, from: number, to: number, bytes: Buffer): boolean {
+  if (to - from !== bytes.length) return false
+  for (let j = 0; j < bytes.length; j++) if (raw[from + j] !== bytes[j]) return false
+  return true
 }
 
 /** Tag lists kept for `quickTags` before the memory starts over. */

@@ -84,8 +84,10 @@ export function voidedByTimes(
 ): boolean | undefined {
   if (!times) return undefined
   let voided = false
-  for (const tag of entry.tags) {
-    const i = tags.indexOf(tag)
+  // Indexed: a for-of over the entry's (frozen) tags allocated an iterator on every tagged hit.
+  const own = entry.tags
+  for (let t = 0; t < own.length; t++) {
+    const i = tags.indexOf(own[t] as string)
     if (i < 0) return undefined
     if ((times[i] ?? 0) >= entry.createdAtUs) voided = true
   }

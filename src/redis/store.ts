@@ -207,7 +207,7 @@ export class RedisStore implements Store {
   getWithTagTimes(key: string, tags: readonly string[]): Promise<EntryWithTagTimes> {
     if (tags.length === 0) return this.get(key).then((entry) => ({ entry, tagTimesUs: [] }))
     return this.#taggedReads.join(key, tags, async () => {
-      const names = [entryKey(key), ...this.#tagKeys(tags)]
+      const names = withTagKeys([entryKey(key)], this.#tagKeys(tags))
       const raws: (Buffer | null)[] = await (this.client.isCluster
         ? this.#run(() => Promise.all(names.map((name) => this.client.getBuffer(name))))
         : this.#call('mget', names))
@@ -284,16 +284,16 @@ export class RedisStore implements Store {
             ...names.map((name) => this.client.getBuffer(name).then((raw) => [raw])),
           ]).then((parts) => parts.flat()),
         )
-      : this.#call('mget', [entry, fence, ...names])
-    return read.then((raws) => {
-      const begun = this.#begunFrom(raws)
-      begun.tagTimesUs = tagTimesFrom(raws, 2)
-      return begun
-    })
+      : this.#call('mget', withTagKeys([entry, fence], names))
+    return read.then(this.#taggedBegunFrom)
   }
 
-  /** What an MGET of entry and fence (then any tags' times) tells a load that begins. */
+  /** What an MGET of entry and fence tells a load that begins. */
   readonly #begunFrom = (raws: (Buffer | null)[]): Begun => this.#begun(raws[0] ?? null, raws[1] ?? null)
+
+  /** What an MGET of entry, fence and tags' times tells a load that begins. */
+  readonly #taggedBegunFrom = (raws: (Buffer | null)[]): Begun =>
+    this.#begun(raws[0] ?? null, raws[1] ?? null, tagTimesFrom(raws, 2))
 
   /** `begin` for many keys: one MGET of entries and fences per chunk (per slot on a Cluster), a few chunks at a time. */
   async beginMany(keys: readonly string[]): Promise<Begun[]> {
@@ -439,11 +439,13 @@ export class RedisStore implements Store {
     return landed.map((ok) => (ok ? { generation: first > 0 ? next++ : undefined } : undefined))
   }
 
-  #begun(raw: Buffer | null, fence: Buffer | null): Begun {
+  #begun(raw: Buffer | null, fence: Buffer | null, tagTimesUs?: number[]): Begun {
+    // Every field in the literal, tag times too: one object shape for tagged and untagged begins.
     return {
       entry: raw ? decodeEntry(raw, this.#serializer) : undefined,
       token: fence ? Number(fence.toString('latin1')) || 0 : 0,
       nowUs: this.#clock.nowMicros(),
+      tagTimesUs,
     }
   }
 
@@ -662,6 +664,12 @@ function first(receipts: (Receipt | undefined)[]): Receipt | undefined {
 /** A tag's invalidation time (µs) as stored; 0 when it was never invalidated. */
 function tagTime(raw: Buffer | null | undefined): number {
   return raw ? Number(raw.toString('latin1')) || 0 : 0
+}
+
+/** `names` with the tag keys after them; indexed, as spreading the (frozen) tag keys allocated an iterator per read. */
+function withTagKeys(names: string[], tagKeys: readonly string[]): string[] {
+  for (let i = 0; i < tagKeys.length; i++) names.push(tagKeys[i] as string)
+  return names
 }
 
 /** The tag times that follow the first `from` replies of a read. */
