@@ -345,7 +345,7 @@ function quickTags(raw: Buffer): readonly string[] | undefined {
   }
   cursor = i + 1
   // The list read last, again (a run of hits of one tag list): compared byte by byte, no string made.
-  if (sameBytes(raw, first, i, lastTagBytes)) return lastTagList
+  if (sameBytes(raw, first, i, lastTagBytes)) return lastTagsRead
   // The same few tag lists come back read after read: one frozen array each, not one per read.
   const text = raw.toString('latin1', first, i)
   let tags = tagLists.get(text)
@@ -355,13 +355,13 @@ function quickTags(raw: Buffer): readonly string[] | undefined {
     tagLists.set(text, tags)
   }
   lastTagBytes = Buffer.from(text, 'latin1')
-  lastTagList = tags
+  lastTagsRead = tags
   return tags
 }
 
 /** The bytes of the tag list `quickTags` read last, and its array. */
 let lastTagBytes = Buffer.alloc(0)
-let lastTagList: readonly string[] = Object.freeze([])
+let lastTagsRead: readonly string[] = NO_TAGS
 
 /** Whether `raw[from..to)` holds exactly `bytes`. */
 function sameBytes(raw: Buffer, from: number, to: number, bytes: Buffer): boolean {

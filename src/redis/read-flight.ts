@@ -12,56 +12,39 @@ import { sameTags } from '../tag-lists.ts'
  * share the decoded entry, and so its value: treat cached values as read-only, as everywhere.
  */
 export class ReadFlight<T> {
-  /** By read key: the store key, followed (for a read with tags) by a newline and the tags. */
+  /** By store key (reads with tags have their own flight: TaggedReadFlight). */
   readonly #reads = new PendingKeys<Promise<T>>()
-  /** Reads in flight whose read key carries tags: `forget` looks through the map only when some do. */
-  #tagged = 0
 
   /** Reads in flight now (at rest: 0). */
   get size(): number {
     return this.#reads.size
   }
 
-  /** The read of `readKey` in flight, or a new one made by `read`. */
-  join(readKey: string, read: () => Promise<T>): Promise<T> {
-    const current = this.#reads.get(readKey)
+  /** The read of `key` in flight, or a new one made by `read`. */
+  join(key: string, read: () => Promise<T>): Promise<T> {
+    const current = this.#reads.get(key)
     if (current) return current
     const promise = read()
-    this.#add(readKey, promise)
+    this.#reads.set(key, promise)
     // One function for both outcomes, as in flight.ts: a hit counts every allocation.
-    const settled = this.#settled.bind(this, readKey, promise)
+    const settled = this.#settled.bind(this, key, promise)
     promise.then(settled, settled)
     return promise
   }
 
-  #settled(readKey: string, promise: Promise<T>): void {
+  #settled(key: string, promise: Promise<T>): void {
     // A `forget` may have let a newer read take the key; that one is not ours to remove.
-    if (this.#reads.get(readKey) === promise) this.#remove(readKey)
+    this.#reads.deleteIf(key, promise)
   }
 
-  /** Reads of `key` (with any tags) that start from now on send their own read. */
+  /** Reads of `key` that start from now on send their own read. */
   forget(key: string): void {
-    this.#remove(key)
-    // Every write forgets its key: with 64 untagged reads in flight, a scan each time would cost
-    // more than the read it spares.
-    if (this.#tagged === 0) return
-    const tagged = `${key}\n`
-    for (const readKey of [...this.#reads.live()]) if (readKey.startsWith(tagged)) this.#remove(readKey)
+    this.#reads.delete(key)
   }
 
   /** Every read that starts from now on sends its own read. */
   clear(): void {
     this.#reads.clear()
-    this.#tagged = 0
-  }
-
-  #add(readKey: string, promise: Promise<T>): void {
-    if (readKey.includes('\n')) this.#tagged++
-    this.#reads.set(readKey, promise)
-  }
-
-  #remove(readKey: string): void {
-    if (this.#reads.delete(readKey) && readKey.includes('\n')) this.#tagged--
   }
 }
 

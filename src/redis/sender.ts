@@ -6,8 +6,11 @@ import { encodeCommand, type KeyRange } from './resp.ts'
 
 export type Arg = string | number | Buffer
 
-/** Arguments from which a command is written by encodeCommand (resp.ts) rather than by ioredis: a batch's chunk. */
-const ENCODED_FROM = 64
+/**
+ * Arguments from which a command is a batch's chunk: written by encodeCommand (resp.ts) rather
+ * than by ioredis, and sent as a write of its own (write-batch.ts).
+ */
+export const CHUNK_ARGS = 64
 
 /**
  * A command whose bytes were written beforehand (resp.ts): ioredis queues it, times it and reads
@@ -63,7 +66,7 @@ export class CommandSender {
   send<T>(name: string, args: Arg[], buffers: boolean): Promise<T> {
     const replyEncoding = buffers ? null : 'utf8'
     const command =
-      args.length >= ENCODED_FROM && !this.#client.isCluster
+      args.length >= CHUNK_ARGS && !this.#client.isCluster
         ? new EncodedCommand(name, encodeCommand(name, args, this.#keysOf(name, args)), { replyEncoding })
         : new Command(name, args, { replyEncoding, ...(this.#keyPrefix ? { keyPrefix: this.#keyPrefix } : {}) })
     const sent = this.#client.sendCommand(command) as Promise<T>

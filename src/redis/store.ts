@@ -28,7 +28,7 @@ import { entryKey, fenceKey, generationKey, redisKeys, tagKey } from './keys.ts'
 import { RedisLock } from './lock.ts'
 import { ReadFlight, TaggedReadFlight } from './read-flight.ts'
 import { COMMIT, COMMIT_MANY, DELETE, INCREMENT, INVALIDATE_TAG, SET } from './scripts.ts'
-import { type Arg, CommandSender, LuaScript } from './sender.ts'
+import { type Arg, CHUNK_ARGS, CommandSender, LuaScript } from './sender.ts'
 import { WriteBatch } from './write-batch.ts'
 
 export interface RedisStoreOptions {
@@ -62,9 +62,6 @@ interface CorralCommands {
   corralDelete(...keysAndArgs: Arg[]): Promise<[number, number]>
   corralIncrement(entry: string, by: number, px: number): Promise<number>
 }
-
-/** Keys past which a command is a batch's chunk: sent as a write of its own (write-batch.ts). */
-const BIG_ARGS = 64
 
 /** The write scripts a miss and a batch send, by way of the store's CommandSender. */
 const COMMIT_SCRIPT = new LuaScript(COMMIT)
@@ -603,12 +600,12 @@ export class RedisStore implements Store {
 
   /** One read or commit through the sender (`#run`'s rules; its time kept by the sender's watch where it keeps one). */
   #call<T>(name: string, args: Arg[]): Promise<T> {
-    return this.#run(() => this.#sender.send<T>(name, args, true), true, args.length > BIG_ARGS)
+    return this.#run(() => this.#sender.send<T>(name, args, true), true, args.length >= CHUNK_ARGS)
   }
 
   /** A write script through the sender, as `#call`. */
   #script<T>(script: LuaScript, keys: readonly string[], args: readonly Arg[]): Promise<T> {
-    return this.#run(() => this.#sender.script<T>(script, keys, args), true, keys.length > BIG_ARGS)
+    return this.#run(() => this.#sender.script<T>(script, keys, args), true, keys.length >= CHUNK_ARGS)
   }
 
   #send<T>(command: () => Promise<T>, watched: boolean, big: boolean): Promise<T> {
